@@ -1,0 +1,73 @@
+"""Prove that a callable allocates nothing, on the MicroPython unix port.
+
+`measure(fn, n)` calls `fn()` n times with the heap unlocked, counting the
+bytes allocated with `micropython.mem_total()`, then n times again under
+`micropython.heap_lock()`, where any allocation raises MemoryError. One
+warm-up call comes first, so one-time lazy set-up (a first attribute cache,
+a buffer grown once) does not count: the device runs the same call forever.
+
+The loop itself allocates nothing (`for _ in range(n)` compiles to a counter).
+Only the unix port has `mem_total`; on CPython `measure` raises `Skip`.
+"""
+
+import gc
+
+from testkit import Skip
+
+try:
+    import micropython
+
+    _mem_total = micropython.mem_total
+except (ImportError, AttributeError):
+    micropython = None
+    _mem_total = None
+
+
+class Report:
+    def __init__(self, calls, bytes_allocated, error):
+        self.calls = calls
+        self.bytes_allocated = bytes_allocated
+        self.error = error  # the MemoryError raised under heap_lock, or None
+
+    @property
+    def allocated(self):
+        return self.bytes_allocated > 0 or self.error is not None
+
+    def __repr__(self):
+        return "Report(calls=%d, bytes_allocated=%d, error=%r)" % (
+            self.calls,
+            self.bytes_allocated,
+            self.error,
+        )
+
+
+def measure(function, n=1000):
+    if _mem_total is None:
+        raise Skip("allocation counting needs the MicroPython unix port")
+    function()
+    gc.collect()
+    before = _mem_total()
+    for _ in range(n):
+        function()
+    bytes_allocated = _mem_total() - before
+    error = None
+    micropython.heap_lock()
+    try:
+        for _ in range(n):
+            function()
+    except MemoryError as exc:
+        error = exc
+    finally:
+        micropython.heap_unlock()
+    return Report(n, bytes_allocated, error)
+
+
+def assert_free(function, n=1000):
+    """Fail unless `function()` allocates nothing over n calls."""
+    report = measure(function, n)
+    assert not report.allocated, "allocates: %d bytes over %d calls, under heap_lock: %r" % (
+        report.bytes_allocated,
+        n,
+        report.error,
+    )
+    return report
