@@ -1,0 +1,141 @@
+"""Parsers for the inverter's answers (what it tells us).
+
+`RealTime` holds one inverter's live data in preallocated arrays, updated in
+place from a reassembled RealTimeRunData payload by `parse_real_time`. The
+DevControl acknowledgement, DevInfoSimple (rated power) and SystemConfigPara
+(the applied limit, in tenths of a percent) are one function each.
+
+Units are the protocol's fixed-point ones (see hm_models). Unsigned fields are
+16 bits; the 32-bit total yield is combined from two 16-bit halves and capped
+at 2**30 - 1 Wh so it stays a small int on the ESP32.
+
+Timing and allocation: every function indexes the buffers it is given and
+writes into preallocated arrays; nothing allocates.
+"""
+
+from array import array
+
+from compat import const
+from hm_frames import ERR_LENGTH, ERR_REJECTED, ERR_SHORT, ERR_UNKNOWN, HEADER_LEN, OK
+from hm_models import (
+    AC_CURRENT,
+    AC_EVENTS,
+    AC_FIELDS,
+    AC_FREQUENCY,
+    AC_POWER,
+    AC_POWER_FACTOR,
+    AC_REACTIVE,
+    AC_TEMPERATURE,
+    AC_VOLTAGE,
+    IN_CURRENT,
+    IN_FIELDS,
+    IN_POWER,
+    IN_VOLTAGE,
+    IN_YIELD_DAY,
+    IN_YIELD_TOTAL,
+    layout,
+    rated_w_of_part,
+)
+
+MAX_INPUTS = const(6)
+_YIELD_HI_MAX = const(0x3FFF)
+
+
+def _u16(buf, offset):
+    return (buf[offset] << 8) | buf[offset + 1]
+
+
+def _s16(buf, offset):
+    value = (buf[offset] << 8) | buf[offset + 1]
+    return value - 0x10000 if value & 0x8000 else value
+
+
+def _u32_capped(buf, offset):
+    hi = _u16(buf, offset)
+    if hi > _YIELD_HI_MAX:
+        return (_YIELD_HI_MAX << 16) | 0xFFFF
+    return (hi << 16) | _u16(buf, offset + 2)
+
+
+def _ints(count):
+    return array("i", bytes(4 * count))
+
+
+class RealTime:
+    """The last RealTimeRunData of one inverter, in fixed-point units."""
+
+    def __init__(self):
+        self.inputs = 0
+        self.dc_voltage_dv = _ints(MAX_INPUTS)
+        self.dc_current_ca = _ints(MAX_INPUTS)
+        self.dc_power_dw = _ints(MAX_INPUTS)
+        self.yield_total_wh = _ints(MAX_INPUTS)
+        self.yield_day_wh = _ints(MAX_INPUTS)
+        self.ac_voltage_dv = 0
+        self.frequency_chz = 0
+        self.ac_power_dw = 0
+        self.reactive_dvar = 0
+        self.ac_current_ca = 0
+        self.power_factor_milli = 0
+        self.temperature_ddeg = 0
+        self.events = 0
+
+    def dc_power_total_dw(self):
+        total = 0
+        for i in range(self.inputs):
+            total += self.dc_power_dw[i]
+        return total
+
+
+def parse_real_time(payload, length, family, out):
+    """Fill `out` (a RealTime) from a reassembled payload; OK, ERR_UNKNOWN or ERR_LENGTH."""
+    table = layout(family)
+    if table is None:
+        return ERR_UNKNOWN
+    if length < table[0]:
+        return ERR_LENGTH  # a valid but truncated answer (seen at low light)
+    inputs = (len(table) - 1 - AC_FIELDS) // IN_FIELDS
+    for i in range(inputs):
+        base = 1 + i * IN_FIELDS
+        out.dc_voltage_dv[i] = _u16(payload, table[base + IN_VOLTAGE])
+        out.dc_current_ca[i] = _u16(payload, table[base + IN_CURRENT])
+        out.dc_power_dw[i] = _u16(payload, table[base + IN_POWER])
+        out.yield_total_wh[i] = _u32_capped(payload, table[base + IN_YIELD_TOTAL])
+        out.yield_day_wh[i] = _u16(payload, table[base + IN_YIELD_DAY])
+    ac = 1 + inputs * IN_FIELDS
+    out.inputs = inputs
+    out.ac_voltage_dv = _u16(payload, table[ac + AC_VOLTAGE])
+    out.frequency_chz = _u16(payload, table[ac + AC_FREQUENCY])
+    out.ac_power_dw = _u16(payload, table[ac + AC_POWER])
+    out.reactive_dvar = _s16(payload, table[ac + AC_REACTIVE])
+    out.ac_current_ca = _u16(payload, table[ac + AC_CURRENT])
+    out.power_factor_milli = _u16(payload, table[ac + AC_POWER_FACTOR])
+    out.temperature_ddeg = _s16(payload, table[ac + AC_TEMPERATURE])
+    out.events = _u16(payload, table[ac + AC_EVENTS])
+    return OK
+
+
+def dev_control_result(frame, length):
+    """OK if a checked 0xD1 frame accepts the command (bytes 10-11 = 00 00), else ERR_REJECTED/ERR_SHORT.
+
+    Only `00 00` has been seen in captures; like ahoy, anything else counts as a refusal.
+    """
+    if length < HEADER_LEN + 3:
+        return ERR_SHORT
+    if frame[10] or frame[11]:
+        return ERR_REJECTED
+    return OK
+
+
+def rated_w_of_dev_info(payload, length):
+    """Rated power in W from a DevInfoSimple payload (hardware part number at 2..5), 0 if unknown."""
+    if length < 6:
+        return 0
+    return rated_w_of_part(payload, 2)
+
+
+def limit_pct10_of_system_config(payload, length):
+    """The applied active power limit in tenths of a percent from SystemConfigPara, -1 if too short."""
+    if length < 4:
+        return -1
+    return _u16(payload, 2)

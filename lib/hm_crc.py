@@ -1,0 +1,56 @@
+"""The two checksums of the Hoymiles radio protocol.
+
+CRC8 (poly 0x01, init 0x00, MSB first, no reflection, no final XOR) ends every
+radio frame. CRC16 is CRC-16/MODBUS (reflected poly 0xA001, init 0xFFFF), sent
+high byte first; it covers a request's payload and a whole reassembled answer,
+so `crc16` can be chained across fragments by passing the previous result.
+
+Both run from 256-entry tables built once at import (768 bytes), so a call is
+one table lookup per byte: small-int arithmetic over a slice of a buffer given
+by start/end indices, no allocation.
+"""
+
+from array import array
+
+CRC16_INIT = 0xFFFF
+
+
+def _crc8_table():
+    table = bytearray(256)
+    for value in range(256):
+        crc = value
+        for _ in range(8):
+            crc = ((crc << 1) ^ (1 if crc & 0x80 else 0)) & 0xFF
+        table[value] = crc
+    return table
+
+
+def _crc16_table():
+    table = array("H", bytes(512))
+    for value in range(256):
+        crc = value
+        for _ in range(8):
+            crc = (crc >> 1) ^ 0xA001 if crc & 1 else crc >> 1
+        table[value] = crc
+    return table
+
+
+_CRC8 = _crc8_table()
+_CRC16 = _crc16_table()
+
+
+def crc8(buf, start, end):
+    """CRC8 of buf[start:end] (the bytes of a frame before its last byte)."""
+    table = _CRC8
+    crc = 0
+    for i in range(start, end):
+        crc = table[crc ^ buf[i]]
+    return crc
+
+
+def crc16(buf, start, end, crc=CRC16_INIT):
+    """CRC-16/MODBUS of buf[start:end], continuing from `crc`."""
+    table = _CRC16
+    for i in range(start, end):
+        crc = (crc >> 8) ^ table[(crc ^ buf[i]) & 0xFF]
+    return crc

@@ -1,0 +1,168 @@
+"""What differs per Hoymiles model: family and radio from the serial, byte tables, rated power.
+
+The first 4 hex digits of the serial number give the family (how many DC
+inputs, which radio); HMS and HMT prefixes are tested first because OpenDTU's
+HM rule ("middle digits 12/14/16") would also match them. The serial does not
+give the rated power (HM-600/700/800 share a prefix): it comes from the
+hardware part number in the DevInfoSimple answer.
+
+RealTimeRunData layouts are tables of byte offsets (every field is 2 bytes,
+the total yields 4, all big-endian; reactive power and temperature are
+signed). Values stay in the protocol's fixed-point units, which are ours:
+U in dV, I in cA, P in dW, yield total and day in Wh, frequency in cHz,
+power factor in thousandths, temperature in tenths of a degree.
+
+Timing and allocation: lookups index preallocated bytes objects; nothing here
+allocates after import.
+"""
+
+from compat import const
+
+RADIO_NONE = const(0)
+RADIO_NRF24 = const(1)
+RADIO_CMT2300A = const(2)
+
+FAMILY_UNKNOWN = const(0)
+FAMILY_HM_1T = const(1)
+FAMILY_HM_2T = const(2)
+FAMILY_HM_4T = const(3)
+FAMILY_HMS_1T = const(4)
+FAMILY_HMS_2T = const(5)
+FAMILY_HMS_4T = const(6)
+FAMILY_HMT_4T = const(7)
+FAMILY_HMT_6T = const(8)
+
+FAMILY_NAMES = ("unknown", "HM-1T", "HM-2T", "HM-4T", "HMS-1T", "HMS-2T", "HMS-4T", "HMT-4T", "HMT-6T")
+_FAMILY_RADIO = bytes((RADIO_NONE, 1, 1, 1, 2, 2, 2, 2, 2))
+_FAMILY_INPUTS = bytes((0, 1, 2, 4, 1, 2, 4, 4, 6))
+
+# Prefixes claimed by HMS/HMT before the HM rule applies (OpenDTU and ahoy tables;
+# 0x1146 is an HMS-700-2T-NA that once fell through to the nRF path).
+_CMT_PREFIXES = {
+    0x1124: FAMILY_HMS_1T,
+    0x1125: FAMILY_HMS_1T,
+    0x1400: FAMILY_HMS_1T,
+    0x1143: FAMILY_HMS_2T,
+    0x1144: FAMILY_HMS_2T,
+    0x1146: FAMILY_HMS_2T,
+    0x114A: FAMILY_HMS_2T,
+    0x1410: FAMILY_HMS_2T,
+    0x1164: FAMILY_HMS_4T,
+    0x1166: FAMILY_HMS_4T,
+    0x1420: FAMILY_HMS_4T,
+    0x1361: FAMILY_HMT_4T,
+    0x1382: FAMILY_HMT_6T,
+}
+# MI gen3 units speak the HM protocol.
+_HM_EXTRA = {0x1022: FAMILY_HM_1T, 0x1042: FAMILY_HM_2T, 0x1062: FAMILY_HM_4T}
+_HM_BY_MIDDLE = {0x12: FAMILY_HM_1T, 0x14: FAMILY_HM_2T, 0x16: FAMILY_HM_4T}
+
+# Per-input fields, in this order per input, then the AC fields.
+IN_VOLTAGE = const(0)
+IN_CURRENT = const(1)
+IN_POWER = const(2)
+IN_YIELD_TOTAL = const(3)
+IN_YIELD_DAY = const(4)
+IN_FIELDS = const(5)
+AC_VOLTAGE = const(0)
+AC_FREQUENCY = const(1)
+AC_POWER = const(2)
+AC_REACTIVE = const(3)
+AC_CURRENT = const(4)
+AC_POWER_FACTOR = const(5)
+AC_TEMPERATURE = const(6)
+AC_EVENTS = const(7)
+AC_FIELDS = const(8)
+
+# Divide a raw value by this to get V, A, W, kWh, Wh / V, Hz, W, var, A, 1, degC, count (tools only).
+IN_DIVISORS = (10, 100, 10, 1000, 1)
+AC_DIVISORS = (10, 100, 10, 10, 100, 1000, 10, 1)
+
+# RealTimeRunData layouts: payload length (without CRC16), then IN_FIELDS offsets per
+# input, then AC_FIELDS offsets ([ODTU] HM_1CH/HM_2CH/HM_4CH, identical in ahoy).
+_LAYOUT_HM_1T = bytes((30, 2, 4, 6, 8, 12, 14, 16, 18, 20, 22, 24, 26, 28))
+_LAYOUT_HM_2T = bytes((42, 2, 4, 6, 14, 22, 8, 10, 12, 18, 24, 26, 28, 30, 32, 34, 36, 38, 40))
+_LAYOUT_HM_4T = bytes(
+    (62, 2, 4, 8, 12, 20, 2, 6, 10, 16, 22, 24, 26, 30, 34, 42, 24, 28, 32, 38, 44, 46, 48, 50, 52, 54, 56, 58, 60)
+)
+_LAYOUTS = (None, _LAYOUT_HM_1T, _LAYOUT_HM_2T, _LAYOUT_HM_4T, None, None, None, None, None)
+
+# Hardware part number (DevInfoSimple payload bytes 2..5) -> rated W. A 0xFF in
+# the last byte matches any value; exact rows come first.
+_PART_TABLE = (
+    (b"\x10\x10\x10\x15", 210),  # HM-300 factory-limited to 70 %
+    (b"\x10\x10\x10\xff", 300),
+    (b"\x10\x10\x20\xff", 350),
+    (b"\x10\x10\x30\xff", 400),
+    (b"\x10\x10\x40\xff", 400),
+    (b"\x10\x11\x10\xff", 600),
+    (b"\x10\x11\x20\xff", 700),
+    (b"\x10\x11\x30\xff", 800),
+    (b"\x10\x11\x40\xff", 800),
+    (b"\x10\x12\x10\xff", 1200),
+    (b"\x10\x12\x30\xff", 1500),
+    (b"\x10\x02\x30\xff", 1500),  # MI-1500 gen3
+    (b"\x10\x20\x21\xff", 350),
+    (b"\x10\x20\x41\xff", 400),
+    (b"\x10\x21\x11\xff", 600),
+    (b"\x10\x21\x41\xff", 800),
+    (b"\x10\x21\x71\xff", 1000),
+    (b"\x10\x22\x41\xff", 1600),
+    (b"\x10\x22\x51\xff", 1800),
+    (b"\x10\x22\x71\xff", 2000),
+    (b"\x10\x33\x11\xff", 1800),
+    (b"\x10\x33\x31\xff", 2250),
+)
+
+# Model names the tools accept, with their family.
+MODEL_FAMILIES = {
+    "HM-300": FAMILY_HM_1T,
+    "HM-350": FAMILY_HM_1T,
+    "HM-400": FAMILY_HM_1T,
+    "HM-600": FAMILY_HM_2T,
+    "HM-700": FAMILY_HM_2T,
+    "HM-800": FAMILY_HM_2T,
+    "HM-1000": FAMILY_HM_4T,
+    "HM-1200": FAMILY_HM_4T,
+    "HM-1500": FAMILY_HM_4T,
+}
+
+
+def family_of_prefix(prefix):
+    """The family of a serial prefix (e.g. 0x1141 -> FAMILY_HM_2T), FAMILY_UNKNOWN if not supported."""
+    family = _CMT_PREFIXES.get(prefix)
+    if family is not None:
+        return family
+    family = _HM_EXTRA.get(prefix)
+    if family is not None:
+        return family
+    if prefix >> 12 == 1 and (prefix >> 8) & 0xF == 1:
+        return _HM_BY_MIDDLE.get((prefix >> 4) & 0xFF, FAMILY_UNKNOWN)
+    return FAMILY_UNKNOWN
+
+
+def radio_of(family):
+    return _FAMILY_RADIO[family]
+
+
+def inputs_of(family):
+    return _FAMILY_INPUTS[family]
+
+
+def is_hms(family):
+    """True where the HMS limit type codes apply (HMT keeps the HM codes)."""
+    return FAMILY_HMS_1T <= family <= FAMILY_HMS_4T
+
+
+def layout(family):
+    """The RealTimeRunData offset table of a family, or None where it is not supported yet."""
+    return _LAYOUTS[family]
+
+
+def rated_w_of_part(buf, start):
+    """Rated power in W for the 4-byte hardware part number at buf[start:start+4], 0 if unknown."""
+    for part, rated_w in _PART_TABLE:
+        if part[0] == buf[start] and part[1] == buf[start + 1] and part[2] == buf[start + 2]:
+            if part[3] == 0xFF or part[3] == buf[start + 3]:
+                return rated_w
+    return 0

@@ -1,0 +1,159 @@
+"""Build and check Hoymiles HM radio frames by hand, with the gateway's own frame layer.
+
+    python tools/hoymiles.py frame limit --inverter SERIAL --dtu SERIAL (--watts W | --percent P)
+                                         [--persistent] [--family hm|hms]
+    python tools/hoymiles.py frame realtime --inverter SERIAL --dtu SERIAL --time UNIX
+    python tools/hoymiles.py parse --model HM-600 FRAME [FRAME ...]
+
+`frame` prints one frame as space-separated upper-case hex bytes. `parse` takes
+the radio frames of one RealTimeRunData answer (hex, spaces allowed, any order)
+and prints its values as JSON; a bad checksum or a missing fragment is an
+error message on stderr and exit status 1.
+"""
+
+import argparse
+import json
+import os
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+
+import hm_answers  # noqa: E402
+import hm_commands  # noqa: E402
+import hm_fragments  # noqa: E402
+import hm_frames  # noqa: E402
+import hm_models  # noqa: E402
+
+UNIX_2000 = 946684800
+
+
+class ToolError(Exception):
+    pass
+
+
+def _hex(buf, length):
+    return " ".join("%02X" % b for b in buf[:length])
+
+
+def _serial(text, what):
+    try:
+        return hm_frames.frame_address(hm_frames.serial_bytes(text))
+    except ValueError as error:
+        raise ToolError("--%s: %s" % (what, error)) from None
+
+
+def frame_limit(args):
+    inverter = _serial(args.inverter, "inverter")
+    dtu = _serial(args.dtu, "dtu")
+    relative = args.percent is not None
+    value = args.percent if relative else args.watts
+    if value < 0 or (relative and value > 100) or (not relative and value > 6553.5):
+        raise ToolError("limit out of range: %s" % value)
+    kind = hm_commands.LIMIT_RELATIVE if relative else hm_commands.LIMIT_ABSOLUTE
+    if args.persistent:
+        kind += hm_commands.LIMIT_ABSOLUTE_PERSISTENT
+    buf = bytearray(hm_frames.MAX_FRAME_LEN)
+    length = hm_commands.build_limit(
+        buf, inverter, dtu, hm_commands.round_tenths(value), kind, hms=args.family == "hms"
+    )
+    return _hex(buf, length)
+
+
+def frame_realtime(args):
+    inverter = _serial(args.inverter, "inverter")
+    dtu = _serial(args.dtu, "dtu")
+    if not UNIX_2000 <= args.time < UNIX_2000 + (1 << 30):
+        raise ToolError("--time must be Unix seconds between 2000 and 2034: %d" % args.time)
+    buf = bytearray(hm_frames.MAX_FRAME_LEN)
+    length = hm_commands.build_multi(buf, inverter, dtu, hm_commands.DT_REAL_TIME, args.time - UNIX_2000)
+    return _hex(buf, length)
+
+
+def _frame_bytes(text):
+    try:
+        return bytes.fromhex(text.replace(" ", ""))
+    except ValueError:
+        raise ToolError("not a hex frame: %r" % text) from None
+
+
+def parse(args):
+    family = hm_models.MODEL_FAMILIES.get(args.model.upper())
+    if family is None:
+        raise ToolError("unknown model %r (known: %s)" % (args.model, ", ".join(hm_models.MODEL_FAMILIES)))
+    fragments = hm_fragments.Fragments()
+    address = None
+    for number, text in enumerate(args.frames, 1):
+        frame = _frame_bytes(text)
+        error = hm_frames.check(frame, len(frame))
+        if error:
+            raise ToolError("frame %d: %s" % (number, hm_frames.ERROR_TEXT[error]))
+        if frame[0] != hm_frames.MID_MULTI_DATA | hm_frames.MID_ANSWER:
+            raise ToolError("frame %d: not a MultiData answer (0x95) but 0x%02X" % (number, frame[0]))
+        if address is None:
+            address = frame[1:5]
+        elif frame[1:5] != address:
+            raise ToolError("frame %d comes from another inverter" % number)
+        if fragments.add(frame, len(frame)) != hm_fragments.ADDED:
+            raise ToolError("frame %d: duplicate or invalid fragment index 0x%02X" % (number, frame[9]))
+    missing = fragments.missing()
+    if missing:
+        raise ToolError("missing fragment %d" % missing)
+    payload = bytearray(hm_fragments.PAYLOAD_MAX)
+    length = fragments.assemble(payload)
+    if length < 0:
+        raise ToolError(hm_frames.ERROR_TEXT[length])
+    data = hm_answers.RealTime()
+    error = hm_answers.parse_real_time(payload, length, family, data)
+    if error:
+        raise ToolError("%s: %d bytes" % (hm_frames.ERROR_TEXT[error], length))
+    inputs = range(data.inputs)
+    return json.dumps(
+        {
+            "ac_power_w": data.ac_power_dw / 10,
+            "dc_power_w": [data.dc_power_dw[i] / 10 for i in inputs],
+            "ac_voltage_v": data.ac_voltage_dv / 10,
+            "frequency_hz": data.frequency_chz / 100,
+            "temperature_c": data.temperature_ddeg / 10,
+            "yield_total_kwh": [data.yield_total_wh[i] / 1000 for i in inputs],
+            "yield_day_wh": [data.yield_day_wh[i] for i in inputs],
+        }
+    )
+
+
+def _parser():
+    parser = argparse.ArgumentParser(prog="hoymiles.py", description=__doc__.split("\n\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    frame = commands.add_parser("frame", help="print a request frame as hex")
+    kinds = frame.add_subparsers(dest="kind", required=True)
+    limit = kinds.add_parser("limit", help="ActivePowerControl (non-persistent unless --persistent)")
+    realtime = kinds.add_parser("realtime", help="RealTimeRunData request")
+    for sub in (limit, realtime):
+        sub.add_argument("--inverter", required=True, help="inverter serial number (12 hex digits)")
+        sub.add_argument("--dtu", required=True, help="DTU serial number (12 hex digits)")
+    value = limit.add_mutually_exclusive_group(required=True)
+    value.add_argument("--watts", type=float, help="absolute limit in W (0.1 W steps, rounded)")
+    value.add_argument("--percent", type=float, help="relative limit in %% (0.1 %% steps, rounded)")
+    limit.add_argument("--persistent", action="store_true", help="store in the inverter's memory (wears it)")
+    limit.add_argument("--family", choices=("hm", "hms"), default="hm", help="limit type codes to use")
+    limit.set_defaults(run=frame_limit)
+    realtime.add_argument("--time", type=int, required=True, help="request time, Unix seconds (UTC)")
+    realtime.set_defaults(run=frame_realtime)
+    answer = commands.add_parser("parse", help="decode the frames of one RealTimeRunData answer")
+    answer.add_argument("--model", required=True, help="e.g. HM-600")
+    answer.add_argument("frames", nargs="+", metavar="FRAME", help="one radio frame in hex")
+    answer.set_defaults(run=parse)
+    return parser
+
+
+def main(argv=None):
+    args = _parser().parse_args(argv)
+    try:
+        print(args.run(args))
+    except ToolError as error:
+        print("hoymiles.py: error: %s" % error, file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
