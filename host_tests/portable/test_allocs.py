@@ -59,3 +59,30 @@ def test_assert_free_fails_on_an_offender():
         assert "allocates" in str(error)
     else:
         raise AssertionError("assert_free passed an allocating function")
+
+
+def large_frame_offender():
+    a = STATE[0]
+    b = a + 1
+    c = b + 1
+    d = c + 1
+    e = d + 1
+    f = e + 1
+    g = f + 1
+    h = g + 1
+    i = h + 1
+    j = i + 1
+    STATE[1] = j & 0xFF
+
+
+@micropython_only
+def test_a_large_frame_is_caught_although_heap_lock_passes():
+    report = allocs.measure(large_frame_offender, 100)
+    assert report.error is None  # heap_lock alone would call this clean
+    assert report.bytes_allocated >= 100 * 64
+    try:
+        allocs.assert_free(large_frame_offender, 10)
+    except AssertionError as error:
+        assert "VM_MAX_STATE_ON_STACK" in str(error)
+    else:
+        raise AssertionError("assert_free passed a function with a heap-allocated frame")
