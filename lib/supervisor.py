@@ -1,0 +1,245 @@
+"""G100-style supervision of export excursions, with counters that survive power loss.
+
+Watches the grid meter's export against the export limit, independently of the
+controller: this is the evidence an installer shows the grid operator, so it
+must hold even if the controller misbehaves.
+
+- An excursion starts with the first sample whose export exceeds the limit
+  (total, or a phase over its own limit) and ends with the first sample back
+  under it. Its duration runs from the first over-limit sample to the first
+  sample back under, as the meter saw them.
+- While the meter is lost (invalid data, or no sample for `stale_ms`) export
+  cannot be measured; the controller holds the fail-safe limits then, which
+  keep export under the limit by construction. An excursion in progress ends
+  at its last over-limit sample, and the meter loss is logged by the firmware.
+- An excursion longer than `stage2_s` is a stage-2 event.
+- A trip happens when an excursion reaches `trip_s`, or when `stage2_max`
+  stage-2 events fall within `window_s`. A trip holds the plant at the
+  fail-safe limits (the firmware reads `tripped`) for `lockout_s`, or until an
+  installer calls `reset()`.
+
+Time. The supervisor keeps its own clock, `clock_s`: seconds of powered time,
+advanced from tick differences and restored from the saved state at boot. So
+the stage-2 window and the lockout continue across a reboot, and time spent
+powered off does not count. That only errs towards tripping and towards a
+longer lockout, the safe side.
+
+Persistence. `save_into(state)` / `load_from(state)` fill or read a small
+array of ints. `version` grows whenever something worth saving changed (an
+event, a trip, a reset, the end of a lockout, and every `LOCKOUT_SAVE_S`
+during a lockout), so the firmware saves only then and spares the flash.
+
+Timing and memory: `step` is O(stage2_max) small-int work, no allocation.
+Only a grid-side meter measures export at the connection point; on a
+load-side meter the firmware does not run the supervisor.
+"""
+
+from array import array
+
+import events
+from compat import const, ticks_diff
+
+TRIP_NONE = const(0)
+TRIP_LONG_EXCURSION = const(1)
+TRIP_STAGE2_EVENTS = const(2)
+
+LOCKOUT_SAVE_S = const(600)
+_NO_EVENT = const(-1)
+_STATE_HEAD = const(6)
+MAX_STAGE2_EVENTS = const(16)
+
+
+class Supervisor:
+    def __init__(self, ring, export_limit_w=0, phase_export_limit_w=None, stage2_s=15, trip_s=60,
+                 stage2_max=2, window_s=600, lockout_s=4 * 3600, stale_ms=3000):
+        if not 1 <= stage2_max <= MAX_STAGE2_EVENTS:
+            raise ValueError("stage2_max must be 1..%d" % MAX_STAGE2_EVENTS)
+        self.ring = ring
+        self.stage2_ms = stage2_s * 1000
+        self.trip_ms = trip_s * 1000
+        self.stage2_max = stage2_max
+        self.window_s = window_s
+        self.lockout_s = lockout_s
+        self.stale_ms = stale_ms
+        self.limit_dw = 0
+        self.phase_limit_dw = array("i", (-1, -1, -1))
+        self.set_limit(export_limit_w, phase_export_limit_w)
+        # Saved state.
+        self.clock_s = 0
+        self.stage2_total = 0
+        self.trips = 0
+        self.trip_reason = TRIP_NONE
+        self.lockout_left_s = 0
+        self.stage2_at_s = array("i", [_NO_EVENT] * stage2_max)  # clock_s of recent stage-2 events
+        # Not saved: an excursion in progress ends with a reboot (the plant restarts in fail-safe).
+        self.version = 0
+        self.excursions = 0
+        self.in_excursion = False
+        self.excursion_start_ms = 0
+        self.excursion_last_ms = 0  # the last over-limit sample
+        self.excursion_peak_dw = 0
+        self.stage2_counted = False
+        self._seq = -1
+        self._last_ms = 0
+        self._started = False
+        self._clock_ms = 0  # milliseconds not yet added to clock_s
+        self._lockout_saved_s = 0
+
+    @property
+    def tripped(self):
+        return self.lockout_left_s > 0
+
+    def set_limit(self, export_limit_w, phase_export_limit_w=None):
+        self.limit_dw = export_limit_w * 10
+        for phase in range(3):
+            limit_w = -1 if phase_export_limit_w is None else phase_export_limit_w[phase]
+            self.phase_limit_dw[phase] = -1 if limit_w < 0 else limit_w * 10
+
+    def over_limit_dw(self, reading):
+        """How far the reading's export is above the limit (total or worst phase), in dW; <= 0 when under."""
+        over = -reading.power_dw - self.limit_dw
+        for phase in range(reading.phases):
+            limit = self.phase_limit_dw[phase]
+            if limit >= 0:
+                phase_over = -reading.phase_power_dw[phase] - limit
+                if phase_over > over:
+                    over = phase_over
+        return over
+
+    def step(self, now_ms, reading):
+        """Advance the clock and, on a new valid sample, the excursion state machine."""
+        self._advance_clock(now_ms)
+        if not reading.valid or reading.seq == self._seq:
+            if self.in_excursion and (
+                not reading.valid or ticks_diff(now_ms, self.excursion_last_ms) > self.stale_ms
+            ):
+                self._end_excursion(self.excursion_last_ms)
+            return
+        self._seq = reading.seq
+        over = self.over_limit_dw(reading)
+        if over > 0:
+            self._over(reading.t_ms, over)
+        elif self.in_excursion:
+            self._end_excursion(reading.t_ms)
+
+    def reset(self, now_ms):
+        """Installer reset: end a lockout and forget recent stage-2 events."""
+        self.lockout_left_s = 0
+        self.trip_reason = TRIP_NONE
+        for index in range(self.stage2_max):
+            self.stage2_at_s[index] = _NO_EVENT
+        self.in_excursion = False
+        self.ring.push(events.RESET, now_ms)
+        self.version += 1
+
+    def _advance_clock(self, now_ms):
+        if not self._started:
+            self._started = True
+            self._last_ms = now_ms
+            return
+        elapsed_ms = ticks_diff(now_ms, self._last_ms)
+        self._last_ms = now_ms
+        if elapsed_ms <= 0:
+            return
+        self._clock_ms += elapsed_ms
+        seconds = self._clock_ms // 1000
+        if seconds == 0:
+            return
+        self._clock_ms -= seconds * 1000
+        self.clock_s += seconds
+        if self.lockout_left_s > 0:
+            self.lockout_left_s = max(0, self.lockout_left_s - seconds)
+            if self.lockout_left_s == 0:
+                self.trip_reason = TRIP_NONE
+                self.ring.push(events.LOCKOUT_ENDED, now_ms)
+                self.version += 1
+            elif self._lockout_saved_s - self.lockout_left_s >= LOCKOUT_SAVE_S:
+                self._lockout_saved_s = self.lockout_left_s
+                self.version += 1
+
+    def _over(self, t_ms, over_dw):
+        self.excursion_last_ms = t_ms
+        if not self.in_excursion:
+            self.in_excursion = True
+            self.excursion_start_ms = t_ms
+            self.excursion_peak_dw = over_dw
+            self.stage2_counted = False
+            return
+        if over_dw > self.excursion_peak_dw:
+            self.excursion_peak_dw = over_dw
+        duration_ms = ticks_diff(t_ms, self.excursion_start_ms)
+        if duration_ms > self.stage2_ms and not self.stage2_counted:
+            self._count_stage2(t_ms, duration_ms)
+        if duration_ms >= self.trip_ms and not self.tripped:
+            self._trip(t_ms, TRIP_LONG_EXCURSION)
+
+    def _end_excursion(self, t_ms):
+        self.in_excursion = False
+        duration_ms = ticks_diff(t_ms, self.excursion_start_ms)
+        self.excursions += 1
+        if duration_ms > self.stage2_ms and not self.stage2_counted:
+            self._count_stage2(t_ms, duration_ms)
+        self.ring.push(events.EXCURSION, t_ms, self.excursion_peak_dw, duration_ms)
+
+    # The stage-2 bookkeeping is split into small functions on purpose: a
+    # frame larger than MicroPython's on-stack limit is heap-allocated per call.
+    def _count_stage2(self, t_ms, duration_ms):
+        self.stage2_counted = True
+        self.stage2_total += 1
+        self.version += 1
+        self.ring.push(events.STAGE2, t_ms, self.excursion_peak_dw, duration_ms)
+        self._remember_stage2()
+        if self._recent_stage2() >= self.stage2_max and not self.tripped:
+            self._trip(t_ms, TRIP_STAGE2_EVENTS)
+
+    def _remember_stage2(self):
+        """Keep the newest stage2_max event times: overwrite the oldest."""
+        times = self.stage2_at_s
+        oldest = 0
+        for index in range(1, self.stage2_max):
+            if times[index] < times[oldest]:
+                oldest = index
+        times[oldest] = self.clock_s
+
+    def _recent_stage2(self):
+        times = self.stage2_at_s
+        recent = 0
+        for index in range(self.stage2_max):
+            if times[index] != _NO_EVENT and self.clock_s - times[index] <= self.window_s:
+                recent += 1
+        return recent
+
+    def _trip(self, t_ms, reason):
+        self.trips += 1
+        self.trip_reason = reason
+        self.lockout_left_s = self.lockout_s
+        self._lockout_saved_s = self.lockout_s
+        self.version += 1
+        self.ring.push(events.TRIP, t_ms, reason)
+
+    def state_size(self):
+        return _STATE_HEAD + self.stage2_max
+
+    def save_into(self, state):
+        """Write the state worth keeping into `state` (a list or array of ints, state_size() long)."""
+        state[0] = self.clock_s
+        state[1] = self.stage2_total
+        state[2] = self.trips
+        state[3] = self.trip_reason
+        state[4] = self.lockout_left_s
+        state[5] = self.stage2_max
+        for index in range(self.stage2_max):
+            state[_STATE_HEAD + index] = self.stage2_at_s[index]
+
+    def load_from(self, state):
+        """Restore what save_into wrote; a state of another shape is refused with ValueError."""
+        if len(state) < _STATE_HEAD or state[5] != self.stage2_max or len(state) != self.state_size():
+            raise ValueError("supervisor state does not match stage2_max=%d" % self.stage2_max)
+        self.clock_s = state[0]
+        self.stage2_total = state[1]
+        self.trips = state[2]
+        self.trip_reason = state[3]
+        self.lockout_left_s = state[4]
+        self._lockout_saved_s = state[4]
+        for index in range(self.stage2_max):
+            self.stage2_at_s[index] = state[_STATE_HEAD + index]
