@@ -1,0 +1,342 @@
+"""A compact Modbus-RTU master: function codes 03, 04, 06 and 16, non-blocking.
+
+The master works over any stream with `write(buf)`, `readinto(buf)` (returns
+a count, or None/0 when nothing is there) and `any()`: the ESP32 UART behind
+the firmware's RS485 driver (which raises DE, writes, flushes and lowers DE),
+a pseudo-terminal, pyserial. It knows nothing of DE pins and never sleeps.
+
+One transaction at a time:
+
+    if master.free(now_ms):
+        master.start_read(address, FC_READ_HOLDING, register, count, now_ms)
+    ...
+    status = master.poll(now_ms)   # call as often as you like
+    # PENDING: keep polling; DONE: registers are in master.rx from
+    # master.offset on; TIMEOUT, BAD_FRAME, EXCEPTION (code in
+    # master.exception_code): the transaction failed after its retries.
+
+`poll` reports a finished transaction once and the master is then idle
+again; only the caller that started it polls it, so several meter drivers
+share one master (one bus) by starting only when `free()` says so.
+
+The response is collected by a state machine fed with `readinto`: bytes
+before the frame (noise, an echo of our own request) are skipped by looking
+for address + function + byte count with a valid CRC; a frame ends by its
+expected length; a silence of `silence_ms` (t3.5, rounded up) after bytes
+that make no valid frame ends the attempt early as BAD_FRAME; no answer within
+`timeout_ms` is TIMEOUT. TIMEOUT and BAD_FRAME are retried `retries` times.
+Time only comes in as `now_ms` (ticks_ms), so tests and the simulator control it.
+
+Counters (bus totals, per attempt): `ok`, `timeout`, `crc` (bad or
+truncated frames), `exception`. Meter drivers keep per-device counters.
+
+`ModbusError(code)` turns a failure into an exception for code that wants
+one (tools, tests): `code` > 0 is the slave's exception code, < 0 one of the
+local codes TIMEOUT, BAD_FRAME, BUSY. `master.error()` builds it.
+
+Timing and allocation: start_read and poll allocate nothing (preallocated
+request/response buffers, bound methods taken once, ints < 2**16); FC16
+writes slice the request buffer (one memoryview; commissioning only).
+"""
+
+from compat import const, ticks_diff
+from crc16 import crc16
+
+FC_READ_HOLDING = const(3)
+FC_READ_INPUT = const(4)
+FC_WRITE_SINGLE = const(6)
+FC_WRITE_MULTIPLE = const(16)
+
+# poll() results
+IDLE = const(0)
+PENDING = const(1)
+DONE = const(2)
+TIMEOUT = const(-1)
+BAD_FRAME = const(-2)
+EXCEPTION = const(-3)
+BUSY = const(-4)  # only as a ModbusError code: the bus was not free
+
+MAX_FRAME = const(256)
+MAX_READ_REGISTERS = const(125)
+MAX_WRITE_REGISTERS = const(123)
+_REQUEST_LEN = const(8)
+_CHUNK = const(32)
+# Draining a babbling line stops after this many chunks per poll.
+_MAX_CHUNKS = const(MAX_FRAME // _CHUNK + 1)
+
+EXCEPTION_NAMES = {
+    1: "illegal function",
+    2: "illegal data address",
+    3: "illegal data value",
+    4: "server device failure",
+    5: "acknowledge",
+    6: "server device busy",
+    8: "memory parity error",
+    10: "gateway path unavailable",
+    11: "gateway target failed to respond",
+}
+LOCAL_NAMES = {
+    TIMEOUT: "no response (timeout)",
+    BAD_FRAME: "bad response (CRC error, truncated or garbled frame)",
+    BUSY: "bus busy",
+}
+
+
+class ModbusError(Exception):
+    """A failed transaction: `code` > 0 is a Modbus exception code, < 0 a local one."""
+
+    def __init__(self, code, message=None):
+        if message is None:
+            if code > 0:
+                message = "exception %d (%s)" % (code, EXCEPTION_NAMES.get(code, "unknown"))
+            else:
+                message = LOCAL_NAMES.get(code, "error %d" % code)
+        super().__init__(message)
+        self.code = code
+
+
+def silence_ms_for(baud, char_bits=10):
+    """t3.5 in whole ms, rounded up, plus one tick of ms-clock jitter (1.75 ms above 19200 baud)."""
+    if baud > 19200:
+        return 3
+    return (35 * char_bits * 100 + baud - 1) // baud + 1
+
+
+class Master:
+    def __init__(self, stream, baud=9600, char_bits=10, timeout_ms=250, retries=1, silence_ms=None):
+        self._write = stream.write
+        self._readinto = stream.readinto
+        self._any = stream.any
+        self.timeout_ms = timeout_ms
+        self.retries = retries
+        self.silence_ms = silence_ms_for(baud, char_bits) if silence_ms is None else silence_ms
+        self.tx = bytearray(MAX_FRAME)
+        self._tx_read = memoryview(self.tx)[:_REQUEST_LEN]
+        self._tx_view = self._tx_read
+        self.rx = bytearray(MAX_FRAME)
+        self._chunk = bytearray(_CHUNK)
+        self._rx_len = 0
+        self._start = 0  # first rx byte that may still begin the response
+        self._busy = False
+        self._tries = 0
+        self._t_sent = 0
+        self._t_byte = 0
+        self._t_end = 0
+        self._quiet_pending = False  # a transaction ended: wait t3.5 before the next
+        self.address = 0
+        self.function = 0
+        self.count = 0  # registers asked for
+        self.offset = 0  # rx index of the first data byte of a DONE read
+        self.exception_code = 0
+        self.status = IDLE  # result of the last finished transaction
+        self.ok = 0
+        self.timeout = 0
+        self.crc = 0
+        self.exception = 0
+
+    # --- starting a transaction -------------------------------------------------
+
+    def free(self, now_ms):
+        """True when no transaction runs and the bus has been quiet for t3.5."""
+        if self._busy:
+            return False
+        return not self._quiet_pending or ticks_diff(now_ms, self._t_end) >= self.silence_ms
+
+    def start_read(self, address, function, register, count, now_ms):
+        """Send FC03/FC04 for `count` registers from `register`; False if the bus is not free."""
+        if not 1 <= count <= MAX_READ_REGISTERS or function not in (FC_READ_HOLDING, FC_READ_INPUT):
+            raise ValueError("bad read request")
+        if not self.free(now_ms):
+            return False
+        self._header(address, function, register, count)
+        self._tx_view = self._tx_read
+        self._begin(now_ms)
+        return True
+
+    def start_write_single(self, address, register, value, now_ms):
+        """Send FC06 (one register); False if the bus is not free."""
+        if not self.free(now_ms):
+            return False
+        self._header(address, FC_WRITE_SINGLE, register, value & 0xFFFF)
+        self._tx_view = self._tx_read
+        self._begin(now_ms)
+        return True
+
+    def start_write_multiple(self, address, register, values, now_ms):
+        """Send FC16 with `values` (a sequence of 16-bit ints); False if the bus is not free."""
+        count = len(values)
+        if not 1 <= count <= MAX_WRITE_REGISTERS:
+            raise ValueError("bad write request")
+        if not self.free(now_ms):
+            return False
+        tx = self.tx
+        self._header(address, FC_WRITE_MULTIPLE, register, count)
+        tx[6] = 2 * count
+        for index in range(count):
+            tx[7 + 2 * index] = (values[index] >> 8) & 0xFF
+            tx[8 + 2 * index] = values[index] & 0xFF
+        end = 7 + 2 * count
+        crc = crc16(tx, 0, end)
+        tx[end] = crc & 0xFF
+        tx[end + 1] = crc >> 8
+        self._tx_view = memoryview(tx)[: end + 2]
+        self._begin(now_ms)
+        return True
+
+    def _header(self, address, function, register, word):
+        tx = self.tx
+        tx[0] = address
+        tx[1] = function
+        tx[2] = register >> 8
+        tx[3] = register & 0xFF
+        tx[4] = word >> 8
+        tx[5] = word & 0xFF
+        crc = crc16(tx, 0, 6)
+        tx[6] = crc & 0xFF
+        tx[7] = crc >> 8
+        self.address = address
+        self.function = function
+        self.count = word if function <= FC_READ_INPUT else 0
+
+    def _begin(self, now_ms):
+        self._busy = True
+        self._tries = 0
+        self.exception_code = 0
+        self._send(now_ms)
+
+    def _send(self, now_ms):
+        # Whatever is in the receive buffer now is not our answer.
+        chunk = self._chunk
+        drained = 0
+        while self._any() and drained < _MAX_CHUNKS:
+            self._readinto(chunk)
+            drained += 1
+        self._rx_len = 0
+        self._start = 0
+        self._write(self._tx_view)
+        self._t_sent = now_ms
+        self._t_byte = now_ms
+
+    # --- collecting the response ------------------------------------------------
+
+    def poll(self, now_ms):
+        """Advance the transaction; returns PENDING, DONE, TIMEOUT, BAD_FRAME, EXCEPTION (or IDLE)."""
+        if not self._busy:
+            return IDLE
+        self._receive(now_ms)
+        status = self._parse()
+        if status == PENDING:
+            if self._rx_len and ticks_diff(now_ms, self._t_byte) >= self.silence_ms:
+                status = BAD_FRAME
+            elif ticks_diff(now_ms, self._t_sent) >= self.timeout_ms:
+                status = TIMEOUT
+            else:
+                return PENDING
+        if status == DONE:
+            self.ok += 1
+        elif status == EXCEPTION:
+            self.exception += 1
+        else:
+            if status == TIMEOUT:
+                self.timeout += 1
+            else:
+                self.crc += 1
+            if self._tries < self.retries:
+                self._tries += 1
+                self._send(now_ms)
+                return PENDING
+        self._busy = False
+        self._t_end = now_ms
+        self._quiet_pending = True
+        self.status = status
+        return status
+
+    def _receive(self, now_ms):
+        rx = self.rx
+        start = self._start
+        length = self._rx_len
+        if start:  # drop what cannot begin the frame, keep the rest at rx[0]
+            for index in range(start, length):
+                rx[index - start] = rx[index]
+            length -= start
+            self._start = 0
+        chunk = self._chunk
+        received = 0
+        for _ in range(_MAX_CHUNKS):
+            count = self._readinto(chunk)
+            if not count:
+                break
+            received += count
+            for index in range(count):
+                if length < MAX_FRAME:
+                    rx[length] = chunk[index]
+                    length += 1
+        self._rx_len = length
+        if received:
+            self._t_byte = now_ms
+
+    def _parse(self):
+        rx = self.rx
+        length = self._rx_len
+        start = self._start
+        address = self.address
+        function = self.function
+        while start < length:
+            if rx[start] != address or start + 1 >= length:
+                if rx[start] != address:
+                    start += 1
+                    continue
+                break
+            answer = rx[start + 1]
+            if answer == function | 0x80:
+                size = 5
+            elif answer != function:
+                start += 1
+                continue
+            elif function <= FC_READ_INPUT:
+                if start + 2 >= length:
+                    break
+                if rx[start + 2] != 2 * self.count:
+                    start += 1
+                    continue
+                size = 5 + 2 * self.count
+            else:
+                size = 8
+            if length - start < size:
+                break
+            end = start + size
+            crc = rx[end - 2] | (rx[end - 1] << 8)
+            if crc != crc16(rx, start, end - 2) or (size == 8 and not self._echoes(start)):
+                start += 1
+                continue
+            self._start = start
+            if size == 5:
+                self.exception_code = rx[start + 2]
+                return EXCEPTION
+            self.offset = start + 3
+            return DONE
+        self._start = start
+        return PENDING
+
+    def _echoes(self, start):
+        """A write response repeats the request's register (and, for FC06, its value)."""
+        rx = self.rx
+        tx = self.tx
+        last = 6 if self.function == FC_WRITE_SINGLE else 4
+        for index in range(2, last):
+            if rx[start + index] != tx[index]:
+                return False
+        return True
+
+    # --- results -------------------------------------------------------------------
+
+    def register(self, index):
+        """Register `index` (0-based) of the last DONE read, as an unsigned 16-bit int."""
+        offset = self.offset + 2 * index
+        return (self.rx[offset] << 8) | self.rx[offset + 1]
+
+    def error(self):
+        """A ModbusError for the last failed transaction (allocates: not for the hot path)."""
+        if self.status == EXCEPTION:
+            return ModbusError(self.exception_code)
+        return ModbusError(self.status)
