@@ -94,16 +94,28 @@ def parse_real_time(payload, length, family, out):
         return ERR_UNKNOWN
     if length < table[0]:
         return ERR_LENGTH  # a valid but truncated answer (seen at low light)
-    inputs = (len(table) - 1 - AC_FIELDS) // IN_FIELDS
-    for i in range(inputs):
-        base = 1 + i * IN_FIELDS
-        out.dc_voltage_dv[i] = _u16(payload, table[base + IN_VOLTAGE])
-        out.dc_current_ca[i] = _u16(payload, table[base + IN_CURRENT])
-        out.dc_power_dw[i] = _u16(payload, table[base + IN_POWER])
-        out.yield_total_wh[i] = _u32_capped(payload, table[base + IN_YIELD_TOTAL])
-        out.yield_day_wh[i] = _u16(payload, table[base + IN_YIELD_DAY])
-    ac = 1 + inputs * IN_FIELDS
-    out.inputs = inputs
+    out.inputs = (len(table) - 1 - AC_FIELDS) // IN_FIELDS
+    _parse_inputs(payload, table, out)
+    _parse_ac(payload, table, 1 + out.inputs * IN_FIELDS, out)
+    return OK
+
+
+# Each helper keeps its bytecode frame small enough to live on the C stack (see hm_crc).
+def _parse_inputs(payload, table, out):
+    for i in range(out.inputs):
+        _parse_input(payload, table, i, out)
+
+
+def _parse_input(payload, table, i, out):
+    base = 1 + i * IN_FIELDS
+    out.dc_voltage_dv[i] = _u16(payload, table[base + IN_VOLTAGE])
+    out.dc_current_ca[i] = _u16(payload, table[base + IN_CURRENT])
+    out.dc_power_dw[i] = _u16(payload, table[base + IN_POWER])
+    out.yield_total_wh[i] = _u32_capped(payload, table[base + IN_YIELD_TOTAL])
+    out.yield_day_wh[i] = _u16(payload, table[base + IN_YIELD_DAY])
+
+
+def _parse_ac(payload, table, ac, out):
     out.ac_voltage_dv = _u16(payload, table[ac + AC_VOLTAGE])
     out.frequency_chz = _u16(payload, table[ac + AC_FREQUENCY])
     out.ac_power_dw = _u16(payload, table[ac + AC_POWER])
@@ -112,7 +124,6 @@ def parse_real_time(payload, length, family, out):
     out.power_factor_milli = _u16(payload, table[ac + AC_POWER_FACTOR])
     out.temperature_ddeg = _s16(payload, table[ac + AC_TEMPERATURE])
     out.events = _u16(payload, table[ac + AC_EVENTS])
-    return OK
 
 
 def dev_control_result(frame, length):

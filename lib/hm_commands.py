@@ -12,7 +12,7 @@ MicroPython embedded epoch, a small int until 2034); it goes out as Unix time,
 added in 16-bit halves so no intermediate leaves the ESP32's small-int range.
 
 Timing and allocation: every builder is a header copy plus one CRC pass,
-integers only, no allocation.
+integers only, no allocation (functions keep few locals: see hm_crc).
 """
 
 from compat import const
@@ -65,16 +65,16 @@ def limit_type_code(kind, hms):
     return (_LIMIT_CODES_HMS if hms else _LIMIT_CODES_HM)[kind]
 
 
-def build_limit(buf, inverter, dtu, value10, kind, hms=False):
-    """ActivePowerControl: 19 bytes. `value10` is clamped to 0..6553.5 W or 0..100.0 %."""
+def build_limit(buf, inverter, dtu, value10, code):
+    """ActivePowerControl: 19 bytes. `code` from `limit_type_code`; `value10` is clamped
+    to 0..6553.5 W, or 0..100.0 % for relative codes (bit 0 set in both families)."""
     if value10 < 0:
         value10 = 0
-    if kind & 1:
+    if code & 1:
         if value10 > RELATIVE_MAX_PCT10:
             value10 = RELATIVE_MAX_PCT10
     elif value10 > 0xFFFF:
         value10 = 0xFFFF
-    code = limit_type_code(kind, hms)
     write_header(buf, MID_DEV_CONTROL, inverter, dtu, INDEX_SINGLE)
     buf[10] = CTRL_LIMIT
     buf[11] = 0
@@ -93,22 +93,23 @@ def build_power(buf, inverter, dtu, sub):
     return finish(buf, 12, True)
 
 
-def build_multi(buf, inverter, dtu, data_type, time_s2000, alarm_id=0):
-    """A MultiData request (RealTimeRunData, DevInfo, SystemConfigPara, AlarmData): 27 bytes."""
+def build_multi(buf, inverter, dtu, data_type, time_s2000):
+    """A MultiData request (RealTimeRunData, DevInfo, SystemConfigPara; alarm id 0): 27 bytes."""
     write_header(buf, MID_MULTI_DATA, inverter, dtu, INDEX_ALL)
     buf[10] = data_type
-    buf[11] = 0
+    _write_time_and_zeros(buf, time_s2000)
+    return finish(buf, 24, True)
+
+
+def _write_time_and_zeros(buf, time_s2000):
+    for i in range(11, 24):
+        buf[i] = 0
     lo = (time_s2000 & 0xFFFF) + _UNIX_2000_LO
     hi = (time_s2000 >> 16) + _UNIX_2000_HI + (lo >> 16)
     buf[12] = (hi >> 8) & 0xFF
     buf[13] = hi & 0xFF
     buf[14] = (lo >> 8) & 0xFF
     buf[15] = lo & 0xFF
-    for i in range(16, 24):
-        buf[i] = 0
-    buf[18] = alarm_id >> 8
-    buf[19] = alarm_id & 0xFF
-    return finish(buf, 24, True)
 
 
 def build_request_frame(buf, inverter, dtu, index):

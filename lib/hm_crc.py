@@ -6,11 +6,13 @@ high byte first; it covers a request's payload and a whole reassembled answer,
 so `crc16` can be chained across fragments by passing the previous result.
 
 Both run from 256-entry tables built once at import (768 bytes), so a call is
-one table lookup per byte: small-int arithmetic over a slice of a buffer given
-by start/end indices, no allocation.
+one table lookup per byte, compiled to native code: small-int arithmetic over
+a slice of a buffer given by start/end indices, no allocation.
 """
 
 from array import array
+
+from compat import micropython
 
 CRC16_INIT = 0xFFFF
 
@@ -39,18 +41,23 @@ _CRC8 = _crc8_table()
 _CRC16 = _crc16_table()
 
 
+# Native code: about twice as fast as bytecode, and its frame lives on the C stack
+# (a bytecode frame over about 11 slots of locals + stack is heap-allocated on every
+# call). This is why the CRCs sit alone in this module: its .mpy is xtensawin-only.
+
+
+@micropython.native
 def crc8(buf, start, end):
     """CRC8 of buf[start:end] (the bytes of a frame before its last byte)."""
-    table = _CRC8
     crc = 0
     for i in range(start, end):
-        crc = table[crc ^ buf[i]]
+        crc = _CRC8[crc ^ buf[i]]
     return crc
 
 
+@micropython.native
 def crc16(buf, start, end, crc=CRC16_INIT):
     """CRC-16/MODBUS of buf[start:end], continuing from `crc`."""
-    table = _CRC16
     for i in range(start, end):
-        crc = (crc >> 8) ^ table[(crc ^ buf[i]) & 0xFF]
+        crc = (crc >> 8) ^ _CRC16[(crc ^ buf[i]) & 0xFF]
     return crc

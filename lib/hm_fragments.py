@@ -8,11 +8,11 @@ them lost. Each fragment's data (bytes 10..len-2) is kept in its own slot;
 in its last two bytes.
 
 Timing and allocation: buffers are allocated once in `__init__`; `add`,
-`missing` and `assemble` are byte loops over them (at most 12 x 21 bytes) and
-allocate nothing.
+`missing` and `assemble` are byte loops over them (at most 12 x 21 bytes; the
+copy loops are native code) and allocate nothing.
 """
 
-from compat import const
+from compat import const, micropython
 from hm_crc import crc16
 from hm_frames import ERR_CRC16, ERR_MISSING, ERR_SHORT, HEADER_LEN, INDEX_LAST, MAX_FRAME_LEN
 
@@ -43,8 +43,10 @@ class Fragments:
 
     def add(self, frame, length):
         """Keep the data of a checked answer frame; ADDED, DUPLICATE or BAD_INDEX."""
+        if length > MAX_FRAME_LEN or length < HEADER_LEN + 2:
+            return BAD_INDEX
         index = frame[9] & 0x7F
-        if index == 0 or index > MAX_FRAGMENTS or length > MAX_FRAME_LEN or length < HEADER_LEN + 2:
+        if index == 0 or index > MAX_FRAGMENTS:
             return BAD_INDEX
         if frame[9] & INDEX_LAST:
             if self.last and self.last != index:
@@ -52,7 +54,13 @@ class Fragments:
             self.last = index
         if self._len[index]:
             return DUPLICATE
-        n = length - HEADER_LEN - 1
+        self._store(frame, index, length - HEADER_LEN - 1)
+        return ADDED
+
+    # The two byte loops are native: as bytecode their frames are too large to stay
+    # off the heap (see hm_crc), and they are the inner loops of every answer.
+    @micropython.native
+    def _store(self, frame, index, n):
         data = self._data
         base = (index - 1) * _SLOT_LEN
         for i in range(n):
@@ -61,7 +69,6 @@ class Fragments:
         self.count += 1
         if index > self.highest:
             self.highest = index
-        return ADDED
 
     def missing(self):
         """The first fragment index still missing (the last one counts once seen), or 0 if complete."""
@@ -78,17 +85,20 @@ class Fragments:
         """Copy the payload into `out` (PAYLOAD_MAX bytes); its length without the CRC16, or an error."""
         if not self.last or self.missing():
             return ERR_MISSING
-        data = self._data
-        lengths = self._len
         total = 0
         for index in range(1, self.last + 1):
-            base = (index - 1) * _SLOT_LEN
-            for i in range(lengths[index]):
-                out[total] = data[base + i]
-                total += 1
+            total = self._copy(index, out, total)
         if total < 2:
             return ERR_SHORT
         total -= 2
         if crc16(out, 0, total) != (out[total] << 8) | out[total + 1]:
             return ERR_CRC16
         return total
+
+    @micropython.native
+    def _copy(self, index, out, total):
+        data = self._data
+        base = (index - 1) * _SLOT_LEN
+        for i in range(self._len[index]):
+            out[total + i] = data[base + i]
+        return total + self._len[index]

@@ -53,9 +53,8 @@ def frame_limit(args):
     if args.persistent:
         kind += hm_commands.LIMIT_ABSOLUTE_PERSISTENT
     buf = bytearray(hm_frames.MAX_FRAME_LEN)
-    length = hm_commands.build_limit(
-        buf, inverter, dtu, hm_commands.round_tenths(value), kind, hms=args.family == "hms"
-    )
+    code = hm_commands.limit_type_code(kind, args.family == "hms")
+    length = hm_commands.build_limit(buf, inverter, dtu, hm_commands.round_tenths(value), code)
     return _hex(buf, length)
 
 
