@@ -1,0 +1,218 @@
+"""Plant simulator: run a controller (ours, a peer, or the oracle) through a scenario.
+
+    python tools/sim.py --scenario FILE.json --controller {ours,dpl,ahoy,hze,simple,oracle}
+                        [--seed N] [--json] [--plot FILE.png]
+    python tools/sim.py --all scenarios [--seed N] [--out build/sim] [--jobs 2]
+
+One run steps the plant every `step_s`: the meter samples the true grid power
+(load - PV per phase), the radio link serves the Fleet's queued commands and
+the DTU polls, the controller steps (ours every 0.25 s through a Reading and
+the Fleet, exactly as on the device, with ticks that wrap at 2**30 ten seconds
+into the run), and the inverters move. Metrics come from tools/metrics.py;
+the meaning of every field is in docs/SIMULATION.md. Randomness (meter noise,
+lost acks, poll phase) comes from --seed only, so runs repeat exactly.
+"""
+
+import argparse
+import json
+import multiprocessing
+import random
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path[:0] = [str(Path(__file__).resolve().parent), str(Path(__file__).resolve().parent.parent / "lib")]
+
+import metrics  # noqa: E402
+import scenario as scenario_mod  # noqa: E402
+from fleet import Fleet  # noqa: E402
+from peers import PEERS, Ours, Site  # noqa: E402
+from plant import Inverter, Link, Meter, ticks  # noqa: E402
+from reading import Reading  # noqa: E402
+
+CONTROLLERS = ("ours", "dpl", "ahoy", "hze", "simple", "oracle")
+
+
+class Run:
+    """The per-step record of one run: what the metrics and the plot need."""
+
+    def __init__(self, scn, name):
+        self.scenario = scn.name
+        self.controller = name
+        self.step_s = scn.step_s
+        self.times_s = scn.times_s
+        self.export_limit_w = scn.export_limit_w
+        self.phase_export_limit_w = scn.phase_export_limit_w
+        self.load_total_w = sum(scn.load_w)
+        self.pv_available_w = sum(scn.pv_w)
+        self.grid_phase_w = None
+        self.pv_total_w = None
+        self.limits_in_force_w = None
+        self.limit_commands = 0
+        self.failsafe_reaction_s = None
+        self.metrics = None
+
+
+def _update_reading(reading, meter, t_s):
+    reading.valid = True
+    reading.seq += 1
+    reading.t_ms = ticks(t_s)
+    reading.power_dw = int(round(meter.total_w * 10))
+    for phase in range(3):
+        reading.phase_power_dw[phase] = int(round(meter.phase_w[phase] * 10))
+
+
+def _run_oracle(scn, record):
+    phases = [inv["phase"] - 1 for inv in scn.inverters]
+    outputs = metrics.oracle_outputs_w(np.array(scn.load_w), np.array(scn.pv_w), phases, scn.export_limit_w,
+                                       scn.phase_export_limit_w)
+    grid = np.array(scn.load_w)
+    for row, phase in zip(outputs, phases, strict=True):
+        grid[phase] -= row
+    record.grid_phase_w = grid
+    record.pv_total_w = outputs.sum(axis=0)
+
+
+def _run_plant(scn, name, seed, record):
+    count = len(scn.inverters)
+    steps, step_s = scn.steps, scn.step_s
+    load = [column.tolist() for column in scn.load_w]
+    pv = [column.tolist() for column in scn.pv_w]
+    fleet = Fleet(count)
+    for i, spec in enumerate(scn.inverters):
+        fleet.add(i, rated_w=int(spec["rated_w"]), phase=spec["phase"] - 1, inputs=spec["inputs"])
+    inverters = [Inverter(spec, pv[i][0]) for i, spec in enumerate(scn.inverters)]
+    meter = Meter(scn.meter, random.Random("%d:meter" % seed))
+    link = Link(fleet, inverters, random.Random("%d:link" % seed), scn.telemetry_period_s, scn.link_timeout_s)
+    site = Site(scn, fleet, meter)
+    reading = Reading(phases=scn.phases)
+    controller = Ours(site, reading) if name == "ours" else PEERS[name](site)
+
+    grid_phase = np.empty((3, steps))
+    pv_total = np.empty(steps)
+    limits = np.empty(steps)
+    last = steps - 1
+    for k in range(steps):
+        t_s = k * step_s
+        out = [0.0, 0.0, 0.0]
+        for inv in inverters:
+            out[inv.phase] += inv.output_w
+        phase_load = [load[0][k], load[1][k], load[2][k]]
+        grid = [phase_load[0] - out[0], phase_load[1] - out[1], phase_load[2] - out[2]]
+        grid_phase[0, k], grid_phase[1, k], grid_phase[2, k] = grid
+        pv_total[k] = out[0] + out[1] + out[2]
+        limits[k] = sum(inv.limit_w for inv in inverters)
+        if meter.update(t_s, grid, phase_load):
+            _update_reading(reading, meter, t_s)
+        link.service(t_s)
+        controller.step(t_s)
+        nxt = k + 1 if k < last else k
+        for i, inv in enumerate(inverters):
+            inv.advance(t_s + step_s, step_s, pv[i][nxt])
+    record.grid_phase_w = grid_phase
+    record.pv_total_w = pv_total
+    record.limits_in_force_w = limits
+    record.limit_commands = link.sent
+    bound_w = max(scn.export_limit_w, sum(scn.min_output_w))
+    record.failsafe_reaction_s = metrics.failsafe_reaction_s(scn.times_s, limits, meter.dropouts_s, bound_w)
+
+
+def run(scn, name, seed=1):
+    """Simulate one controller on a loaded scenario; returns a Run with .metrics filled in."""
+    if name not in CONTROLLERS:
+        raise ValueError("unknown controller %r" % name)
+    record = Run(scn, name)
+    if name == "oracle":
+        _run_oracle(scn, record)
+    else:
+        _run_plant(scn, name, seed, record)
+    phases = [inv["phase"] - 1 for inv in scn.inverters]
+    oracle = metrics.oracle_outputs_w(np.array(scn.load_w), np.array(scn.pv_w), phases, scn.export_limit_w,
+                                      scn.phase_export_limit_w)
+    oracle_pv_wh = float(oracle.sum() * scn.step_s / 3600.0)
+    record.metrics = metrics.score(record, oracle_pv_wh)
+    return record
+
+
+HEADERS = ("scenario", "controller") + metrics.KEYS
+
+
+def table(rows):
+    """rows: (scenario, controller, metrics dict); a plain-text table with the JSON keys as columns."""
+    cells = [HEADERS]
+    for scenario_name, controller, result in rows:
+        values = ["-" if result[key] is None else str(result[key]) for key in metrics.KEYS]
+        cells.append((scenario_name, controller, *values))
+    widths = [max(len(row[c]) for row in cells) for c in range(len(HEADERS))]
+    lines = []
+    for n, row in enumerate(cells):
+        lines.append("  ".join(cell.ljust(w) if c < 2 else cell.rjust(w) for c, (cell, w) in
+                               enumerate(zip(row, widths, strict=True))))
+        if n == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def _job(args):
+    path, name, seed, out = args
+    scn = scenario_mod.load(path)
+    record = run(scn, name, seed)
+    if out:
+        import simplot
+
+        simplot.plot(record, Path(out) / ("%s-%s.png" % (scn.name, name)))
+    return scn.name, name, record.metrics
+
+
+def run_all(directory, seed, out=None, jobs=2, controllers=CONTROLLERS):
+    """Every scenario in directory x every controller; returns [(scenario, controller, metrics)]."""
+    paths = sorted(Path(directory).glob("*.json"))
+    work = [(str(p), name, seed, out) for p in paths for name in controllers]
+    if out:
+        Path(out).mkdir(parents=True, exist_ok=True)
+    if jobs > 1:
+        with multiprocessing.get_context("fork").Pool(jobs) as pool:
+            return pool.map(_job, work, chunksize=1)
+    return [_job(w) for w in work]
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--scenario", help="scenario JSON file")
+    parser.add_argument("--controller", choices=CONTROLLERS)
+    parser.add_argument("--all", metavar="DIR", help="run every scenario in DIR with every controller")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--json", action="store_true", help="print one JSON object with the metrics")
+    parser.add_argument("--plot", metavar="FILE.png")
+    parser.add_argument("--out", metavar="DIR", help="with --all: write DIR/<scenario>-<controller>.png")
+    parser.add_argument("--jobs", type=int, default=2)
+    args = parser.parse_args(argv)
+    if args.all:
+        import goals
+
+        rows = run_all(args.all, args.seed, args.out, args.jobs)
+        print(table(rows))
+        for line in goals.report(rows):
+            print(line)
+        return 0
+    if not args.scenario or not args.controller:
+        parser.error("--scenario and --controller are required (or --all DIR)")
+    try:
+        scn = scenario_mod.load(args.scenario)
+    except (OSError, ValueError) as error:
+        parser.error(str(error))
+    record = run(scn, args.controller, args.seed)
+    if args.plot:
+        import simplot
+
+        simplot.plot(record, Path(args.plot))
+    if args.json:
+        print(json.dumps(record.metrics))
+    else:
+        print(table([(scn.name, args.controller, record.metrics)]))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
