@@ -1,0 +1,263 @@
+"""The export controller: fail-safe, down fast, up carefully, anchoring, phases, no allocation."""
+
+from array import array
+
+import allocs
+import controller
+import fleet
+import reading
+from compat import ticks_add
+from testkit import micropython_only, raises
+
+PERIOD_MS = 250
+
+
+class Bench:
+    """A controller with its fleet and meter reading, and a link that acks every command at once."""
+
+    def __init__(self, ratings=(800,), phases=None, limit_w=0, phase_limits=None, start_ms=0, **tuning):
+        self.fleet = fleet.Fleet(len(ratings))
+        for index, rated_w in enumerate(ratings):
+            self.fleet.add(index, rated_w, phase=0 if phases is None else phases[index], inputs=2)
+        self.reading = reading.Reading()
+        self.now_ms = start_ms
+        self.control = controller.Controller(self.fleet, limit_w, phase_limits, **tuning)
+
+    def sample(self, power_w, phase_w=None):
+        """A fresh meter sample taken now."""
+        r = self.reading
+        r.valid = True
+        r.seq += 1
+        r.t_ms = self.now_ms
+        r.power_dw = power_w * 10
+        for phase in range(3):
+            r.phase_power_dw[phase] = (power_w if phase == 0 else 0) * 10 if phase_w is None else phase_w[phase] * 10
+
+    def step(self):
+        issued = self.control.step(self.now_ms, self.reading)
+        self.ack_all()
+        return issued
+
+    def ack_all(self):
+        index = self.fleet.next_queued()
+        while index >= 0:
+            self.fleet.sent(index, self.now_ms)
+            self.fleet.acked(index, self.now_ms)
+            index = self.fleet.next_queued(index + 1)
+
+    def wait(self, ms):
+        """Step every period for `ms` without new samples; returns the commands issued."""
+        issued = 0
+        for _ in range(ms // PERIOD_MS):
+            self.now_ms = ticks_add(self.now_ms, PERIOD_MS)
+            issued += self.step()
+        return issued
+
+    def settle(self, load_w, seconds=15, phase_load_w=None):
+        """Run with a meter sample every second; the inverters make their limits (plenty of sun)."""
+        for tick in range(seconds * 4):
+            self.now_ms = ticks_add(self.now_ms, PERIOD_MS)
+            if tick % 4 == 0:
+                phase_w = [0, 0, 0]
+                for phase in range(3):
+                    phase_w[phase] = load_w if phase_load_w is None and phase == 0 else 0
+                    if phase_load_w is not None:
+                        phase_w[phase] = phase_load_w[phase]
+                for index in range(self.fleet.count):
+                    phase_w[self.fleet.phase[index]] -= self.fleet.target_dw[index] // 10
+                self.sample(phase_w[0] + phase_w[1] + phase_w[2], phase_w)
+            self.step()
+
+    def targets(self):
+        return [self.fleet.target_dw[i] for i in range(self.fleet.count)]
+
+
+def test_starts_at_the_failsafe_limits_before_any_sample():
+    bench = Bench((800, 1500, 300), limit_w=0)
+    assert bench.control.mode == controller.MODE_STARTING
+    assert bench.step() == 3
+    assert bench.targets() == [bench.fleet.min_dw[i] for i in range(3)]
+    assert bench.wait(2000) == 0  # held, not repeated
+
+
+def test_failsafe_switches_off_where_the_link_can():
+    bench = Bench((800, 800), limit_w=0)
+    bench.fleet.can_switch_off[1] = 1
+    bench.control.set_export_limit(0)
+    bench.step()
+    assert bench.targets() == [240, 0]
+
+
+def test_failsafe_total_stays_within_a_positive_limit():
+    bench = Bench((800, 1500, 300), limit_w=600)
+    bench.step()
+    targets = bench.targets()
+    assert sum(targets) == 6000
+    for index in range(3):
+        assert bench.fleet.min_dw[index] <= targets[index] <= bench.fleet.rated_dw[index]
+
+
+def test_failsafe_honours_phase_limits():
+    bench = Bench((800, 800, 800), phases=(0, 1, 2), limit_w=-1, phase_limits=[100, -1, 0])
+    bench.step()
+    assert bench.targets() == [1000, 8000, 240]
+
+
+def test_export_is_cut_at_once_on_one_inverter():
+    bench = Bench((800, 800), limit_w=0)
+    bench.settle(1200)
+    before = bench.targets()
+    bench.sample(-400)  # a kettle switched off: 400 W exported
+    assert bench.step() == 1  # the fewest commands: one inverter takes the whole cut
+    after = bench.targets()
+    cut = sum(before) - sum(after)
+    assert 4000 <= cut <= 4000 + bench.control.margin_dw * 2
+
+
+def test_a_cut_is_not_repeated_while_the_inverter_responds():
+    bench = Bench((800,), limit_w=0)
+    bench.settle(300)
+    bench.sample(-400)
+    assert bench.step() == 1
+    target = bench.targets()[0]
+    for _ in range(2):  # the meter still sees the old output: that is the dead time, not a new excess
+        bench.wait(1000)
+        bench.sample(-400)
+        assert bench.step() == 0
+    assert bench.targets()[0] == target
+
+
+def test_room_is_used_only_after_the_last_command_acted():
+    bench = Bench((800,), limit_w=0, response_ms=2000, settle_ms=1000)
+    bench.step()
+    bench.sample(500)
+    bench.step()
+    assert bench.targets()[0] == 240  # still the fail-safe minimum: just acknowledged
+    bench.wait(2000)
+    bench.sample(500)
+    assert bench.step() == 0  # the sample is too young to show the new limit
+    bench.wait(1000)
+    bench.sample(500)
+    assert bench.step() == 1
+    raised = bench.targets()[0]
+    assert 240 + 5000 - bench.control.margin_dw - 10 <= raised <= 240 + 5000
+
+
+def test_steady_state_issues_no_commands():
+    bench = Bench((800, 800), limit_w=0)
+    bench.settle(300)
+    for _ in range(10):
+        bench.wait(1000)
+        bench.sample(bench.control.margin_dw // 10 + 3)
+        assert bench.step() == 0
+
+
+def test_stale_or_invalid_sample_leads_to_failsafe_and_back():
+    bench = Bench((800,), limit_w=0, failsafe_ms=3000)
+    bench.settle(600)
+    assert bench.control.mode == controller.MODE_REGULATING
+    assert bench.targets()[0] > 5000
+    bench.wait(2000)
+    assert bench.control.mode == controller.MODE_REGULATING
+    bench.wait(500)
+    assert bench.control.mode == controller.MODE_FAILSAFE
+    assert bench.targets()[0] == 240
+    bench.sample(600)
+    bench.step()
+    assert bench.control.mode == controller.MODE_REGULATING
+    bench.reading.valid = False
+    bench.step()
+    assert bench.control.mode == controller.MODE_FAILSAFE
+
+
+def test_failed_failsafe_command_is_sent_again():
+    bench = Bench((800,), limit_w=0, min_interval_ms=1000)
+    bench.control.step(bench.now_ms, bench.reading)
+    bench.fleet.sent(0, bench.now_ms)
+    bench.fleet.failed(0, bench.now_ms + 500)
+    bench.now_ms += 500
+    assert bench.control.step(bench.now_ms, bench.reading) == 0  # not flooded
+    bench.now_ms += 500
+    assert bench.control.step(bench.now_ms, bench.reading) == 1
+    assert bench.fleet.cmd_state[0] == fleet.CMD_QUEUED
+
+
+def test_pv_bound_inverter_is_not_wound_up():
+    bench = Bench((800, 800), limit_w=0)
+    bench.settle(300)
+    # Clouds: inverter 0 makes 100 W under a higher limit; the house imports plenty.
+    bench.fleet.report_output(0, 1000, bench.now_ms)
+    bench.wait(2000)
+    bench.sample(1500)
+    bench.step()
+    headroom = max(bench.control.headroom_dw, 8000 // 100 * bench.control.headroom_pct)
+    assert bench.targets()[0] <= 1000 + headroom
+    assert bench.targets()[1] == 8000
+
+
+def test_phase_limit_cuts_the_inverter_on_that_phase():
+    bench = Bench((800, 800), phases=(0, 1), limit_w=-1, phase_limits=[0, -1, -1])
+    bench.settle(0, phase_load_w=(500, 100, 300))
+    before = bench.targets()
+    assert before[1] == 8000  # no limit on L2: it exports freely
+    assert 5000 - 2 * bench.control.margin_dw <= before[0] <= 5000
+    bench.sample(0, (-300, -700, 0))
+    assert bench.step() == 1
+    after = bench.targets()
+    assert after[1] == before[1]
+    assert before[0] - after[0] >= 3000
+
+
+def test_load_meter_allows_load_plus_limit():
+    bench = Bench((800,), limit_w=100, meter_position=controller.LOAD)
+    for _ in range(15):
+        bench.sample(400)  # the consumption, whatever the inverters make
+        bench.step()
+        bench.wait(1000)
+    assert 5000 - bench.control.margin_dw - 200 <= bench.targets()[0] <= 5000
+
+
+def test_commands_to_one_inverter_keep_their_interval():
+    bench = Bench((800,), limit_w=0, min_interval_ms=1000)
+    bench.settle(300)
+    bench.sample(-200)
+    assert bench.step() == 1
+    bench.now_ms += PERIOD_MS
+    bench.sample(-900)  # a second, bigger excess right after
+    assert bench.step() == 0
+    assert bench.wait(1000) == 1  # then acted on without a new sample
+
+
+def test_works_across_the_tick_wrap():
+    bench = Bench((800,), limit_w=0, start_ms=(1 << 30) - 5000)
+    bench.settle(400)
+    assert bench.targets()[0] > 3000
+    bench.sample(-300)
+    assert bench.step() == 1
+
+
+def test_bad_meter_position_is_refused():
+    raises(ValueError, controller.Controller, fleet.Fleet(1), 0, None, 7)
+
+
+@micropython_only
+def test_step_allocates_nothing():
+    bench = Bench((800, 1500, 300, 600, 800, 400), phases=(0, 1, 2, 0, 1, 2), limit_w=0, phase_limits=[0, 100, -1])
+    bench.settle(200)
+    powers_dw = array("i", (-7000, 15000, 200, 3000))
+    state = array("i", (0,))
+    r = bench.reading
+
+    def cycle():
+        state[0] += 1
+        bench.now_ms = ticks_add(bench.now_ms, 700)
+        power_dw = powers_dw[state[0] & 3]
+        r.seq += 1
+        r.t_ms = bench.now_ms
+        r.power_dw = power_dw
+        r.phase_power_dw[0] = power_dw
+        r.phase_power_dw[1] = -power_dw // 2
+        bench.fleet.report_output(state[0] % 6, 1000, bench.now_ms)
+        bench.step()
+
+    allocs.assert_free(cycle, 400)

@@ -1,0 +1,489 @@
+"""The export controller: from meter samples to inverter limits, in fixed point.
+
+Each `step()` estimates the load behind the meter (grid reading plus the PV
+output the meter saw at the moment of the sample), derives the PV total the
+export limit allows (`load + limit - margin`, in total and per phase) and
+compares it with what the limits already commanded will let the inverters
+make. Too much: it cuts at once, the whole excess, on as few inverters as
+possible (down fast). Room to spare: it raises only when every command has had
+time to act and a sample taken after that shows the room (up carefully).
+
+What the meter saw is modelled per inverter: a command is believed in force
+`lag` ms after its acknowledgement (learned from the inverter's own output
+reports, so a slow inverter is not cut twice), and an inverter that reported
+less than its limit is PV-bound, counted at its reported output (anchoring:
+its limit is never wound up while clouds hold it back). Without a fresh valid
+sample the controller commands the fail-safe limits, whose total cannot
+export more than the limit whatever the load, and holds them.
+
+Device notes: `step()` is integer-only and allocates nothing (arrays and
+flags are preallocated here); its cost is a few passes over the inverter
+table (at worst quadratic in the number of inverters when a change is
+spread over many), whatever the time elapsed between calls. All powers are
+deci-watts; limits up to 2**30 / 10 W, documented as up to 1 MW per plant.
+"""
+
+from array import array
+
+from compat import const, ticks_add, ticks_diff
+from fleet import CMD_ACKED, CMD_FAILED
+
+# Where the meter sits: at the grid connection (it measures import - export)
+# or on the house's consumption (it measures the load; PV is not behind it).
+GRID = const(0)
+LOAD = const(1)
+
+# `Controller.mode`, for telemetry.
+MODE_STARTING = const(0)  # no valid sample yet since start: fail-safe limits
+MODE_FAILSAFE = const(1)  # the sample is stale or invalid: fail-safe limits
+MODE_REGULATING = const(2)
+
+NO_LIMIT = const(-1)  # a per-phase (or total) export limit that does not apply
+
+# What the controller believes about the newest command of an inverter.
+_PENDING = const(0)  # queued or sent, not acknowledged: the old limit is in force
+_ACTING = const(1)  # acknowledged: in force from `effect_ms` on
+_DONE = const(2)  # in force for longer than any sample we may still use
+
+_NONE = const(-1)  # no PV-bound report: the inverter makes what its limit allows
+_HUGE_DW = const(0x3FFFFFFF)  # an unreachable cap (no limit), within the small-int range
+_LAG_STEP_MS = const(1000)  # how much a late response lengthens the learned lag
+_LAG_MIN_MS = const(500)  # the shortest lag learned (a cloud can mimic a fast response)
+
+
+class Controller:
+    """Keeps export at `export_limit_w` (and per-phase limits) by setting inverter limits.
+
+    Tuning keywords (all integers; defaults suit Hoymiles HM on a 1 s meter):
+    margin_w: import aimed at below the limit, so meter noise and small load
+      steps do not export; deadband_w: smallest raise worth a command;
+      min_interval_ms: least time between two commands to one inverter;
+      settle_ms: how long after a command is believed in force a sample must
+      be before a raise; response_ms / max_response_ms: initial and largest
+      time from acknowledgement to the new limit being in force (learned per
+      inverter); headroom_pct / headroom_w: how far above its reported output
+      a PV-bound inverter may be raised; tolerance_pct / tolerance_w: how far
+      below its limit an output must be to count as PV-bound.
+    """
+
+    def __init__(
+        self,
+        fleet,
+        export_limit_w=0,
+        phase_export_limit_w=None,
+        meter_position=GRID,
+        failsafe_ms=3000,
+        margin_w=20,
+        deadband_w=15,
+        min_interval_ms=1000,
+        settle_ms=1000,
+        response_ms=3000,
+        max_response_ms=30000,
+        headroom_pct=5,
+        headroom_w=30,
+        tolerance_pct=3,
+        tolerance_w=10,
+    ):
+        if meter_position not in (GRID, LOAD):
+            raise ValueError("meter_position must be GRID or LOAD")
+        count = fleet.count
+        self.fleet = fleet
+        self.count = count
+        self.meter_position = meter_position
+        self.failsafe_ms = failsafe_ms
+        self.margin_dw = margin_w * 10
+        self.deadband_dw = deadband_w * 10
+        self.min_interval_ms = min_interval_ms
+        self.settle_ms = settle_ms
+        self.max_response_ms = max_response_ms
+        self.headroom_pct = headroom_pct
+        self.headroom_dw = headroom_w * 10
+        self.tolerance_pct = tolerance_pct
+        self.tolerance_dw = tolerance_w * 10
+        # Telemetry: the mode, the last estimates (deci-watts) and commands issued.
+        self.mode = MODE_STARTING
+        self.pv_dw = 0  # PV output the meter saw in the newest sample (estimated)
+        self.load_dw = 0  # load behind the meter (estimated on a grid meter)
+        self.allowed_dw = 0  # PV total the limits allow now (load + limit - margin)
+        self.limit_dw = 0  # total of the limits commanded
+        self.expected_dw = 0  # PV total to expect once every command acted
+        self.commands = 0
+        # Per inverter: the belief about its newest command, and its feedback.
+        self.prev_dw = _copy(fleet.target_dw)  # limit in force before the newest command
+        self.belief = bytearray(count)
+        for index in range(count):
+            self.belief[index] = _DONE
+        self.ack_ms = _ints(count)
+        self.effect_ms = _ints(count)
+        self.lag_ms = _ints(count)
+        for index in range(count):
+            self.lag_ms[index] = response_ms
+        self.sent_ms = _ints(count)
+        self.ever_sent = bytearray(count)
+        self.from_dw = _ints(count)  # output believed in force when the newest command went out
+        self.avail_dw = _ints(count)  # reported output while PV-bound, or _NONE
+        for index in range(count):
+            self.avail_dw[index] = _NONE
+        self.report_seq = _ints(count)
+        self.failsafe_dw = _ints(count)
+        # Scratch for one regulation pass.
+        self.expect_dw = _ints(count)  # what each inverter will make once its commands act
+        self.touched = bytearray(count)
+        self.phase_limit_dw = array("i", (NO_LIMIT, NO_LIMIT, NO_LIMIT))
+        self.phase_seen_dw = _ints(3)
+        self.phase_expect_dw = _ints(3)
+        self.phase_need_dw = _ints(3)
+        self.export_limit_dw = 0
+        self._seq = 0
+        self._again = True
+        self._settled = False
+        self._best = -1
+        self._best_dw = 0
+        self._now_ms = 0
+        self._sample_ms = 0
+        self.set_export_limit(export_limit_w, phase_export_limit_w)
+
+    # -- configuration --------------------------------------------------------------------------
+
+    def set_export_limit(self, export_limit_w, phase_export_limit_w=None):
+        """New limits (W; -1 = none), in force from the next step: the fail-safe table follows."""
+        self.export_limit_dw = NO_LIMIT if export_limit_w < 0 else export_limit_w * 10
+        for phase in range(3):
+            limit_w = NO_LIMIT if phase_export_limit_w is None else phase_export_limit_w[phase]
+            self.phase_limit_dw[phase] = NO_LIMIT if limit_w < 0 else limit_w * 10
+        self._plan_failsafe()
+        self._again = True
+
+    def _plan_failsafe(self):
+        """Limits whose PV alone cannot export more than the limits: minimums, off, then the rest."""
+        fleet = self.fleet
+        plan = self.failsafe_dw
+        spent = 0
+        spent_phase = self.phase_expect_dw
+        for phase in range(3):
+            spent_phase[phase] = 0
+        for index in range(self.count):
+            plan[index] = fleet.min_dw[index]
+            spent += plan[index]
+            spent_phase[fleet.phase[index]] += plan[index]
+        for index in range(self.count):
+            phase = fleet.phase[index]
+            if fleet.can_switch_off[index] and (
+                _exceeds(spent, self.export_limit_dw) or _exceeds(spent_phase[phase], self.phase_limit_dw[phase])
+            ):
+                spent -= plan[index]
+                spent_phase[phase] -= plan[index]
+                plan[index] = 0
+        for index in range(self.count):
+            phase = fleet.phase[index]
+            if plan[index] == 0:
+                continue
+            extra = fleet.rated_dw[index] - plan[index]
+            extra = min(extra, _room(spent, self.export_limit_dw))
+            extra = min(extra, _room(spent_phase[phase], self.phase_limit_dw[phase]))
+            if extra > 0:
+                plan[index] += extra
+                spent += extra
+                spent_phase[phase] += extra
+
+    # -- the step -------------------------------------------------------------------------------
+    # MicroPython keeps a call's frame on the C stack only while locals plus operand stack stay
+    # within 11 slots; beyond that every call allocates it on the heap. Hence the small
+    # functions below, which keep their state in attributes and arrays rather than in locals.
+
+    def step(self, now_ms, reading):
+        """One control period: returns the number of commands issued (see the module notes)."""
+        before = self.commands
+        self._now_ms = now_ms
+        for index in range(self.count):
+            self._follow(index)
+        if not reading.valid or ticks_diff(now_ms, reading.t_ms) > self.failsafe_ms:
+            if self.mode == MODE_REGULATING:
+                self.mode = MODE_FAILSAFE
+            self._hold_failsafe()
+            return self.commands - before
+        if self.mode != MODE_REGULATING:
+            self.mode = MODE_REGULATING
+            self._again = True
+        if reading.seq != self._seq or self._again:
+            self._seq = reading.seq
+            self._regulate(reading)
+        return self.commands - before
+
+    def _hold_failsafe(self):
+        for index in range(self.count):
+            if self.fleet.target_dw[index] != self.failsafe_dw[index] or self._failed_and_due(index):
+                self._command(index, self.failsafe_dw[index])
+        self.limit_dw = self._total_target()
+        self._again = True  # regulate on the first good sample even if its seq was seen
+
+    def _failed_and_due(self, index):
+        return self.fleet.cmd_state[index] == CMD_FAILED and self._interval_passed(index)
+
+    def _follow(self, index):
+        """An acknowledgement starts the lag; an output report teaches PV-bound output and the lag."""
+        belief = self.belief[index]
+        if belief == _PENDING and self.fleet.cmd_state[index] == CMD_ACKED:
+            self.ack_ms[index] = self.fleet.cmd_t_ms[index]
+            self._start_lag(index)
+        elif belief == _ACTING and ticks_diff(self._now_ms, self.effect_ms[index]) > self.failsafe_ms + self.settle_ms:
+            self.belief[index] = _DONE  # no sample we may still use predates it
+        if self.fleet.output_seq[index] != self.report_seq[index]:
+            self.report_seq[index] = self.fleet.output_seq[index]
+            self._learn(index, self.fleet.output_dw[index], self.fleet.output_t_ms[index])
+
+    def _start_lag(self, index):
+        self.effect_ms[index] = ticks_add(self.ack_ms[index], self.lag_ms[index])
+        self.belief[index] = _ACTING
+
+    def _learn(self, index, output, report_ms):
+        if self.belief[index] != _PENDING and self.ever_sent[index]:
+            since_ms = ticks_diff(report_ms, self.ack_ms[index])
+            if 0 <= since_ms <= self.max_response_ms and self._checkable_cut(index):
+                self._learn_lag(index, output, since_ms)
+            elif 0 <= since_ms <= 2 * self.lag_ms[index] and self.prev_dw[index] < self.fleet.target_dw[index]:
+                return  # a raise may still be ramping: the report cannot tell PV from the ramp
+        if output + self._tolerance(index) < self._limit_at(index, report_ms):
+            self.avail_dw[index] = output
+        else:
+            self.avail_dw[index] = _NONE
+
+    def _checkable_cut(self, index):
+        """The newest command was a cut below the output of the time: the output must follow it."""
+        return self.from_dw[index] > self.fleet.target_dw[index] + self._tolerance(index)
+
+    def _learn_lag(self, index, output, since_ms):
+        if output > self.fleet.target_dw[index] + self._tolerance(index):
+            if since_ms >= self.lag_ms[index]:  # not in force yet: slower than we thought
+                self.lag_ms[index] = min(since_ms + _LAG_STEP_MS, self.max_response_ms)
+                self._start_lag(index)
+        elif since_ms < self.lag_ms[index]:  # in force already: faster than we thought
+            self.lag_ms[index] = max(since_ms, _LAG_MIN_MS)
+            if self.belief[index] == _ACTING:
+                self._start_lag(index)
+
+    def _regulate(self, reading):
+        self._again = False
+        self._settled = True
+        self._sample_ms = reading.t_ms
+        self._zero_phases()
+        for index in range(self.count):
+            self._survey(index)
+        self.pv_dw = self.phase_seen_dw[0] + self.phase_seen_dw[1] + self.phase_seen_dw[2]
+        self.expected_dw = self.phase_expect_dw[0] + self.phase_expect_dw[1] + self.phase_expect_dw[2]
+        # What the limits allow: the load behind the meter plus the export limit, less the margin.
+        self.load_dw = reading.power_dw + self.pv_dw if self.meter_position == GRID else reading.power_dw
+        self.allowed_dw = _allowance(self.load_dw, self.export_limit_dw, self.margin_dw)
+        cut = self.expected_dw - self.allowed_dw > self.margin_dw // 2
+        for phase in range(3):
+            if self._phase_need(phase, reading.phase_power_dw[phase]) > self.margin_dw // 2:
+                cut = True
+        if cut:
+            self._cut(self.expected_dw - self.allowed_dw)
+        elif self._settled:
+            self._raise(self.allowed_dw - self.expected_dw)
+        self.limit_dw = self._total_target()
+
+    def _zero_phases(self):
+        for phase in range(3):
+            self.phase_seen_dw[phase] = 0
+            self.phase_expect_dw[phase] = 0
+
+    def _survey(self, index):
+        """Re-send a failed command; add the output seen at the sample and the output to expect.
+
+        Clears `_settled` unless the newest command acted `settle_ms` before the sample.
+        """
+        self.touched[index] = 0
+        if self.fleet.cmd_state[index] == CMD_FAILED and self.belief[index] == _PENDING:
+            self._again = True
+            if self._interval_passed(index):
+                self._command(index, self.fleet.target_dw[index])
+        if self.belief[index] == _PENDING or (
+            self.belief[index] == _ACTING and ticks_diff(self._sample_ms, self.effect_ms[index]) < self.settle_ms
+        ):
+            self._settled = False
+        phase = self.fleet.phase[index]
+        seen = self._output_at(index, self._sample_ms)
+        self.phase_seen_dw[phase] += seen
+        self.expect_dw[index] = self._expected(index, self.fleet.target_dw[index])
+        self.phase_expect_dw[phase] += self.expect_dw[index]
+
+    def _phase_need(self, phase, reading_dw):
+        """How far the phase's expected PV exceeds what its limit allows (negative: room)."""
+        load = reading_dw + self.phase_seen_dw[phase] if self.meter_position == GRID else reading_dw
+        need = self.phase_expect_dw[phase] - _allowance(load, self.phase_limit_dw[phase], self.margin_dw)
+        self.phase_need_dw[phase] = need
+        return need
+
+    def _cut(self, over):
+        """Cut each phase's excess, then what remains of the total's, on as few inverters as possible."""
+        for phase in range(3):
+            if self.phase_need_dw[phase] > 0:
+                over -= self.phase_need_dw[phase] - self._cut_where(phase, self.phase_need_dw[phase])
+        if over > 0:
+            self._cut_where(-1, over)
+
+    def _cut_where(self, phase, amount):
+        """Cut `amount` on `phase` (-1: any), largest reducible first; returns what is left."""
+        while amount > 0 and self._pick_cut(phase) >= 0:
+            step = min(self._best_dw, amount)
+            self._set(self._best, self.expect_dw[self._best] - step)
+            amount -= step
+        if amount > 0:
+            amount = self._switch_off(phase, amount)
+        if amount > 0:
+            self._again = True  # a later step may reach inverters that were commanded too recently
+        return amount
+
+    def _switch_off(self, phase, amount):
+        """Everything at its minimum and still too much: switch off where the link can."""
+        for index in range(self.count):
+            if amount > 0 and self._can_switch_off(index, phase):
+                amount -= self.expect_dw[index]
+                self._set(index, 0)
+        return amount
+
+    def _pick_cut(self, phase):
+        """The inverter on `phase` (-1: any) that can give most above its minimum, or -1."""
+        self._best = -1
+        self._best_dw = 0
+        for index in range(self.count):
+            if self._eligible(index, phase):
+                self._consider(index, self.expect_dw[index] - self.fleet.min_dw[index])
+        return self._best
+
+    def _eligible(self, index, phase):
+        return (phase < 0 or self.fleet.phase[index] == phase) and self._interval_passed(index)
+
+    def _can_switch_off(self, index, phase):
+        return self.expect_dw[index] > 0 and self.fleet.can_switch_off[index] and self._eligible(index, phase)
+
+    def _raise(self, room):
+        """Give `room` to the inverters with the most headroom, within each phase's room."""
+        for phase in range(3):
+            self.phase_need_dw[phase] = -self.phase_need_dw[phase]  # now: the room left on each phase
+        while room >= self.deadband_dw:
+            best = self._pick_raise()
+            if best < 0:
+                break
+            self.touched[best] = 1
+            gain = min(self._best_dw, room)
+            if gain >= self.deadband_dw and (self.fleet.target_dw[best] > 0 or gain >= self.fleet.min_dw[best]):
+                self._set(best, self.fleet.target_dw[best] + gain)
+                room -= gain
+                self.phase_need_dw[self.fleet.phase[best]] -= gain
+
+    def _pick_raise(self):
+        """The untouched inverter that can take most (within its phase's room), or -1."""
+        self._best = -1
+        self._best_dw = 0
+        for index in range(self.count):
+            if not self.touched[index] and self._interval_passed(index):
+                self._consider(index, self._gain(index))
+        return self._best
+
+    def _consider(self, index, amount_dw):
+        if amount_dw > self._best_dw:
+            self._best = index
+            self._best_dw = amount_dw
+
+    def _gain(self, index):
+        gain = min(self._ceiling(index) - self.fleet.target_dw[index], self.phase_need_dw[self.fleet.phase[index]])
+        if self.fleet.target_dw[index] == 0 and gain < self.fleet.min_dw[index]:
+            return 0  # switched off: back on only at its minimum or more
+        return gain
+
+    # -- per-inverter helpers ---------------------------------------------------------------------
+
+    def _set(self, index, target):
+        """Command `target`, clamped to what the inverter accepts (0 only where it can switch off)."""
+        fleet = self.fleet
+        if target <= 0 and fleet.can_switch_off[index]:
+            target = 0
+        else:
+            target = min(max(target, fleet.min_dw[index]), fleet.rated_dw[index])
+        self.touched[index] = 1
+        self.expect_dw[index] = self._expected(index, target)
+        if target != fleet.target_dw[index] or fleet.cmd_state[index] == CMD_FAILED:
+            self._command(index, target)
+
+    def _command(self, index, target):
+        self.prev_dw[index] = self._limit_at(index, self._now_ms)
+        self.from_dw[index] = self._output_at(index, self._now_ms)
+        self.belief[index] = _PENDING
+        self.sent_ms[index] = self._now_ms
+        self.ever_sent[index] = 1
+        self.commands += 1
+        self.fleet.command(index, target, self._now_ms)
+
+    def _limit_at(self, index, t_ms):
+        """The limit believed in force at `t_ms`."""
+        belief = self.belief[index]
+        if belief == _DONE or (belief == _ACTING and ticks_diff(t_ms, self.effect_ms[index]) >= 0):
+            return self.fleet.target_dw[index]
+        return self.prev_dw[index]
+
+    def _output_at(self, index, t_ms):
+        """The output believed at `t_ms`: the limit in force, or less where PV is short."""
+        limit = self._limit_at(index, t_ms)
+        avail = self.avail_dw[index]
+        if avail != _NONE and avail < limit:
+            return avail
+        return limit
+
+    def _expected(self, index, target):
+        """What the inverter makes once `target` is in force. A grid meter sees more PV at once, so
+        a PV-bound inverter counts at its output there; a load meter cannot, so it counts the limit."""
+        avail = self.avail_dw[index]
+        if self.meter_position == GRID and avail != _NONE and avail < target:
+            return avail
+        return target
+
+    def _ceiling(self, index):
+        """The highest useful limit: the rating, or a little above a PV-bound output (no wind-up)."""
+        rated = self.fleet.rated_dw[index]
+        avail = self.avail_dw[index]
+        if avail == _NONE:
+            return rated
+        return min(rated, avail + max(self.headroom_dw, rated // 100 * self.headroom_pct))
+
+    def _tolerance(self, index):
+        return max(self.tolerance_dw, self.fleet.rated_dw[index] // 100 * self.tolerance_pct)
+
+    def _interval_passed(self, index):
+        return not self.ever_sent[index] or ticks_diff(self._now_ms, self.sent_ms[index]) >= self.min_interval_ms
+
+    def _total_target(self):
+        total = 0
+        for index in range(self.count):
+            total += self.fleet.target_dw[index]
+        return total
+
+
+def _ints(count):
+    return array("i", bytes(4 * count))
+
+
+def _copy(values):
+    copy = _ints(len(values))
+    for index in range(len(values)):
+        copy[index] = values[index]
+    return copy
+
+
+def _allowance(load_dw, limit_dw, margin_dw):
+    """PV the limit allows with this load (huge where no limit applies)."""
+    if limit_dw < 0:
+        return _HUGE_DW
+    return load_dw + limit_dw - margin_dw
+
+
+def _exceeds(spent_dw, limit_dw):
+    return limit_dw >= 0 and spent_dw > limit_dw
+
+
+def _room(spent_dw, limit_dw):
+    if limit_dw < 0:
+        return _HUGE_DW
+    return limit_dw - spent_dw
