@@ -1,0 +1,98 @@
+"""The meter bus: an ESP32 UART behind a half-duplex RS485 transceiver.
+
+MicroPython's ESP32 UART has no RS485 mode, so the transceiver's DE/RE pin
+is driven from here: DE high, `write()`, `flush()` (on the ESP32 it returns
+after the last stop bit has left, not when the FIFO is empty), DE low. The
+slave may answer 3.5 character times after our last byte (3.6 ms at 9600 Bd,
+1.75 ms above 19200 Bd); the few Python opcodes between `flush()` returning
+and `de.off()` take tens of microseconds, and nothing here allocates, so no
+garbage collection can run in between. Boards with an auto-direction
+transceiver have no DE pin (`de` is None).
+
+The Modbus master sees a stream: `write`, `readinto`, `any`. Before each
+request whatever is still in the receive buffer (a late answer, line noise)
+is thrown away and counted, so an answer can only belong to its request.
+
+Timing: `write()` blocks for the frame's time on the wire (8-byte request:
+8.3 ms at 9600 8N1, 0.7 ms at 115200). `readinto`/`any` never block
+(timeout=0). Allocation: none after construction.
+"""
+
+import machine
+from compat import const
+
+PARITIES = {"N": None, "E": 0, "O": 1}  # machine.UART's parity argument: 0 even, 1 odd
+_DRAIN_CHUNK = const(32)
+
+
+class RS485:
+    def __init__(self, uart, de=None, baud=9600, char_bits=10):
+        self._uart = uart
+        self._de = de
+        if de is not None:
+            de.off()
+        self._scratch = bytearray(_DRAIN_CHUNK)
+        # The stream the Modbus master reads, bound once so calls go straight to the UART.
+        self.readinto = uart.readinto
+        self.any = uart.any
+        self._uart_write = uart.write
+        self._uart_flush = uart.flush
+        # One character on the wire in microseconds (start, data, parity, stop bits).
+        self.char_us = char_bits * 1000000 // baud
+        self.drained = 0  # bytes thrown away before requests: late answers or noise
+        self.frames = 0  # requests sent
+        self.tx_timeouts = 0  # frames whose flush() timed out
+
+    def drain(self):
+        uart = self._uart
+        scratch = self._scratch
+        while uart.any():
+            n = uart.readinto(scratch)
+            if not n:
+                break
+            self.drained += n
+
+    def write(self, buf):
+        """Send one frame; returns after its last stop bit with DE released (0 if the UART timed out)."""
+        self.drain()
+        de = self._de
+        if de is not None:
+            de.on()
+        n = self._send(buf)
+        if de is not None:
+            de.off()
+        return n
+
+    def _send(self, buf):
+        # Apart from write() so each frame stays small enough for the C stack (a bigger
+        # one goes on the heap). flush() raises OSError(ETIMEDOUT) if the transmitter
+        # stalls; that becomes a count and a 0, and DE is released either way.
+        try:
+            self._uart_write(buf)  # short frames always fit the 256-byte TX ring buffer
+            self._uart_flush()
+        except OSError:
+            self.tx_timeouts += 1
+            return 0
+        self.frames += 1
+        return len(buf)
+
+
+def open_bus(bus, baud=9600, parity="N", stop_bits=1):
+    """The RS485 bus described by a board file's "meter_bus" entry, in 8 data bits."""
+    if parity not in PARITIES:
+        raise ValueError("parity must be N, E or O")
+    uart = machine.UART(
+        bus["uart"],
+        baudrate=baud,
+        bits=8,
+        parity=PARITIES[parity],
+        stop=stop_bits,
+        tx=bus["tx"],
+        rx=bus["rx"],
+        timeout=0,
+        timeout_char=0,
+    )
+    de_pin = bus.get("de")
+    de = None if de_pin is None else machine.Pin(de_pin, machine.Pin.OUT, value=0)
+    char_bits = 1 + 8 + (0 if parity == "N" else 1) + stop_bits
+    return RS485(uart, de, baud, char_bits)
