@@ -182,8 +182,11 @@ def slow_hm1500(out):
     duration = 2400
     s = Series(duration, random.Random(51))
     load = s.base(250.0, 40.0)
+    s.fridge(load, 420, 900, 90.0, offset_s=60)
     s.kettle(load, 300)
-    s.oven(load, 900, 300, 12, 45, 60)
+    # Slow loads for the slow inverter: a thermostat oven cycling faster than the
+    # inverter's 18 s dead time plus ramp cannot be followed by any controller.
+    s.washer(load, 700, heat_s=600, wash_s=600, spin_s=240)
     s.kettle(load, 2000, minutes=2)
     spec = {"name": "slow-hm1500", "step_s": 0.1, "export_limit_w": 0, "phase_export_limit_w": None,
             "meter": METER, "telemetry_period_s": 5,

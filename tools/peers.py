@@ -84,8 +84,7 @@ class Dpl:
         self.pending = [False] * n
         self.sent_t_s = [0.0] * n
         self.done_seq = [0] * n  # stats count when the last command completed
-        self.seen_seq = [0] * n
-        self.stats_t_s = [0.0] * n
+        self.stats_t_s = [None] * n
         self.backoff_s = self.BACKOFF_MIN_S
         self.last_calc_s = -1e9
         # Meter polled at the meter's own period (maintainers' advice; the 10 s default only slows it).
@@ -105,14 +104,15 @@ class Dpl:
             self.meter_t_s = t_s
             self.meter_w = meter.total_w
         for i in range(site.count):
-            if fleet.output_seq[i] != self.seen_seq[i]:
-                self.seen_seq[i] = fleet.output_seq[i]
-                self.stats_t_s[i] = t_s
             if self.pending[i]:
                 state = fleet.cmd_state[i]
                 if state in (CMD_ACKED, CMD_FAILED) or t_s - self.sent_t_s[i] > self.UPDATE_TIMEOUT_S:
                     self.pending[i] = False
                     self.done_seq[i] = fleet.output_seq[i]
+                    self.stats_t_s[i] = None
+            # The OLDEST stats after the inverter's last command completed (getLatestStatsMillis).
+            if fleet.output_seq[i] > self.done_seq[i] and self.stats_t_s[i] is None:
+                self.stats_t_s[i] = t_s
         if any(self.pending):
             return  # InverterCmdPending
         if any(fleet.output_seq[i] <= self.done_seq[i] for i in range(site.count)):

@@ -1,0 +1,173 @@
+"""The simulated plant: inverter dead time, ramp, quantisation and minimum; meter period,
+latency, noise and dropouts; the radio link's service time, lost acks and DTU polls."""
+
+import random
+import statistics
+
+import pytest
+from compat import TICKS_MAX, ticks_diff
+from fleet import CMD_ACKED, CMD_FAILED, CMD_QUEUED, CMD_SENT, Fleet
+from plant import TICKS_START, Inverter, Link, Meter, ticks
+
+HM_800 = {"name": "inv1", "rated_w": 800, "phase": 1, "inputs": 2, "dead_time_s": 2.0, "ramp_w_per_s": 100.0,
+          "limit_step_pct": 1.0, "command_s": 0.5, "ack_loss": 0.0}
+
+
+def advance(inv, start_s, end_s, pv_w, dt=0.1):
+    t, trace = start_s, []
+    while t < end_s - 1e-9:
+        inv.advance(t + dt, dt, pv_w)
+        t += dt
+        trace.append((round(t, 3), inv.output_w))
+    return trace
+
+
+def test_inverter_starts_at_full_limit_producing_what_the_sun_gives():
+    inv = Inverter(HM_800, 500.0)
+    assert inv.limit_w == 800 and inv.output_w == 500.0
+    assert inv.min_w == 24.0  # 2 x 12 W beats 2 % of 800 W
+
+
+def test_limit_acts_after_the_dead_time_then_ramps():
+    inv = Inverter(HM_800, 700.0)
+    inv.receive(0.0, 300.0)
+    trace = dict(advance(inv, 0.0, 8.0, 700.0))
+    assert trace[1.9] == 700.0  # dead time: nothing moves
+    assert trace[2.0] == pytest.approx(690.0)  # the limit is in force, the output ramps at 100 W/s
+    assert trace[3.0] == pytest.approx(590.0)
+    assert trace[5.0] == pytest.approx(390.0)
+    assert trace[6.0] == 296.0  # 300 W truncated to the inverter's 1 % (8 W) step
+    assert trace[8.0] == 296.0
+
+
+def test_ramp_up_is_limited_too_and_pv_caps_at_once():
+    inv = Inverter(HM_800, 200.0)
+    inv.output_w = 100.0
+    inv.limit_w = 800.0
+    trace = dict(advance(inv, 0.0, 1.0, 600.0))
+    assert trace[1.0] == pytest.approx(200.0)
+    inv.advance(1.1, 0.1, 50.0)  # a cloud: no ramp down, the panels just give less
+    assert inv.output_w == 50.0
+
+
+def test_limit_is_truncated_to_its_step_and_clamped_to_minimum_and_rating():
+    inv = Inverter(HM_800, 800.0)  # 1 % steps of 800 W = 8 W
+    assert inv.applied_limit(300.0) == 296.0
+    assert inv.applied_limit(303.9) == 296.0
+    assert inv.applied_limit(304.0) == 304.0
+    assert inv.applied_limit(5.0) == 24.0  # the minimum
+    assert inv.applied_limit(2000.0) == 800.0
+    assert inv.applied_limit(0.0) == 0.0  # off
+    fine = Inverter(dict(HM_800, limit_step_pct=0.1), 800.0)
+    assert fine.applied_limit(300.55) == pytest.approx(300.0)
+
+
+def test_newer_command_overrides_once_its_own_dead_time_passed():
+    inv = Inverter(dict(HM_800, ramp_w_per_s=10000.0), 700.0)
+    inv.receive(0.0, 300.0)
+    inv.receive(1.0, 500.0)
+    trace = dict(advance(inv, 0.0, 4.0, 700.0))
+    assert trace[2.5] == 296.0
+    assert trace[3.0] == 496.0
+
+
+def meter(**extra):
+    spec = {"position": "grid", "period_s": 1.0, "latency_s": 0.3, "noise_pct": 0.0, "dropouts_s": []}
+    spec.update(extra)
+    return Meter(spec, random.Random(1))
+
+
+def run_meter(m, end_s, grid=(-100.0, 0.0, 0.0), load=(300.0, 0.0, 0.0), dt=0.1):
+    deliveries = []
+    for k in range(int(round(end_s / dt))):
+        t = k * dt
+        if m.update(t, list(grid), list(load)):
+            deliveries.append((round(t, 3), m.total_w))
+    return deliveries
+
+
+def test_meter_samples_every_period_and_delivers_after_latency():
+    deliveries = run_meter(meter(), 3.05)
+    assert [t for t, _ in deliveries] == [0.3, 1.3, 2.3]
+    assert all(w == -100.0 for _, w in deliveries)
+
+
+def test_meter_value_is_the_grid_at_sample_time_not_delivery_time():
+    m = meter(latency_s=0.5)
+    assert not m.update(0.0, [-100.0, 0, 0], [0, 0, 0])
+    assert not m.update(0.4, [999.0, 0, 0], [0, 0, 0])
+    assert m.update(0.5, [999.0, 0, 0], [0, 0, 0])
+    assert m.total_w == -100.0 and m.sample_t_s == 0.5
+
+
+def test_load_side_meter_reads_the_load_and_sums_phases():
+    m = meter(position="load", latency_s=0.0)
+    m.update(0.0, [-100.0, 5.0, 5.0], [300.0, 20.0, 30.0])
+    assert m.total_w == 350.0 and m.phase_w == [300.0, 20.0, 30.0]
+
+
+def test_meter_noise_is_gaussian_percent_of_reading_and_seeded():
+    values = [w for _, w in run_meter(meter(noise_pct=2.0, latency_s=0.0, period_s=0.1), 200.0, grid=(-1000, 0, 0))]
+    assert abs(statistics.mean(values) + 1000.0) < 5.0
+    assert 15.0 < statistics.stdev(values) < 25.0  # 2 % of 1000 W
+    again = [w for _, w in run_meter(meter(noise_pct=2.0, latency_s=0.0, period_s=0.1), 200.0, grid=(-1000, 0, 0))]
+    assert values == again
+
+
+def test_meter_is_silent_during_a_dropout():
+    m = meter(dropouts_s=[[2.0, 5.0]])
+    times = [t for t, _ in run_meter(m, 8.0)]
+    assert times == [0.3, 1.3, 5.3, 6.3, 7.3]
+    assert not m.online(2.0) and not m.online(4.9) and m.online(5.0)
+
+
+def make_link(ack_loss=0.0, telemetry_period_s=5.0, count=2):
+    fleet = Fleet(count)
+    inverters = []
+    for i in range(count):
+        fleet.add(i, rated_w=800, phase=0, inputs=2)
+        inverters.append(Inverter(dict(HM_800, name="inv%d" % i, ack_loss=ack_loss), 700.0))
+    return fleet, inverters, Link(fleet, inverters, random.Random(3), telemetry_period_s, 2.0)
+
+
+def test_link_serves_one_command_at_a_time_and_acks_after_service_time():
+    fleet, inverters, link = make_link()
+    fleet.command(0, 3000, ticks(0.0))
+    fleet.command(1, 4000, ticks(0.0))
+    link.service(0.0)
+    assert fleet.cmd_state[0] == CMD_SENT and fleet.cmd_state[1] == CMD_QUEUED
+    link.service(0.4)
+    assert fleet.cmd_state[0] == CMD_SENT and not inverters[0]._pending
+    link.service(0.5)
+    assert fleet.cmd_state[0] == CMD_ACKED and fleet.cmd_state[1] == CMD_SENT
+    assert inverters[0]._pending[0] == (2.5, 296.0)  # 300 W, 1 % steps; in force after the 2 s dead time
+    link.service(1.0)
+    assert fleet.cmd_state[1] == CMD_ACKED
+    assert link.sent == 2
+
+
+def test_lost_ack_still_delivers_and_fails_after_the_link_timeout():
+    fleet, inverters, link = make_link(ack_loss=1.0)
+    fleet.command(0, 3000, ticks(0.0))
+    fleet.command(1, 3000, ticks(0.0))
+    for k in range(20):
+        link.service(k * 0.1)
+    assert inverters[0]._pending and fleet.cmd_state[0] == CMD_SENT
+    assert fleet.cmd_state[1] == CMD_QUEUED  # the radio is busy until the timeout
+    link.service(2.0)
+    assert fleet.cmd_state[0] == CMD_FAILED and fleet.cmd_state[1] == CMD_SENT
+
+
+def test_dtu_polls_each_inverter_every_telemetry_period():
+    fleet, inverters, link = make_link(telemetry_period_s=5.0)
+    for k in range(200):
+        link.service(k * 0.1)
+    assert list(fleet.output_seq) == [4, 4]
+    assert fleet.output_dw[0] == 7000
+
+
+def test_ticks_start_just_before_the_wrap():
+    assert ticks(0.0) == TICKS_START
+    assert ticks(20.0) < ticks(0.0)  # wrapped
+    assert ticks_diff(ticks(20.0), ticks(0.0)) == 20000
+    assert ticks(10.0) == 0 and ticks(9.999) == TICKS_MAX
