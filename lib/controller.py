@@ -241,12 +241,14 @@ class Controller:
             since_ms = ticks_diff(report_ms, self.ack_ms[index])
             if 0 <= since_ms <= self.max_response_ms and self._checkable_cut(index):
                 self._learn_lag(index, output, since_ms)
-            elif 0 <= since_ms <= 2 * self.lag_ms[index] and self.prev_dw[index] < self.fleet.target_dw[index]:
-                return  # a raise may still be ramping: the report cannot tell PV from the ramp
-        if output + self._tolerance(index) < self._limit_at(index, report_ms):
-            self.avail_dw[index] = output
-        else:
-            self.avail_dw[index] = _NONE
+            if self.from_dw[index] < self.fleet.target_dw[index]:
+                report_ms = ticks_add(report_ms, -self.settle_ms)  # a raise may ramp a little longer
+        # Only an output under a limit surely in force tells whether PV is short.
+        if self._in_force(index, report_ms):
+            if output + self._tolerance(index) < self.fleet.target_dw[index]:
+                self.avail_dw[index] = output
+            else:
+                self.avail_dw[index] = _NONE
 
     def _checkable_cut(self, index):
         """The newest command was a cut below the output of the time: the output must follow it."""
@@ -304,7 +306,7 @@ class Controller:
         ):
             self._settled = False
         phase = self.fleet.phase[index]
-        seen = self._output_at(index, self._sample_ms)
+        seen = self._seen_at(index, self._sample_ms)
         self.phase_seen_dw[phase] += seen
         self.expect_dw[index] = self._expected(index, self.fleet.target_dw[index])
         self.phase_expect_dw[phase] += self.expect_dw[index]
@@ -409,28 +411,34 @@ class Controller:
             self._command(index, target)
 
     def _command(self, index, target):
-        self.prev_dw[index] = self._limit_at(index, self._now_ms)
-        self.from_dw[index] = self._output_at(index, self._now_ms)
+        self.from_dw[index] = self._seen_at(index, self._now_ms)
+        self.prev_dw[index] = self._highest_at(index, self._now_ms)
         self.belief[index] = _PENDING
         self.sent_ms[index] = self._now_ms
         self.ever_sent[index] = 1
         self.commands += 1
         self.fleet.command(index, target, self._now_ms)
 
-    def _limit_at(self, index, t_ms):
-        """The limit believed in force at `t_ms`."""
+    def _in_force(self, index, t_ms):
+        """Whether the newest command is believed in force at `t_ms`."""
         belief = self.belief[index]
-        if belief == _DONE or (belief == _ACTING and ticks_diff(t_ms, self.effect_ms[index]) >= 0):
-            return self.fleet.target_dw[index]
-        return self.prev_dw[index]
+        return belief == _DONE or (belief == _ACTING and ticks_diff(t_ms, self.effect_ms[index]) >= 0)
 
-    def _output_at(self, index, t_ms):
-        """The output believed at `t_ms`: the limit in force, or less where PV is short."""
-        limit = self._limit_at(index, t_ms)
+    def _highest_at(self, index, t_ms):
+        """The highest limit that may be in force at `t_ms`: the newest, or while it may not have
+        acted yet, the highest of it and those before."""
+        if self._in_force(index, t_ms):
+            return self.fleet.target_dw[index]
+        return max(self.fleet.target_dw[index], self.prev_dw[index])
+
+    def _seen_at(self, index, t_ms):
+        """The output the meter saw at `t_ms`, taken as high as it may have been: the load is then
+        never underestimated, so a command that acted sooner than believed cannot look like a load
+        drop and trigger a needless cut, nor a cut still on its way be cut again."""
+        limit = self._highest_at(index, t_ms)
         avail = self.avail_dw[index]
-        if avail != _NONE and avail < limit:
-            return avail
-        return limit
+        return avail if avail != _NONE and avail < limit else limit
+
 
     def _expected(self, index, target):
         """What the inverter makes once `target` is in force. A grid meter sees more PV at once, so
