@@ -1,0 +1,259 @@
+"""nRF24L01+ driver for the Hoymiles HM radio link (ESB with dynamic payloads).
+
+The micropython-lib driver uses fixed payload sizes; Hoymiles frames are 11 to
+27 bytes, so this one sets up what OpenDTU and ahoy do: 250 kbps, 5-byte
+addresses, 2-byte CRC, dynamic payloads on pipes 0 and 1, auto-ack with up to
+15 retransmits 1 ms apart, and channel hopping over 3/23/40/61/75 (every
+transmission on the next channel; while listening, the next channel every
+4 ms, starting on the one after the transmit channel).
+
+It takes the SPI bus and the CSN, CE (and optional IRQ) pins as objects, so
+tests hand it a register-level fake; the firmware builds them from the board
+file. Both directions are non-blocking, which is the radio interface the
+inverter link relies on (a CMT2300A driver for HMS/HMT offers the same):
+
+    listen(address)                     own 5-byte address (register order), RX on pipe 1
+    send_start(address, buf, length)    start one transmission to a 5-byte address
+    send_done()                         SEND_PENDING, SEND_OK (acknowledged) or SEND_FAILED
+    recv_into(buf, now_ms)              length of the frame copied into buf, or 0
+
+Timing: each call is a few SPI transactions of 1 to 33 bytes (tens of us at
+8 MHz); nothing sleeps. The chip stays powered up (standby), so switching
+between TX and RX costs only its 130 us settling. With the IRQ pin wired,
+`recv_into` skips the SPI status read while the pin is high (no event).
+Call `recv_into` at least every 4 ms while an answer is expected, or hopping
+slows down and fragments on other channels are missed.
+
+Allocation: buffers and their memoryview slices are made once in __init__;
+every method after that allocates nothing.
+"""
+
+from compat import const, ticks_diff
+
+# Commands (datasheet 8.3.1)
+R_REGISTER = const(0x00)
+W_REGISTER = const(0x20)
+R_RX_PL_WID = const(0x60)
+R_RX_PAYLOAD = const(0x61)
+W_TX_PAYLOAD = const(0xA0)
+FLUSH_TX = const(0xE1)
+FLUSH_RX = const(0xE2)
+NOP = const(0xFF)
+
+# Registers (datasheet 9)
+CONFIG = const(0x00)
+EN_AA = const(0x01)
+EN_RXADDR = const(0x02)
+SETUP_AW = const(0x03)
+SETUP_RETR = const(0x04)
+RF_CH = const(0x05)
+RF_SETUP = const(0x06)
+STATUS = const(0x07)
+OBSERVE_TX = const(0x08)
+RX_ADDR_P0 = const(0x0A)
+RX_ADDR_P1 = const(0x0B)
+TX_ADDR = const(0x10)
+FIFO_STATUS = const(0x17)
+DYNPD = const(0x1C)
+FEATURE = const(0x1D)
+
+# CONFIG bits
+EN_CRC = const(0x08)
+CRCO = const(0x04)
+PWR_UP = const(0x02)
+PRIM_RX = const(0x01)
+# STATUS bits
+RX_DR = const(0x40)
+TX_DS = const(0x20)
+MAX_RT = const(0x10)
+# FIFO_STATUS bits
+RX_EMPTY = const(0x01)
+# FEATURE bits
+EN_DPL = const(0x04)
+# RF_SETUP: RF_DR_LOW selects 250 kbps; power in bits 2:1
+RF_DR_LOW = const(0x20)
+
+PA_MIN = const(0)  # -18 dBm, OpenDTU's default
+PA_LOW = const(1)  # -12 dBm
+PA_HIGH = const(2)  # -6 dBm
+PA_MAX = const(3)  # 0 dBm
+
+SEND_FAILED = const(-1)
+SEND_PENDING = const(0)
+SEND_OK = const(1)
+
+CHANNELS = b"\x03\x17\x28\x3d\x4b"  # 3, 23, 40, 61, 75 = 2403 ... 2475 MHz
+HOP_MS = const(4)
+ADDRESS_LEN = const(5)
+PAYLOAD_MAX = const(32)
+_RETRIES = const(0x3F)  # SETUP_RETR: ARD = 3 (1000 us), ARC = 15
+
+
+class RadioError(Exception):
+    pass
+
+
+class NRF24:
+    def __init__(self, spi, csn, ce, irq=None, pa_level=PA_MIN, channels=CHANNELS):
+        self._spi = spi
+        self._csn = csn
+        self._ce = ce
+        self._irq = irq
+        self._channels = channels
+        self._status = bytearray(1)
+        self._buf = bytearray(PAYLOAD_MAX)
+        view = memoryview(self._buf)
+        self._views = [view[:n] for n in range(PAYLOAD_MAX + 1)]
+        self._tx_index = 0
+        self._rx_index = 0
+        self._hop_t_ms = 0
+        self._hop_started = False
+        self._sending = False
+        self.tx_channel = 0  # channel of the last transmission, for diagnostics
+        csn(1)
+        ce(0)
+        self._write_reg(SETUP_AW, 0x03)  # 5-byte addresses
+        if self._read_reg(SETUP_AW) != 0x03:
+            raise RadioError("no nRF24L01+ answers on the SPI bus")
+        self._write_reg(RF_SETUP, RF_DR_LOW | (pa_level & 3) << 1)
+        if self._read_reg(RF_SETUP) != RF_DR_LOW | (pa_level & 3) << 1:
+            raise RadioError("radio refuses 250 kbps: an nRF24L01 without +?")
+        self._write_reg(SETUP_RETR, _RETRIES)
+        self._write_reg(EN_AA, 0x03)  # auto-ack on pipes 0 (acks of our TX) and 1 (our address)
+        self._write_reg(EN_RXADDR, 0x03)
+        self._write_reg(FEATURE, EN_DPL)
+        self._write_reg(DYNPD, 0x03)
+        self._write_reg(RF_CH, channels[0])
+        self._command(FLUSH_TX)
+        self._command(FLUSH_RX)
+        self._write_reg(STATUS, RX_DR | TX_DS | MAX_RT)
+        self._write_reg(CONFIG, EN_CRC | CRCO | PWR_UP | PRIM_RX)
+
+    # --- the radio interface -------------------------------------------------------
+
+    def listen(self, address):
+        """Receive frames sent to `address` (5 bytes, register order) and start listening."""
+        self._write_addr(RX_ADDR_P1, address)
+        self._start_rx()
+
+    def send_start(self, address, buf, length):
+        """Queue `length` bytes of `buf` for `address` on the next channel and start sending."""
+        self._ce(0)
+        self._tx_index = (self._tx_index + 1) % len(self._channels)
+        self.tx_channel = self._channels[self._tx_index]
+        self._write_reg(CONFIG, EN_CRC | CRCO | PWR_UP)
+        self._write_reg(RF_CH, self.tx_channel)
+        self._write_addr(TX_ADDR, address)
+        self._write_addr(RX_ADDR_P0, address)  # the acknowledgement comes back on pipe 0
+        self._command(FLUSH_TX)
+        self._write_reg(STATUS, TX_DS | MAX_RT)
+        data = self._buf
+        for i in range(length):
+            data[i] = buf[i]
+        self._transfer(W_TX_PAYLOAD, length, True)
+        self._sending = True
+        self._ce(1)
+
+    def send_done(self):
+        """SEND_PENDING while retransmitting, then SEND_OK (acknowledged) or SEND_FAILED; listens after."""
+        if not self._sending:
+            return SEND_FAILED
+        status = self._command(NOP)
+        if status & TX_DS:
+            result = SEND_OK
+        elif status & MAX_RT:
+            result = SEND_FAILED
+            self._command(FLUSH_TX)
+        else:
+            return SEND_PENDING
+        self._sending = False
+        self._write_reg(STATUS, TX_DS | MAX_RT)
+        self._rx_index = self._tx_index
+        self._start_rx()
+        return result
+
+    def recv_into(self, buf, now_ms):
+        """Copy one received frame into `buf` and return its length, or 0; hops channels while idle."""
+        if self._sending:
+            return 0
+        if not self._hop_started:
+            self._hop_started = True
+            self._hop_t_ms = now_ms
+        elif ticks_diff(now_ms, self._hop_t_ms) >= HOP_MS:
+            self._hop_t_ms = now_ms
+            self._hop()
+        if self._irq is not None and self._irq.value():
+            return 0  # IRQ is active low: no event pending
+        if not self._command(NOP) & RX_DR and self._read_reg(FIFO_STATUS) & RX_EMPTY:
+            return 0
+        return self._read_payload(buf)
+
+    def retransmits(self):
+        """Retransmissions of the last packet (OBSERVE_TX.ARC_CNT), for link quality."""
+        return self._read_reg(OBSERVE_TX) & 0x0F
+
+    def power_down(self):
+        self._ce(0)
+        self._write_reg(CONFIG, EN_CRC | CRCO)
+
+    # --- internals -------------------------------------------------------------------
+
+    def _read_payload(self, buf):
+        self._transfer(R_RX_PL_WID, 1, False)
+        length = self._buf[0]
+        if length == 0 or length > PAYLOAD_MAX:
+            self._command(FLUSH_RX)  # the datasheet's answer to a corrupt width
+            self._write_reg(STATUS, RX_DR)
+            return 0
+        self._transfer(R_RX_PAYLOAD, length, False)
+        data = self._buf
+        for i in range(length):
+            buf[i] = data[i]
+        self._write_reg(STATUS, RX_DR)
+        return length
+
+    def _start_rx(self):
+        self._ce(0)
+        self._rx_index = (self._rx_index + 1) % len(self._channels)
+        self._write_reg(RF_CH, self._channels[self._rx_index])
+        self._write_reg(CONFIG, EN_CRC | CRCO | PWR_UP | PRIM_RX)
+        self._hop_started = False
+        self._ce(1)
+
+    def _hop(self):
+        self._ce(0)
+        self._rx_index = (self._rx_index + 1) % len(self._channels)
+        self._write_reg(RF_CH, self._channels[self._rx_index])
+        self._ce(1)
+
+    def _command(self, command):
+        """One-byte command; returns STATUS."""
+        self._csn(0)
+        self._spi.readinto(self._status, command)
+        self._csn(1)
+        return self._status[0]
+
+    def _transfer(self, command, length, write):
+        """Command followed by `length` data bytes from (write) or into self._buf; returns STATUS."""
+        self._csn(0)
+        self._spi.readinto(self._status, command)
+        if write:
+            self._spi.write(self._views[length])
+        else:
+            self._spi.readinto(self._views[length], NOP)
+        self._csn(1)
+        return self._status[0]
+
+    def _read_reg(self, reg):
+        self._transfer(R_REGISTER | reg, 1, False)
+        return self._buf[0]
+
+    def _write_reg(self, reg, value):
+        self._buf[0] = value
+        self._transfer(W_REGISTER | reg, 1, True)
+
+    def _write_addr(self, reg, address):
+        data = self._buf
+        for i in range(ADDRESS_LEN):
+            data[i] = address[i]
+        self._transfer(W_REGISTER | reg, ADDRESS_LEN, True)

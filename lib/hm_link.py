@@ -1,0 +1,396 @@
+"""The inverter link for Hoymiles HM inverters: Fleet targets in, acks and AC power out.
+
+`step(now_ms)` is called every firmware tick and never blocks. It runs one
+radio transaction at a time (the radio is half-duplex) as a small state
+machine: send a request, wait for the radio's auto-ack, collect the answer
+until its window closes, then resend or re-request missing fragments, and
+finally report to the Fleet. What it sends, in order of priority:
+
+1. The newest queued target of an inverter (`fleet.next_queued()`): an
+   ActivePowerControl limit in absolute deci-watts, **non-persistent**, so the
+   inverter's flash is never written by the control loop. A target of 0 is a
+   PowerControl "off"; the next target > 0 first switches it on again.
+   `fleet.sent` when it leaves, `fleet.acked` on the inverter's D1 answer,
+   `fleet.failed` once the resends are used up.
+2. A persistent limit, only when asked through `configure_persistent_limit`,
+   at most once per `PERSIST_MIN_INTERVAL_MS` per inverter (wear).
+3. DevInfoSimple once per inverter, for the rated power.
+4. RealTimeRunData every `poll_period_ms` per inverter (first, if a poll is
+   two periods late), reported with `fleet.report_output`.
+
+Requests with a time field (3, 4) wait until `clock()` knows the time: it
+returns UTC seconds since 2000-01-01 (the firmware gives it the RTC, set by
+NTP when WiFi is up), or a negative number while the time is unknown.
+
+Timing: a limit round trip takes about 0.1-0.3 s on the air, a poll about
+0.2-0.5 s. While a transaction is open, call `step` at least every 4 ms (see
+`busy`); when idle, any tick rate works.
+
+Allocation: everything is allocated in `__init__` and `add`; `step` and what
+it calls allocate nothing (its methods keep few locals so their frames stay on
+the C stack).
+"""
+
+from array import array
+
+from compat import const, ticks_add, ticks_diff
+from hm_answers import RealTime, dev_control_result, parse_real_time, rated_w_of_dev_info
+from hm_commands import (
+    CTRL_OFF,
+    CTRL_ON,
+    DT_DEV_INFO_SIMPLE,
+    DT_REAL_TIME,
+    LIMIT_ABSOLUTE,
+    LIMIT_ABSOLUTE_PERSISTENT,
+    build_limit,
+    build_multi,
+    build_power,
+    build_request_frame,
+    limit_type_code,
+)
+from hm_fragments import PAYLOAD_MAX, Fragments
+from hm_frames import (
+    MAX_FRAME_LEN,
+    MID_ANSWER,
+    MID_DEV_CONTROL,
+    MID_MULTI_DATA,
+    OK,
+    check,
+    frame_address,
+    from_address,
+    prefix,
+    radio_address,
+)
+from hm_models import RADIO_NRF24, family_of_prefix, inputs_of, is_hms, layout, radio_of
+
+SEND_FAILED = const(-1)
+SEND_PENDING = const(0)
+
+POLL_PERIOD_MS = const(5000)
+ACK_WINDOW_MS = const(600)
+ANSWER_WINDOW_MS = const(500)
+REREQUEST_WINDOW_MS = const(200)
+MAX_SENDS = const(5)  # the request and 4 resends, as OpenDTU
+MAX_REREQUESTS = const(5)
+DEV_INFO_TRIES = const(3)
+PERSIST_MIN_INTERVAL_MS = const(86400000)  # one persistent write per inverter and day
+
+ERR_TOO_SOON = const(-20)
+ERR_NOT_MINE = const(-21)
+
+# Jobs
+JOB_NONE = const(0)
+JOB_LIMIT = const(1)
+JOB_ON = const(2)
+JOB_OFF = const(3)
+JOB_PERSIST = const(4)
+JOB_DEV_INFO = const(5)
+JOB_POLL = const(6)
+# States
+IDLE = const(0)
+SENDING = const(1)
+WAITING = const(2)
+
+
+def _ints(count):
+    return array("i", bytes(4 * count))
+
+
+class HoymilesLink:
+    def __init__(self, fleet, radio, dtu_serial, clock, max_inverters=4, poll_period_ms=POLL_PERIOD_MS):
+        self.fleet = fleet
+        self.radio = radio
+        self.clock = clock
+        self.poll_period_ms = poll_period_ms
+        self.dtu = frame_address(dtu_serial)
+        self.count = 0
+        self.max_inverters = max_inverters
+        # per inverter slot
+        self.row = bytearray(max_inverters)
+        self.family = bytearray(max_inverters)
+        self.hms = bytearray(max_inverters)
+        self.frame_addr = []
+        self.radio_addr = []
+        self.data = []  # RealTime per slot
+        self.rated_w = _ints(max_inverters)  # from DevInfo; 0 while unknown
+        self.switched_off = bytearray(max_inverters)
+        self.poll_t_ms = _ints(max_inverters)
+        self.polled = bytearray(max_inverters)  # 0 before the first poll
+        self.poll_failures = _ints(max_inverters)  # in a row
+        self.dev_info_tries = bytearray(max_inverters)
+        self.persist_dw = _ints(max_inverters)
+        self.persist_pending = bytearray(max_inverters)
+        self.persist_t_ms = _ints(max_inverters)
+        self.persist_done = bytearray(max_inverters)  # 1 after a first persistent write
+        self.slot_of_row = bytearray(b"\xff" * fleet.count)
+        # the open transaction
+        self.state = IDLE
+        self.job = JOB_NONE
+        self.slot = 0
+        self.sends = 0
+        self.rerequests = 0
+        self.deadline_ms = 0
+        self.next_poll_slot = 0
+        self.result = OK  # of the last finished transaction
+        self._tx = bytearray(MAX_FRAME_LEN)
+        self._tx_len = 0
+        self._rx = bytearray(MAX_FRAME_LEN)
+        self._fragments = Fragments()
+        self._payload = bytearray(PAYLOAD_MAX)
+        self.radio.listen(radio_address(dtu_serial))
+
+    def add(self, row, serial):
+        """Drive Fleet row `row` as the HM inverter with this 6-byte serial; returns its slot."""
+        family = family_of_prefix(prefix(serial))
+        if radio_of(family) != RADIO_NRF24 or layout(family) is None:
+            raise ValueError("not an HM inverter on the nRF24 radio: prefix %04X" % prefix(serial))
+        if self.count >= self.max_inverters:
+            raise ValueError("link is full")
+        slot = self.count
+        self.count += 1
+        self.row[slot] = row
+        self.slot_of_row[row] = slot
+        self.family[slot] = family
+        self.hms[slot] = 1 if is_hms(family) else 0
+        self.frame_addr.append(frame_address(serial))
+        self.radio_addr.append(radio_address(serial))
+        self.data.append(RealTime())
+        self.data[slot].inputs = inputs_of(family)
+        self.fleet.can_switch_off[row] = 1
+        return slot
+
+    def busy(self):
+        """True while a transaction is open: call `step` at least every 4 ms then."""
+        return self.state != IDLE
+
+    def configure_persistent_limit(self, row, limit_dw, now_ms):
+        """Queue a limit the inverter keeps over night and restarts (a flash write).
+
+        Rate-limited to one per inverter and PERSIST_MIN_INTERVAL_MS; returns OK,
+        ERR_TOO_SOON or ERR_NOT_MINE. Meant for commissioning, never for control.
+        """
+        slot = self.slot_of_row[row] if row < len(self.slot_of_row) else 0xFF
+        if slot == 0xFF:
+            return ERR_NOT_MINE
+        if self.persist_done[slot] and ticks_diff(now_ms, self.persist_t_ms[slot]) < PERSIST_MIN_INTERVAL_MS:
+            return ERR_TOO_SOON
+        self.persist_dw[slot] = limit_dw
+        self.persist_pending[slot] = 1
+        self.persist_done[slot] = 1
+        self.persist_t_ms[slot] = now_ms
+        return OK
+
+    # --- the tick ------------------------------------------------------------------
+
+    def step(self, now_ms):
+        if self.state == IDLE:
+            self._pick(now_ms)
+        elif self.state == SENDING:
+            self._sending(now_ms)
+        else:
+            self._waiting(now_ms)
+
+    def _pick(self, now_ms):
+        if self._poll_overdue(now_ms) or self._pick_command(now_ms) or self._pick_config(now_ms):
+            return
+        self._pick_poll(now_ms)
+
+    def _pick_command(self, now_ms):
+        row = self.fleet.next_queued()
+        while row >= 0 and self.slot_of_row[row] == 0xFF:
+            row = self.fleet.next_queued(row + 1)
+        if row < 0:
+            return False
+        self.slot = self.slot_of_row[row]
+        target_dw = self.fleet.target_dw[row]
+        if target_dw == 0:
+            self._begin(JOB_OFF, now_ms)
+        elif self.switched_off[self.slot]:
+            self._begin(JOB_ON, now_ms)
+        else:
+            self._begin(JOB_LIMIT, now_ms)
+        self.fleet.sent(row, now_ms)
+        return True
+
+    def _poll_overdue(self, now_ms):
+        if self.clock() < 0:
+            return False
+        for slot in range(self.count):
+            if self.polled[slot] and ticks_diff(now_ms, self.poll_t_ms[slot]) >= 2 * self.poll_period_ms:
+                self.slot = slot
+                self._begin(JOB_POLL, now_ms)
+                return True
+        return False
+
+    def _pick_config(self, now_ms):
+        for slot in range(self.count):
+            if self.persist_pending[slot]:
+                self.persist_pending[slot] = 0
+                self.slot = slot
+                self._begin(JOB_PERSIST, now_ms)
+                return True
+        if self.clock() < 0:
+            return False
+        for slot in range(self.count):
+            if not self.rated_w[slot] and self.dev_info_tries[slot] < DEV_INFO_TRIES:
+                self.dev_info_tries[slot] += 1
+                self.slot = slot
+                self._begin(JOB_DEV_INFO, now_ms)
+                return True
+        return False
+
+    def _pick_poll(self, now_ms):
+        if self.clock() < 0 or not self.count:
+            return
+        for _ in range(self.count):
+            slot = self.next_poll_slot
+            self.next_poll_slot = (slot + 1) % self.count
+            if not self.polled[slot] or ticks_diff(now_ms, self.poll_t_ms[slot]) >= self.poll_period_ms:
+                self.slot = slot
+                self._begin(JOB_POLL, now_ms)
+                return
+
+    # --- one transaction -------------------------------------------------------------
+
+    def _begin(self, job, now_ms):
+        self.job = job
+        self.sends = 0
+        self.rerequests = 0
+        if job == JOB_POLL:
+            self.polled[self.slot] = 1
+            self.poll_t_ms[self.slot] = now_ms
+        self._build()
+        self._send()
+
+    def _build(self):
+        slot = self.slot
+        job = self.job
+        if job == JOB_LIMIT:
+            code = limit_type_code(LIMIT_ABSOLUTE, self.hms[slot])
+            self._tx_len = build_limit(self._tx, self.frame_addr[slot], self.dtu, self._target_dw(), code)
+        elif job == JOB_PERSIST:
+            code = limit_type_code(LIMIT_ABSOLUTE_PERSISTENT, self.hms[slot])
+            self._tx_len = build_limit(self._tx, self.frame_addr[slot], self.dtu, self.persist_dw[slot], code)
+        elif job == JOB_ON or job == JOB_OFF:
+            self._tx_len = build_power(
+                self._tx, self.frame_addr[slot], self.dtu, CTRL_ON if job == JOB_ON else CTRL_OFF
+            )
+        else:
+            self._build_multi(DT_REAL_TIME if job == JOB_POLL else DT_DEV_INFO_SIMPLE)
+
+    def _build_multi(self, data_type):
+        self._tx_len = build_multi(self._tx, self.frame_addr[self.slot], self.dtu, data_type, self.clock())
+
+    def _target_dw(self):
+        return self.fleet.target_dw[self.row[self.slot]]
+
+    def _send(self):
+        self.sends += 1
+        self._fragments.reset()
+        self.radio.send_start(self.radio_addr[self.slot], self._tx, self._tx_len)
+        self.state = SENDING
+
+    def _sending(self, now_ms):
+        result = self.radio.send_done()
+        if result == SEND_PENDING:
+            return
+        if result == SEND_FAILED:
+            self._retry(now_ms)
+            return
+        self.state = WAITING
+        self.deadline_ms = ticks_add(now_ms, self._window())
+
+    def _window(self):
+        if self.rerequests:
+            return REREQUEST_WINDOW_MS
+        return ANSWER_WINDOW_MS if self.job >= JOB_DEV_INFO else ACK_WINDOW_MS
+
+    def _retry(self, now_ms):
+        """Send the whole request again, or give up."""
+        if self.sends >= MAX_SENDS:
+            self._finish(False, now_ms)
+            return
+        self.rerequests = 0
+        self._build()
+        self._send()
+
+    def _waiting(self, now_ms):
+        for _ in range(4):
+            length = self.radio.recv_into(self._rx, now_ms)
+            if not length:
+                break
+            if self._accept(length, now_ms):
+                return
+        if ticks_diff(now_ms, self.deadline_ms) >= 0:
+            self._timed_out(now_ms)
+
+    def _accept(self, length, now_ms):
+        """Handle one received frame; True once the transaction is finished."""
+        rx = self._rx
+        if check(rx, length) != OK or not from_address(rx, self.frame_addr[self.slot]):
+            return False
+        if self.job < JOB_DEV_INFO:
+            if rx[0] != MID_DEV_CONTROL | MID_ANSWER:
+                return False
+            self.result = dev_control_result(rx, length)
+            self._finish(self.result == OK, now_ms)
+            return True
+        if rx[0] != MID_MULTI_DATA | MID_ANSWER:
+            return False
+        self._fragments.add(rx, length)
+        if self._fragments.missing():
+            return False
+        return self._complete(now_ms)
+
+    def _complete(self, now_ms):
+        length = self._fragments.assemble(self._payload)
+        slot = self.slot
+        if length < 0:
+            self.result = length
+        elif self.job == JOB_DEV_INFO:
+            self.rated_w[slot] = rated_w_of_dev_info(self._payload, length)
+            self.result = OK
+        else:
+            self.result = parse_real_time(self._payload, length, self.family[slot], self.data[slot])
+        if self.result != OK:
+            # A bad CRC16, or a short payload: a truncated answer or a late one to an
+            # earlier request. Ask again from the start.
+            self._retry(now_ms)
+            return True
+        if self.job == JOB_POLL:
+            self.fleet.report_output(self.row[slot], self.data[slot].ac_power_dw, now_ms)
+        self._finish(True, now_ms)
+        return True
+
+    def _timed_out(self, now_ms):
+        fragments = self._fragments
+        if self.job < JOB_DEV_INFO or not fragments.count:
+            self._retry(now_ms)
+        elif self.rerequests < MAX_REREQUESTS:
+            self.rerequests += 1
+            self._tx_len = build_request_frame(self._tx, self.frame_addr[self.slot], self.dtu, fragments.missing())
+            self.radio.send_start(self.radio_addr[self.slot], self._tx, self._tx_len)
+            self.state = SENDING
+        else:
+            self._finish(False, now_ms)
+
+    def _finish(self, ok, now_ms):
+        self.state = IDLE
+        job = self.job
+        slot = self.slot
+        if job == JOB_ON and ok:
+            self.switched_off[slot] = 0
+            self._begin(JOB_LIMIT, now_ms)  # the target that asked for "on"
+            return
+        if job == JOB_POLL:
+            self.poll_failures[slot] = 0 if ok else self.poll_failures[slot] + 1
+        elif job == JOB_OFF and ok:
+            self.switched_off[slot] = 1
+        if job <= JOB_OFF:
+            self._report(ok, now_ms)
+
+    def _report(self, ok, now_ms):
+        if ok:
+            self.fleet.acked(self.row[self.slot], now_ms)
+        else:
+            self.fleet.failed(self.row[self.slot], now_ms)
