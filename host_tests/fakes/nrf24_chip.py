@@ -468,7 +468,7 @@ class HmInverter:
         _put16(p, 0, 1)
         out = self.output_dw()
         dc = out * 105 // 100  # a 95 % efficient inverter
-        for i, base in enumerate((2, 8)):
+        for base in (2, 8):
             _put16(p, base, 335)  # 33.5 V
             _put16(p, base + 2, dc // 2 * 10 // 335)  # cA
             _put16(p, base + 4, dc // 2)  # dW
