@@ -7,7 +7,7 @@ PORT ?= /dev/ttyUSB0
 BOARD ?= esp32-devkitc-max3485
 DEPLOY_FLAGS := $(if $(DRY_RUN),--dry-run,)
 
-.PHONY: test lint firmware deploy bench clean
+.PHONY: test lint firmware deploy bench clean sim
 
 $(STAMP): requirements-dev.txt
 	rm -f $(VENV)/.installed-*
@@ -32,3 +32,6 @@ clean:
 
 bench: $(STAMP)
 	$(BIN)/python tools/bench.py
+
+sim: $(STAMP)
+	$(BIN)/python tools/sim.py --all scenarios --out build/sim

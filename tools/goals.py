@@ -58,11 +58,8 @@ def check(rows, has_dropout):
     return verdicts
 
 
-def report(rows, has_dropout=None):
+def report(rows, has_dropout):
     """Printable lines: one summary per goal, then every failure."""
-    if has_dropout is None:
-        has_dropout = {scenario: result["failsafe_reaction_s"] is not None or "dropout" in scenario
-                       for scenario, _, result in rows}
     verdicts = check(rows, has_dropout)
     if not verdicts:
         return ["goals: no results for 'ours'"]
