@@ -118,6 +118,7 @@ class Master:
         self._rx_len = 0
         self._start = 0  # first rx byte that may still begin the response
         self._busy = False
+        self._heard = False
         self._tries = 0
         self._t_sent = 0
         self._t_byte = 0
@@ -129,6 +130,9 @@ class Master:
         self.offset = 0  # rx index of the first data byte of a DONE read
         self.exception_code = 0
         self.status = IDLE  # result of the last finished transaction
+        # Address of the device queued for the bus next (0: none); drivers
+        # sharing this master use it to take turns (see meters.py).
+        self.waiter = 0
         self.ok = 0
         self.timeout = 0
         self.crc = 0
@@ -144,11 +148,14 @@ class Master:
 
     def start_read(self, address, function, register, count, now_ms):
         """Send FC03/FC04 for `count` registers from `register`; False if the bus is not free."""
-        if not 1 <= count <= MAX_READ_REGISTERS or function not in (FC_READ_HOLDING, FC_READ_INPUT):
+        if count < 1 or count > MAX_READ_REGISTERS or (function != FC_READ_HOLDING and function != FC_READ_INPUT):
             raise ValueError("bad read request")
         if not self.free(now_ms):
             return False
-        self._header(address, function, register, count)
+        self.address = address
+        self.function = function
+        self.count = count
+        self._header(register, count)
         self._tx_view = self._tx_read
         self._begin(now_ms)
         return True
@@ -157,7 +164,10 @@ class Master:
         """Send FC06 (one register); False if the bus is not free."""
         if not self.free(now_ms):
             return False
-        self._header(address, FC_WRITE_SINGLE, register, value & 0xFFFF)
+        self.address = address
+        self.function = FC_WRITE_SINGLE
+        self.count = 0
+        self._header(register, value & 0xFFFF)
         self._tx_view = self._tx_read
         self._begin(now_ms)
         return True
@@ -170,7 +180,10 @@ class Master:
         if not self.free(now_ms):
             return False
         tx = self.tx
-        self._header(address, FC_WRITE_MULTIPLE, register, count)
+        self.address = address
+        self.function = FC_WRITE_MULTIPLE
+        self.count = 0
+        self._header(register, count)
         tx[6] = 2 * count
         for index in range(count):
             tx[7 + 2 * index] = (values[index] >> 8) & 0xFF
@@ -183,10 +196,10 @@ class Master:
         self._begin(now_ms)
         return True
 
-    def _header(self, address, function, register, word):
+    def _header(self, register, word):
         tx = self.tx
-        tx[0] = address
-        tx[1] = function
+        tx[0] = self.address
+        tx[1] = self.function
         tx[2] = register >> 8
         tx[3] = register & 0xFF
         tx[4] = word >> 8
@@ -194,9 +207,6 @@ class Master:
         crc = crc16(tx, 0, 6)
         tx[6] = crc & 0xFF
         tx[7] = crc >> 8
-        self.address = address
-        self.function = function
-        self.count = word if function <= FC_READ_INPUT else 0
 
     def _begin(self, now_ms):
         self._busy = True
@@ -206,27 +216,31 @@ class Master:
 
     def _send(self, now_ms):
         # Whatever is in the receive buffer now is not our answer.
-        chunk = self._chunk
         drained = 0
         while self._any() and drained < _MAX_CHUNKS:
-            self._readinto(chunk)
+            self._readinto(self._chunk)
             drained += 1
         self._rx_len = 0
         self._start = 0
+        self._heard = False  # any byte since the request
         self._write(self._tx_view)
         self._t_sent = now_ms
         self._t_byte = now_ms
 
     # --- collecting the response ------------------------------------------------
+    # Hot path. Each method keeps its frame within 11 words (locals + value
+    # stack): a larger bytecode frame is taken from the heap on every call.
 
     def poll(self, now_ms):
         """Advance the transaction; returns PENDING, DONE, TIMEOUT, BAD_FRAME, EXCEPTION (or IDLE)."""
         if not self._busy:
             return IDLE
+        if self._start:
+            self._compact()
         self._receive(now_ms)
         status = self._parse()
         if status == PENDING:
-            if self._rx_len and ticks_diff(now_ms, self._t_byte) >= self.silence_ms:
+            if self._heard and ticks_diff(now_ms, self._t_byte) >= self.silence_ms:
                 status = BAD_FRAME
             elif ticks_diff(now_ms, self._t_sent) >= self.timeout_ms:
                 status = TIMEOUT
@@ -251,81 +265,98 @@ class Master:
         self.status = status
         return status
 
-    def _receive(self, now_ms):
+    def _compact(self):
+        """Drop the bytes before _start, which cannot begin the frame."""
         rx = self.rx
         start = self._start
-        length = self._rx_len
-        if start:  # drop what cannot begin the frame, keep the rest at rx[0]
-            for index in range(start, length):
-                rx[index - start] = rx[index]
-            length -= start
-            self._start = 0
-        chunk = self._chunk
-        received = 0
-        for _ in range(_MAX_CHUNKS):
-            count = self._readinto(chunk)
+        index = start
+        while index < self._rx_len:
+            rx[index - start] = rx[index]
+            index += 1
+        self._rx_len -= start
+        self._start = 0
+
+    def _receive(self, now_ms):
+        chunks = 0
+        while chunks < _MAX_CHUNKS:
+            count = self._readinto(self._chunk)
             if not count:
                 break
-            received += count
-            for index in range(count):
-                if length < MAX_FRAME:
-                    rx[length] = chunk[index]
-                    length += 1
-        self._rx_len = length
-        if received:
+            self._append(count)
             self._t_byte = now_ms
+            self._heard = True
+            chunks += 1
+
+    def _append(self, count):
+        rx = self.rx
+        chunk = self._chunk
+        length = self._rx_len
+        index = 0
+        while index < count and length < MAX_FRAME:
+            rx[length] = chunk[index]
+            length += 1
+            index += 1
+        self._rx_len = length
 
     def _parse(self):
-        rx = self.rx
-        length = self._rx_len
         start = self._start
-        address = self.address
-        function = self.function
-        while start < length:
-            if rx[start] != address or start + 1 >= length:
-                if rx[start] != address:
-                    start += 1
-                    continue
-                break
-            answer = rx[start + 1]
-            if answer == function | 0x80:
-                size = 5
-            elif answer != function:
-                start += 1
-                continue
-            elif function <= FC_READ_INPUT:
-                if start + 2 >= length:
-                    break
-                if rx[start + 2] != 2 * self.count:
-                    start += 1
-                    continue
-                size = 5 + 2 * self.count
-            else:
-                size = 8
-            if length - start < size:
-                break
-            end = start + size
-            crc = rx[end - 2] | (rx[end - 1] << 8)
-            if crc != crc16(rx, start, end - 2) or (size == 8 and not self._echoes(start)):
-                start += 1
-                continue
-            self._start = start
-            if size == 5:
-                self.exception_code = rx[start + 2]
-                return EXCEPTION
-            self.offset = start + 3
-            return DONE
+        while start < self._rx_len:
+            size = self._frame_at(start)
+            if size == 0:
+                break  # a frame may start here: wait for more bytes
+            if size > 0:
+                self._start = start
+                if size == 5:
+                    self.exception_code = self.rx[start + 2]
+                    return EXCEPTION
+                self.offset = start + 3
+                return DONE
+            start += 1
         self._start = start
         return PENDING
 
+    def _frame_at(self, start):
+        """Size of a complete valid response at rx[start], 0 if it may be one but is incomplete, -1 if not."""
+        rx = self.rx
+        available = self._rx_len - start
+        if rx[start] != self.address:
+            return -1
+        if available < 2:
+            return 0
+        answer = rx[start + 1]
+        if answer == self.function | 0x80:
+            size = 5
+        elif answer != self.function:
+            return -1
+        elif self.function <= FC_READ_INPUT:
+            if available < 3:
+                return 0
+            if rx[start + 2] != 2 * self.count:
+                return -1
+            size = 5 + 2 * self.count
+        else:
+            size = 8
+        if available < size:
+            return 0
+        if not self._crc_ok(start, size):
+            return -1
+        if size == 8 and not self._echoes(start):
+            return -1
+        return size
+
+    def _crc_ok(self, start, size):
+        rx = self.rx
+        end = start + size - 2
+        return rx[end] | (rx[end + 1] << 8) == crc16(rx, start, end)
+
     def _echoes(self, start):
         """A write response repeats the request's register (and, for FC06, its value)."""
-        rx = self.rx
-        tx = self.tx
+        index = 2
         last = 6 if self.function == FC_WRITE_SINGLE else 4
-        for index in range(2, last):
-            if rx[start + index] != tx[index]:
+        while index < last:
+            if self.rx[start + index] != self.tx[index]:
                 return False
+            index += 1
         return True
 
     # --- results -------------------------------------------------------------------

@@ -34,15 +34,23 @@ class ReplayStream:
             self._answers.append(bytes(frame))
         return self
 
+    def clear(self):
+        """Forget the queued answers (e.g. the start-up ones before a replay ring)."""
+        self._answers = []
+        self._next = 0
+        return self
+
     def inject(self, data):
         for byte in data:
             self._rx[self._tail] = byte
             self._tail += 1
 
+    # write/any/readinto run inside allocation tests: while loops and small
+    # frames (a bytecode frame over 11 words would come from the heap).
+
     def write(self, buf):
         count = len(buf)
-        for index in range(count):
-            self.written[index] = buf[index]
+        self._copy(buf, self.written, count)
         self.written_len = count
         self.writes += 1
         self._head = 0
@@ -52,11 +60,16 @@ class ReplayStream:
             self._next += 1
             if self.replay and self._next == len(self._answers):
                 self._next = 0
-            rx = self._rx
-            for index in range(len(frame)):
-                rx[index] = frame[index]
+            self._copy(frame, self._rx, len(frame))
             self._tail = len(frame)
         return count
+
+    @staticmethod
+    def _copy(source, target, count):
+        index = 0
+        while index < count:
+            target[index] = source[index]
+            index += 1
 
     def any(self):
         return self._tail - self._head
@@ -69,10 +82,11 @@ class ReplayStream:
             count = len(buf)
         if count > self.chunk:
             count = self.chunk
-        rx = self._rx
         head = self._head
-        for index in range(count):
-            buf[index] = rx[head + index]
+        index = 0
+        while index < count:
+            buf[index] = self._rx[head + index]
+            index += 1
         self._head = head + count
         return count
 

@@ -1,0 +1,638 @@
+"""Grid meter drivers over the Modbus master: Chint DDSU666 / DTSU666 (+ -H), Eastron SDM120 / SDM630.
+
+    meter = meters.create("dtsu666", master, 1, reading, invert=False)
+    status = meter.step(now_ms)      # call every loop tick; never blocks
+
+What differs per model is data, not code: a table of register blocks, each
+with the float32 fields it carries (offset, target in the `Reading`, scale
+num/den to our fixed-point unit, and whether the CT and/or VT ratio applies).
+Block 0 is the power block, read once per `period_ms`; the other ("slow")
+blocks take turns, one after every `slow_every`-th power read.
+
+Start-up runs inside `step()` before the first power read:
+- DTSU666: read IrAt/UrAt (0x0006, 0x0007) unless `ct_ratio`/`vt_ratio` are
+  given; read Ua to tell the native map (0.1 V units, ~2300) from the -H
+  variant (engineering units, ~230; already primary, no ratios applied);
+  probe the energy family (0x101E, else 0x401E); with fc=None an "illegal
+  function" answer switches FC03 -> FC04.
+- every model: read the frequency and require 40-70 Hz, else WRONG_METER.
+A failed start-up is retried after `retry_ms`.
+
+Units and sign: power_dw (deci-watts, + import / - export, primary side),
+voltage_dv, current_ma, frequency_chz, import_wh/export_wh. `invert=True`
+negates powers and swaps import/export for meters wired the other way round.
+Energy saturates at 2**30 - 1 Wh (1,073,741 kWh): the ESP32's small-int
+limit; beyond it the field holds that value (documented in docs/METERS.md).
+
+`step()` returns one of the status constants below. A new power sample sets
+`reading.power_dw` (and phases), `reading.t_ms`, `reading.valid = True` and
+increments `reading.seq`; a failed or invalid power read sets
+`reading.valid = False`. Per-device counters (per transaction, after the
+master's retries): `ok`, `timeout`, `crc`, `exception`, `invalid`.
+
+Sharing a bus: drivers on one master take turns; a driver whose turn comes
+while another transaction runs returns WAIT_BUS, leaves its address in
+`master.waiter` and goes first once the bus is free (so a driver with a
+back-to-back start-up cannot starve the others).
+
+Timing and allocation: step() allocates nothing once constructed (tables are
+tuples read by index, fields live in preallocated arrays, decoding is
+integer-only via f32); each call is a few hundred bytecodes at most.
+"""
+
+from array import array
+
+import modbus
+from compat import const, ticks_add, ticks_diff
+from f32 import INVALID, LIMIT, decode, is_finite
+
+# step() results
+IDLE = const(0)  # nothing due yet
+BUSY = const(1)  # our request is on the bus
+WAIT_BUS = const(2)  # due, but another device has the bus
+SAMPLE = const(3)  # new power sample in the Reading
+UPDATED = const(4)  # slow values (voltages, energies...) updated
+STARTED = const(5)  # start-up finished
+TIMEOUT = modbus.TIMEOUT  # the master's failures pass through unchanged
+BAD_FRAME = modbus.BAD_FRAME
+EXCEPTION = modbus.EXCEPTION
+INVALID_VALUE = const(-5)  # NaN, Inf or out of range
+WRONG_METER = const(-6)  # start-up plausibility failed
+
+STATUS_NAMES = {
+    IDLE: "idle",
+    BUSY: "busy",
+    WAIT_BUS: "waiting for the bus",
+    SAMPLE: "new sample",
+    UPDATED: "updated",
+    STARTED: "started",
+    TIMEOUT: "no response (timeout)",
+    BAD_FRAME: "bad response (CRC error or garbled frame)",
+    EXCEPTION: "exception response",
+    INVALID_VALUE: "invalid value (NaN, Inf or out of range)",
+    WRONG_METER: "implausible readings: wrong meter type, register map or word order?",
+}
+
+# Targets in the Reading
+T_POWER = const(0)
+T_P1 = const(1)
+T_P3 = const(3)
+T_U1 = const(4)
+T_I1 = const(7)
+T_FREQ = const(10)
+T_IMPORT = const(11)
+T_EXPORT = const(12)
+
+# Which transformer ratios scale a field
+R_NONE = const(0)
+R_CT = const(1)
+R_VT = const(2)
+R_CTVT = const(3)
+
+# Chint parameter and measurement registers (DT19/DT20/DD19 names)
+CHINT_IRAT = const(0x0006)
+CHINT_UA = const(0x2006)
+CHINT_ENERGY_1000 = const(0x101E)
+CHINT_ENERGY_4000 = const(0x401E)
+_ENERGY_FAMILY_SHIFT = const(0x3000)  # 0x401E - 0x101E
+
+FREQ_MIN_CHZ = const(4000)
+FREQ_MAX_CHZ = const(7000)
+# Ua above this many raw units (0.1 V) means the native map.
+_NATIVE_MIN_RAW = const(1000)
+MAX_RATIO = const(9999)
+
+# Start-up requests
+_K_RATIOS = const(0)
+_K_VARIANT = const(1)
+_K_PROBE_1000 = const(2)
+_K_PROBE_4000 = const(3)
+_K_CHECK = const(4)
+
+_FIELD = const(5)  # ints per field: register offset, target, num, den, ratio
+
+
+def _fields(*fields):
+    flat = []
+    for field in fields:
+        flat.extend(field)
+    return tuple(flat)
+
+
+# A model: (function code, phases, power is the sum of phases, frequency block
+# index, blocks); a block: (register, count, fields); a field: (register
+# offset, target, num, den, ratio). value_in_our_unit = float * num / den.
+DDSU666 = (
+    modbus.FC_READ_HOLDING,
+    1,
+    False,
+    2,
+    (
+        (0x2004, 2, _fields((0, T_POWER, 10000, 1, R_CTVT))),  # P, kW
+        (0x2000, 4, _fields((0, T_U1, 10, 1, R_VT), (2, T_I1, 1000, 1, R_CT))),  # U V, I A
+        (0x200E, 2, _fields((0, T_FREQ, 100, 1, R_NONE))),  # Freq Hz
+        (0x4000, 2, _fields((0, T_IMPORT, 1000, 1, R_CTVT))),  # Ep kWh
+        (0x400A, 2, _fields((0, T_EXPORT, 1000, 1, R_CTVT))),  # reverse Ep kWh [?]
+    ),
+)
+
+# The native map: secondary side, Chint raw units (0.1 V, 0.001 A, 0.1 W, 0.01 Hz).
+DTSU666 = (
+    modbus.FC_READ_HOLDING,
+    3,
+    False,
+    2,
+    (
+        (
+            0x2012,  # Pt, Pa, Pb, Pc in 0.1 W
+            8,
+            _fields(
+                (0, T_POWER, 1, 1, R_CTVT),
+                (2, T_P1, 1, 1, R_CTVT),
+                (4, T_P1 + 1, 1, 1, R_CTVT),
+                (6, T_P1 + 2, 1, 1, R_CTVT),
+            ),
+        ),
+        (
+            CHINT_UA,
+            12,
+            _fields(
+                (0, T_U1, 1, 1, R_VT),
+                (2, T_U1 + 1, 1, 1, R_VT),
+                (4, T_U1 + 2, 1, 1, R_VT),
+                (6, T_I1, 1, 1, R_CT),
+                (8, T_I1 + 1, 1, 1, R_CT),
+                (10, T_I1 + 2, 1, 1, R_CT),
+            ),
+        ),
+        (0x2044, 2, _fields((0, T_FREQ, 1, 1, R_NONE))),
+        (CHINT_ENERGY_1000, 2, _fields((0, T_IMPORT, 1000, 1, R_CTVT))),  # ImpEp kWh
+        (0x1028, 2, _fields((0, T_EXPORT, 1000, 1, R_CTVT))),  # ExpEp kWh
+    ),
+)
+# The -H variant on the same addresses: engineering units (V, A, W, Hz), primary side.
+DTSU666H = (
+    modbus.FC_READ_HOLDING,
+    3,
+    False,
+    2,
+    (
+        (
+            0x2012,
+            8,
+            _fields(
+                (0, T_POWER, 10, 1, R_NONE),
+                (2, T_P1, 10, 1, R_NONE),
+                (4, T_P1 + 1, 10, 1, R_NONE),
+                (6, T_P1 + 2, 10, 1, R_NONE),
+            ),
+        ),
+        (
+            CHINT_UA,
+            12,
+            _fields(
+                (0, T_U1, 10, 1, R_NONE),
+                (2, T_U1 + 1, 10, 1, R_NONE),
+                (4, T_U1 + 2, 10, 1, R_NONE),
+                (6, T_I1, 1000, 1, R_NONE),
+                (8, T_I1 + 1, 1000, 1, R_NONE),
+                (10, T_I1 + 2, 1000, 1, R_NONE),
+            ),
+        ),
+        (0x2044, 2, _fields((0, T_FREQ, 100, 1, R_NONE))),
+        (CHINT_ENERGY_1000, 2, _fields((0, T_IMPORT, 1000, 1, R_NONE))),
+        (0x1028, 2, _fields((0, T_EXPORT, 1000, 1, R_NONE))),
+    ),
+)
+# Eastron input registers, FC04, SI units (V, A, W, Hz, kWh).
+SDM120 = (
+    modbus.FC_READ_INPUT,
+    1,
+    False,
+    2,
+    (
+        (0x000C, 2, _fields((0, T_POWER, 10, 1, R_CTVT))),
+        (0x0000, 8, _fields((0, T_U1, 10, 1, R_VT), (6, T_I1, 1000, 1, R_CT))),
+        (0x0046, 2, _fields((0, T_FREQ, 100, 1, R_NONE))),
+        (0x0048, 4, _fields((0, T_IMPORT, 1000, 1, R_CTVT), (2, T_EXPORT, 1000, 1, R_CTVT))),
+    ),
+)
+SDM630 = (
+    modbus.FC_READ_INPUT,
+    3,
+    True,  # one read of the three phase powers; the total is their sum
+    2,
+    (
+        (0x000C, 6, _fields((0, T_P1, 10, 1, R_CTVT), (2, T_P1 + 1, 10, 1, R_CTVT), (4, T_P1 + 2, 10, 1, R_CTVT))),
+        (
+            0x0000,
+            12,
+            _fields(
+                (0, T_U1, 10, 1, R_VT),
+                (2, T_U1 + 1, 10, 1, R_VT),
+                (4, T_U1 + 2, 10, 1, R_VT),
+                (6, T_I1, 1000, 1, R_CT),
+                (8, T_I1 + 1, 1000, 1, R_CT),
+                (10, T_I1 + 2, 1000, 1, R_CT),
+            ),
+        ),
+        (0x0046, 2, _fields((0, T_FREQ, 100, 1, R_NONE))),
+        (0x0048, 4, _fields((0, T_IMPORT, 1000, 1, R_CTVT), (2, T_EXPORT, 1000, 1, R_CTVT))),
+    ),
+)
+
+_MAX_BLOCKS = const(6)
+_MAX_FIELDS = const(16)
+
+
+def _gcd(a, b):
+    while b:
+        a, b = b, a % b
+    return a
+
+
+def ratio_scale(num, den, ratio, ct_ratio, vt_ratio10):
+    """num/den times the ratios a field needs, reduced; num is 0 if it cannot fit 2**30."""
+    if ratio & R_CT:
+        num *= ct_ratio
+        divisor = _gcd(num, den)
+        num //= divisor
+        den //= divisor
+    if ratio & R_VT:
+        den *= 10
+        divisor = _gcd(vt_ratio10, den)
+        den //= divisor
+        factor = vt_ratio10 // divisor
+        divisor = _gcd(num, den)
+        num //= divisor
+        den //= divisor
+        if num > LIMIT // factor:
+            return 0, 1
+        num *= factor
+    return num, den
+
+
+class Meter:
+    """One meter on the bus; see the module docstring for the protocol."""
+
+    def __init__(
+        self,
+        master,
+        address,
+        reading,
+        model,
+        invert=False,
+        fc=None,
+        ct_ratio=None,
+        vt_ratio=None,
+        period_ms=1000,
+        slow_every=5,
+        retry_ms=5000,
+        startup=(_K_CHECK,),
+        name="meter",
+    ):
+        if not 1 <= address <= 247:
+            raise ValueError("Modbus address must be 1..247")
+        self.name = name
+        self.master = master
+        self.address = address
+        self.reading = reading
+        self.invert = invert
+        self.auto_fc = fc is None
+        self.fc = model[0] if fc is None else fc
+        self.phases = model[1]
+        self._sum_phases = model[2]
+        self._freq_block = model[3]
+        self.ct_override = ct_ratio
+        self.vt10_override = None if vt_ratio is None else int(vt_ratio * 10 + 0.5)
+        for value in (ct_ratio, self.vt10_override):
+            if value is not None and not 1 <= value <= MAX_RATIO:
+                raise ValueError("ratios must lie in 1..9999 (vt_ratio in steps of 0.1)")
+        self.ct_ratio = ct_ratio or 1
+        self.vt_ratio10 = self.vt10_override or 10
+        self.period_ms = period_ms
+        self.slow_every = max(1, slow_every)
+        self.retry_ms = retry_ms
+        self._startup_plan = startup
+        reading.phases = self.phases
+        # Block and field tables, loaded from the model's tuples.
+        self._block_reg = array("i", bytes(4 * _MAX_BLOCKS))
+        self._block_count = array("i", bytes(4 * _MAX_BLOCKS))
+        self._block_first = array("i", bytes(4 * _MAX_BLOCKS))
+        self._block_end = array("i", bytes(4 * _MAX_BLOCKS))
+        self._field_offset = array("i", bytes(4 * _MAX_FIELDS))
+        self._field_target = array("i", bytes(4 * _MAX_FIELDS))
+        self._field_num = array("i", bytes(4 * _MAX_FIELDS))
+        self._field_den = array("i", bytes(4 * _MAX_FIELDS))
+        self._blocks = 0
+        self.load_model(model)
+        self.ok = 0
+        self.timeout = 0
+        self.crc = 0
+        self.exception = 0
+        self.invalid = 0
+        self.exception_code = 0
+        self.started = False
+        self.slow_reads = 0  # slow blocks read since start-up
+        self._rx = master.rx
+        self._base = 0
+        self._register = 0
+        self._count = 0
+        self._waiting = False
+        self._stage = 0  # index into the start-up plan
+        self._block = 0
+        self._slow_next = 1
+        self._cycle = 0
+        self._t_due = 0
+        self._t_period = 0
+        self._due_set = False
+
+    def load_model(self, model):
+        """Fill the block and field arrays from a model table, applying the current ratios."""
+        blocks = model[4]
+        field = 0
+        for index in range(len(blocks)):
+            register, count, fields = blocks[index]
+            self._block_reg[index] = register
+            self._block_count[index] = count
+            self._block_first[index] = field
+            for base in range(0, len(fields), _FIELD):
+                offset, target, num, den, ratio = fields[base : base + _FIELD]
+                num, den = ratio_scale(num, den, ratio, self.ct_ratio, self.vt_ratio10)
+                self._field_offset[field] = offset
+                self._field_target[field] = target
+                self._field_num[field] = num
+                self._field_den[field] = den
+                field += 1
+            self._block_end[index] = field
+        self._blocks = len(blocks)
+        self.model = model
+
+    # --- the state machine ----------------------------------------------------
+    # Hot path. Each method keeps its frame within 11 words (locals + value
+    # stack): a larger bytecode frame is taken from the heap on every call.
+
+    def step(self, now_ms):
+        """Advance: start a request, collect an answer or decode it. Returns a status constant."""
+        if self._waiting:
+            return self._collect(now_ms)
+        if self._due_set and ticks_diff(now_ms, self._t_due) < 0:
+            return IDLE
+        if not self._my_turn(now_ms):
+            return WAIT_BUS
+        if self.started:
+            self._register = self._block_reg[self._block]
+            self._count = self._block_count[self._block]
+            if self._block == 0:
+                self._t_period = now_ms
+        else:
+            self._startup_request()
+        self.master.start_read(self.address, self.fc, self._register, self._count, now_ms)
+        self._waiting = True
+        return BUSY
+
+    def _my_turn(self, now_ms):
+        """Bus free and nobody else queued first; otherwise queue (one waiter at a time)."""
+        master = self.master
+        if master.free(now_ms) and (master.waiter == 0 or master.waiter == self.address):
+            master.waiter = 0
+            return True
+        if master.waiter == 0:
+            master.waiter = self.address
+        return False
+
+    def _collect(self, now_ms):
+        status = self.master.poll(now_ms)
+        if status == modbus.PENDING:
+            return BUSY
+        self._waiting = False
+        if status == modbus.DONE:
+            self.ok += 1
+        elif status == modbus.EXCEPTION:
+            self.exception += 1
+            self.exception_code = self.master.exception_code
+        elif status == modbus.TIMEOUT:
+            self.timeout += 1
+        else:
+            self.crc += 1
+        if not self.started:
+            return self._startup_answer(status, now_ms)
+        return self._answer(status, now_ms)
+
+    def _answer(self, status, now_ms):
+        block = self._block
+        if status == modbus.DONE:
+            status = self._decode(block)
+        if block == 0:
+            self._power_answer(status, now_ms)
+            self._cycle += 1
+            if self._blocks > 1 and self._cycle >= self.slow_every:
+                self._cycle = 0
+                self._block = self._slow_next
+                self._slow_next += 1
+                if self._slow_next >= self._blocks:
+                    self._slow_next = 1
+                self._due_set = False
+                return status
+        elif status == UPDATED:
+            self.slow_reads += 1
+        self._block = 0
+        self._t_due = ticks_add(self._t_period, self.period_ms)
+        self._due_set = True
+        return status
+
+    def _power_answer(self, status, now_ms):
+        reading = self.reading
+        if status == SAMPLE:
+            reading.seq = (reading.seq + 1) & 0x3FFFFFFF
+            reading.t_ms = now_ms
+            reading.valid = True
+        else:
+            reading.valid = False
+
+    def _decode(self, block):
+        """Decode the fields of a finished read into the Reading; SAMPLE/UPDATED or INVALID_VALUE."""
+        self._base = self.master.offset
+        status = SAMPLE if block == 0 else UPDATED
+        field = self._block_first[block]
+        while field < self._block_end[block]:
+            if not self._field(field):
+                status = INVALID_VALUE
+            field += 1
+        if status == INVALID_VALUE:
+            self.invalid += 1
+        elif block == 0:
+            self._totals()
+        return status
+
+    def _field(self, field):
+        """Decode and store one field; False if its value is not a number we can use."""
+        if not self._field_num[field]:
+            return True  # the ratios make this field too large to represent: left out
+        offset = self._base + 2 * self._field_offset[field]
+        value = decode(self._rx, offset, self._field_num[field], self._field_den[field])
+        if value == INVALID:
+            if self._field_target[field] < T_IMPORT or not is_finite(self._rx, offset):
+                return False
+            value = LIMIT  # energy beyond 2**30 Wh saturates
+        self._store(self._field_target[field], value)
+        return True
+
+    def _store(self, target, value):
+        reading = self.reading
+        if target <= T_P3:
+            if self.invert:
+                value = -value
+            if target == T_POWER:
+                reading.power_dw = value
+            else:
+                reading.phase_power_dw[target - T_P1] = value
+        elif target < T_I1:
+            reading.voltage_dv[target - T_U1] = value
+        elif target < T_FREQ:
+            reading.current_ma[target - T_I1] = value
+        elif target == T_FREQ:
+            reading.frequency_chz = value
+        elif (target == T_IMPORT) != self.invert:
+            reading.import_wh = value
+        else:
+            reading.export_wh = value
+
+    def _totals(self):
+        phases = self.reading.phase_power_dw
+        if self._sum_phases:
+            self.reading.power_dw = phases[0] + phases[1] + phases[2]
+        elif self.phases == 1:
+            phases[0] = self.reading.power_dw
+
+    # --- start-up ---------------------------------------------------------------
+
+    def _startup_request(self):
+        kind = self._startup_plan[self._stage]
+        if kind == _K_RATIOS:
+            self._register = CHINT_IRAT
+        elif kind == _K_VARIANT:
+            self._register = CHINT_UA
+        elif kind == _K_PROBE_1000:
+            self._register = CHINT_ENERGY_1000
+        elif kind == _K_PROBE_4000:
+            self._register = CHINT_ENERGY_4000
+        else:
+            self._register = self._block_reg[self._freq_block]
+        self._count = 2
+
+    def _startup_answer(self, status, now_ms):
+        kind = self._startup_plan[self._stage]
+        master = self.master
+        if status == modbus.EXCEPTION and master.exception_code == 1 and self.auto_fc and self._stage == 0:
+            # "illegal function": this meter wants the other read function code
+            self.auto_fc = False
+            self.fc = modbus.FC_READ_INPUT if self.fc == modbus.FC_READ_HOLDING else modbus.FC_READ_HOLDING
+            return self._retry_now(status)
+        if kind == _K_RATIOS:
+            if status == modbus.DONE:
+                ct_ratio = master.register(0)
+                vt_ratio10 = master.register(1)
+                if not (1 <= ct_ratio <= MAX_RATIO and 1 <= vt_ratio10 <= MAX_RATIO):
+                    return self._fail(WRONG_METER, now_ms)
+                self.ct_ratio = self.ct_override or ct_ratio
+                self.vt_ratio10 = self.vt10_override or vt_ratio10
+            elif self.ct_override is None or self.vt10_override is None:
+                return self._fail(status, now_ms)
+        elif kind == _K_VARIANT:
+            if status != modbus.DONE:
+                return self._fail(status, now_ms)
+            raw = decode(master.rx, master.offset, 1, 1)
+            if raw == INVALID:
+                return self._fail(WRONG_METER, now_ms)
+            if raw < _NATIVE_MIN_RAW and raw >= 50 and self.vt_ratio10 == 10:
+                self.variant = "H"
+                self._variant_model = DTSU666H
+            else:
+                self.variant = "native"
+                self._variant_model = DTSU666
+        elif kind == _K_PROBE_1000:
+            self._probe_1000 = status == modbus.DONE
+            if status == modbus.DONE and decode(master.rx, master.offset, 1, 1) > 0:
+                self.energy_register = CHINT_ENERGY_1000
+                self._stage += 1  # no need to try the other family
+        elif kind == _K_PROBE_4000:
+            if status == modbus.DONE and decode(master.rx, master.offset, 1, 1) > 0:
+                self.energy_register = CHINT_ENERGY_4000
+            elif self._probe_1000:
+                self.energy_register = CHINT_ENERGY_1000
+            else:
+                self.energy_register = 0
+        else:
+            if status != modbus.DONE:
+                return self._fail(status, now_ms)
+            fields = self._block_first[self._freq_block]
+            frequency_chz = decode(master.rx, master.offset, self._field_num[fields], self._field_den[fields])
+            if not FREQ_MIN_CHZ <= frequency_chz <= FREQ_MAX_CHZ:
+                return self._fail(WRONG_METER, now_ms)
+            self.reading.frequency_chz = frequency_chz
+        self._stage += 1
+        if self._stage < len(self._startup_plan):
+            self._due_set = False
+            return BUSY
+        self.started = True
+        return STARTED
+
+    def _retry_now(self, status):
+        self._stage = 0
+        self._due_set = False
+        return status
+
+    def _fail(self, status, now_ms):
+        """Start-up failed: invalid reading, start over after retry_ms."""
+        self.reading.valid = False
+        self._stage = 0
+        self._t_due = ticks_add(now_ms, self.retry_ms)
+        self._due_set = True
+        return status
+
+
+class Chint(Meter):
+    """DTSU666 with its start-up: ratios, variant, energy family, then the common check."""
+
+    def __init__(self, master, address, reading, model, **options):
+        self.variant = "native"
+        self.energy_register = CHINT_ENERGY_1000
+        self._variant_model = model
+        self._probe_1000 = False
+        plan = (_K_RATIOS, _K_VARIANT, _K_PROBE_1000, _K_PROBE_4000, _K_CHECK)
+        super().__init__(master, address, reading, model, startup=plan, **options)
+
+    def _startup_answer(self, status, now_ms):
+        result = super()._startup_answer(status, now_ms)
+        if result == BUSY and self._startup_plan[self._stage] == _K_CHECK:
+            # Ratios, the variant and the energy family are known: rebuild the
+            # tables before the frequency check reads the frequency block.
+            self.load_model(self._variant_model)
+            if self.energy_register == 0:
+                self._blocks = 3  # no energy registers answer: skip them
+            elif self.energy_register == CHINT_ENERGY_4000:
+                self._block_reg[3] += _ENERGY_FAMILY_SHIFT
+                self._block_reg[4] += _ENERGY_FAMILY_SHIFT
+        return result
+
+
+MODELS = {
+    "ddsu666": (Meter, DDSU666),
+    "dtsu666": (Chint, DTSU666),
+    "sdm120": (Meter, SDM120),
+    "sdm630": (Meter, SDM630),
+}
+
+
+def create(model, master, address, reading, **options):
+    """A driver for `model` (ddsu666, dtsu666, sdm120, sdm630) at `address` on `master`.
+
+    Options: invert=False, fc=None (model default; Chint falls back 03 -> 04),
+    ct_ratio=None, vt_ratio=None (override or, DTSU666, read at start-up),
+    period_ms=1000, slow_every=5, retry_ms=5000.
+    """
+    if model not in MODELS:
+        raise ValueError("unknown meter model %r (one of %s)" % (model, ", ".join(sorted(MODELS))))
+    cls, table = MODELS[model]
+    return cls(master, address, reading, table, name=model, **options)
