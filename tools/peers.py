@@ -183,9 +183,11 @@ class Ahoy:
     """AhoyDTU zero-export plugin (reference 2): limit += 0.5 * (meter - setpoint).
 
     The meter is polled every 5 s into a 5-slot ring; the minimum is used. A
-    step runs when an inverter reports new data, at most once a second, not
-    while a command awaits its ack (60 s wait, cleared only by the ack). All
-    inverters form one group on the one meter.
+    step for an inverter is queued when it reports new data; steps run at most
+    once a second, and not for an inverter whose command awaits its ack (60 s
+    wait, cleared only by the ack). All inverters form one group on the one
+    meter; an inverter's step applies its rating's share of the correction, so
+    the group's gain stays 0.5 per round of reports whatever the group's size.
     """
 
     PM_REFRESH_S = 5.0
@@ -202,11 +204,12 @@ class Ahoy:
         self.ring = deque(maxlen=5)
         self.next_poll_s = 0.0
         self.seen_seq = [0] * n
-        self.fresh = False
+        self.queued = [False] * n
         self.wait_until_s = [None] * n
         self.last_step_s = -1e9
         self.setpoint_w = -site.total_limit_w
         self.floor_w = [max(self.POWER_MIN_W, 0.02 * r) for r in site.rated_w]
+        self.share = [r / sum(site.rated_w) for r in site.rated_w]
 
     def step(self, t_s):
         site, fleet = self.site, self.site.fleet
@@ -218,33 +221,33 @@ class Ahoy:
         for i in range(site.count):
             if fleet.output_seq[i] != self.seen_seq[i]:
                 self.seen_seq[i] = fleet.output_seq[i]
-                self.fresh = True
+                self.queued[i] = True
             until = self.wait_until_s[i]
             if until is not None and (fleet.cmd_state[i] == CMD_ACKED or t_s >= until):
                 self.wait_until_s[i] = None
-        if not self.fresh or not self.ring or t_s - self.last_step_s < 1.0:
+        if not self.ring or t_s - self.last_step_s < 1.0:
             return
-        if any(until is not None for until in self.wait_until_s):
-            return
-        self.fresh = False
-        self.last_step_s = t_s
-        x = min(self.ring)
-        error = self.setpoint_w - x
+        for i in range(site.count):
+            if self.queued[i] and self.wait_until_s[i] is None:
+                self.queued[i] = False
+                self.last_step_s = t_s
+                self._step_inverter(i, t_s)
+                return
+
+    def _step_inverter(self, i, t_s):
+        site = self.site
+        error = self.setpoint_w - min(self.ring)
         if abs(error) < self.TOLERANCE_W:
             return
-        total = sum(self.limit_w) - self.KP * error
-        rated_sum = sum(site.rated_w)
-        total = min(max(total, 0.0), rated_sum)
-        for i in range(site.count):
-            new = total * site.rated_w[i] / rated_sum
-            if site.reported_w(i) <= 0:
-                new = self.POWER_MIN_W
-            new = min(max(new, self.floor_w[i]), site.rated_w[i])
-            if abs(new - self.limit_w[i]) < self.MIN_DIFF_W:
-                continue
-            self.limit_w[i] = new
-            self.wait_until_s[i] = t_s + self.WAIT_ACK_S
-            site.command(i, new, t_s)
+        new = self.limit_w[i] - self.KP * error * self.share[i]
+        if site.reported_w(i) <= 0:
+            new = self.POWER_MIN_W
+        new = min(max(new, self.floor_w[i]), site.rated_w[i])
+        if abs(new - self.limit_w[i]) < self.MIN_DIFF_W:
+            return
+        self.limit_w[i] = new
+        self.wait_until_s[i] = t_s + self.WAIT_ACK_S
+        site.command(i, new, t_s)
 
 
 class _Script:
