@@ -35,6 +35,7 @@ _SPECS = (
     ("meter_baud", CHOICE, (1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200), None, "Bd", 9600, "bus speed"),
     ("meter_parity", CHOICE, ("N", "E", "O"), None, "", "N", "bus parity: none, even, odd"),
     ("meter_stop_bits", CHOICE, (1, 2), None, "", 1, "bus stop bits"),
+    ("meter_period_ms", INT, 200, 10000, "ms", 1000, "how often the meter's power is read"),
     ("meter_position", CHOICE, ("grid", "load"), None, "", "grid", "where the meter measures"),
     ("control_period_ms", INT, 100, 2000, "ms", 250, "control tick period"),
     ("failsafe_ms", INT, 1000, 60000, "ms", 3000, "no meter data for this long -> fail-safe limits"),

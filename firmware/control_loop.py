@@ -30,10 +30,13 @@ TIMER_ID = const(1)
 
 
 class ControlLoop:
-    def __init__(self, step, period_ms=250, watchdog_ms=10000, timer_id=TIMER_ID, max_faults=20, on_stop=None):
+    def __init__(
+        self, step, period_ms=250, watchdog_ms=10000, timer_id=TIMER_ID, max_faults=20, on_stop=None, clock=ticks_ms
+    ):
         if timer_id == 0:
             raise ValueError("timer 0 is taken by UART RXIDLE interrupts on MicroPython 1.24..1.28")
         self._step = step
+        self._clock = clock  # ticks_ms, or a simulated clock on the host board
         self.period_ms = period_ms
         self.watchdog_ms = watchdog_ms
         self.timer_id = timer_id
@@ -94,7 +97,7 @@ class ControlLoop:
                 return
         self.stepping = True
         start_us = ticks_us()
-        progress = self._step(ticks_ms())
+        progress = self._step(self._clock())
         self.stepping = False
         self.faults_in_row = 0
         self.ticks += 1

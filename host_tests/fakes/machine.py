@@ -25,8 +25,9 @@ relies on, as the chip does it:
   ESP32 reconfigures its task watchdog); it cannot be stopped. `expired(now_ms)`
   tells whether the chip would have reset by then.
 
-Time comes from `compat.ticks_us` and waits use `time.sleep_us` where it
-exists, so the host board's virtual clock drives this module too. Nothing
+Time is real (`compat.ticks_us`, `time.sleep`) unless `use_clock()` hands
+in a `VirtualClock`: then a `flush()` moves simulated time on by the frame's
+time on the wire, as the chip's flush takes that long. Nothing
 here allocates on the paths the firmware calls per tick (Pin.on/off/value,
 UART.any/readinto/write/flush/txdone, WDT.feed).
 """
@@ -39,13 +40,50 @@ from compat import const, micropython, ticks_add, ticks_diff, ticks_ms, ticks_us
 _BUS_CHUNK = const(64)
 
 
-def _sleep_us(delay_us):
+def _real_sleep_us(delay_us):
     if delay_us <= 0:
         return
     if hasattr(time, "sleep_us"):
         time.sleep_us(delay_us)
     else:  # CPython
         time.sleep(delay_us / 1000000)
+
+
+class VirtualClock:
+    """Simulated time for the chip: starts near the 2**30 tick wrap, moves only when told (or slept)."""
+
+    def __init__(self, start_ms=(1 << 30) - 10000):
+        self.now_us = start_ms * 1000
+
+    def ticks_ms(self):
+        return (self.now_us // 1000) & 0x3FFFFFFF
+
+    def ticks_us(self):
+        return self.now_us & 0x3FFFFFFF
+
+    def sleep_us(self, delay_us):
+        if delay_us > 0:
+            self.now_us += delay_us
+
+    def advance_to_ms(self, ticks):
+        """Move on to tick count `ticks` (ms); never backwards."""
+        delta = ticks_diff(ticks, self.ticks_ms())
+        if delta > 0:
+            self.now_us += delta * 1000
+
+
+_ticks_ms = ticks_ms
+_ticks_us = ticks_us
+_sleep_us = _real_sleep_us
+
+
+def use_clock(clock=None):
+    """Run the fake chip on `clock` (a VirtualClock), or on real time with None."""
+    global _ticks_ms, _ticks_us, _sleep_us
+    if clock is None:
+        _ticks_ms, _ticks_us, _sleep_us = ticks_ms, ticks_us, _real_sleep_us
+    else:
+        _ticks_ms, _ticks_us, _sleep_us = clock.ticks_ms, clock.ticks_us, clock.sleep_us
 
 
 class _Ring:
@@ -110,8 +148,16 @@ class Line:
 
     # test side
     def send(self, data):
-        for byte in data:
-            self._to_device.put(byte)
+        self._to_device.extend(data)
+
+    def take_into(self, buf):
+        """Move what the device sent into `buf`; returns the count (allocates nothing)."""
+        ring = self._from_device
+        n = 0
+        while ring.count and n < len(buf):
+            buf[n] = ring.get()
+            n += 1
+        return n
 
     def take(self):
         ring = self._from_device
@@ -260,7 +306,7 @@ class UART:
                 self.truncated += 1
 
     def _de_released(self):
-        now_us = ticks_us()
+        now_us = _ticks_us()
         self._shift_out(now_us)
         self.truncated += self._tx.count
         self._tx.clear()
@@ -281,7 +327,7 @@ class UART:
                 self.dropped += n
 
     def _pump(self):
-        self._shift_out(ticks_us())
+        self._shift_out(_ticks_us())
         self._listen()
 
     def any(self):
@@ -310,7 +356,7 @@ class UART:
     def write(self, buf):
         self._pump()
         if self._tx.count == 0:
-            self._tx_start_us = ticks_us()
+            self._tx_start_us = _ticks_us()
         return self._tx.extend(buf)
 
     def txdone(self):
@@ -322,7 +368,7 @@ class UART:
         self._pump()
         if self._tx.count:
             end_us = self._tx_start_us + self._tx.count * self._char_us()
-            _sleep_us(ticks_diff(end_us, ticks_us()))
+            _sleep_us(ticks_diff(end_us, _ticks_us()))
             self._pump()
             while self._tx.count:  # a coarse host clock may wake us a little early
                 _sleep_us(self._char_us())
@@ -355,7 +401,7 @@ class Timer:
         self.mode = mode
         self.period_ms = period
         self._callback = callback
-        self._due_ms = ticks_add(ticks_ms(), period)
+        self._due_ms = ticks_add(_ticks_ms(), period)
         _timers[self.id] = self  # re-initialising a hardware timer replaces it
 
     def deinit(self):
@@ -414,7 +460,7 @@ class _WatchdogState:
     def __init__(self):
         self.feeds = 0
         self.timeout_ms = 0
-        self.last_feed_ms = ticks_ms()
+        self.last_feed_ms = _ticks_ms()
 
     def expired(self, now_ms):
         """Whether the chip would have reset by `now_ms`."""
@@ -439,7 +485,7 @@ class WDT:
     def feed(self):
         state = self._state
         state.feeds += 1
-        state.last_feed_ms = ticks_ms()
+        state.last_feed_ms = _ticks_ms()
 
 
 def watchdog():
@@ -448,8 +494,9 @@ def watchdog():
 
 
 def reset_hardware():
-    """Test helper: forget timers, the watchdog, wiring and pins, as a power cycle would."""
+    """Test helper: forget timers, the watchdog, wiring, pins and any simulated clock (a power cycle)."""
     global _watchdog
+    use_clock(None)
     for index in range(_TIMER_COUNT):
         _timers[index] = None
     _wiring.clear()
