@@ -122,3 +122,27 @@ def test_library_is_what_make_scenarios_writes(tmp_path):
     make_scenarios.main(["--out", str(tmp_path)])
     for path in sorted((ROOT / "scenarios").iterdir()):
         assert (tmp_path / path.name).read_bytes() == path.read_bytes(), path.name
+
+
+def test_violations_are_scored_on_the_true_grid_not_the_noisy_meter(tmp_path):
+    noisy = dict(ISSUE_EXAMPLE, meter=dict(ISSUE_EXAMPLE["meter"], noise_pct=30.0, latency_s=0.9))
+    scn = scenario.load(write_example(tmp_path, noisy))
+    record = sim.run(scn, "simple", seed=1)
+    truth = record.load_total_w - record.pv_total_w
+    assert np.allclose(record.grid_phase_w.sum(axis=0), truth)
+    over = np.maximum(0.0, -truth - scn.export_limit_w)
+    assert record.metrics["export_over_limit_wh"] == pytest.approx(over.sum() * scn.step_s / 3600.0, abs=1e-3)
+
+
+def test_failsafe_reaction_is_null_for_a_peer_that_holds_its_limit_through_a_dropout(tmp_path):
+    scn = scenario.load(write_example(tmp_path))
+    assert sim.run(scn, "simple").metrics["failsafe_reaction_s"] is None
+    assert sim.run(scn, "hze").metrics["failsafe_reaction_s"] is None
+
+
+def test_ours_runs_through_fleet_and_reading_and_fails_safe(tmp_path):
+    pytest.importorskip("controller")
+    scn = scenario.load(write_example(tmp_path))
+    record = sim.run(scn, "ours")
+    assert record.metrics["limit_commands"] > 0
+    assert record.metrics["failsafe_reaction_s"] is not None and record.metrics["failsafe_reaction_s"] <= 5.0
