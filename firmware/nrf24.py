@@ -146,7 +146,8 @@ class NRF24:
         self._write_addr(TX_ADDR, address)
         self._write_addr(RX_ADDR_P0, address)  # the acknowledgement comes back on pipe 0
         self._command(FLUSH_TX)
-        self._write_reg(STATUS, TX_DS | MAX_RT)
+        self._command(FLUSH_RX)  # whatever is still queued cannot answer this request
+        self._write_reg(STATUS, RX_DR | TX_DS | MAX_RT)
         data = self._buf
         for i in range(length):
             data[i] = buf[i]

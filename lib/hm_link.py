@@ -74,6 +74,10 @@ MAX_SENDS = const(5)  # the request and 4 resends, as OpenDTU
 MAX_REREQUESTS = const(5)
 DEV_INFO_TRIES = const(3)
 PERSIST_MIN_INTERVAL_MS = const(86400000)  # one persistent write per inverter and day
+# A target equal to the limit the inverter acknowledged less than this ago is
+# acknowledged without sending it again; a repeat after longer goes out (the
+# inverter forgets non-persistent limits when it restarts).
+SAME_LIMIT_REFRESH_MS = const(30000)
 
 ERR_TOO_SOON = const(-20)
 ERR_NOT_MINE = const(-21)
@@ -114,6 +118,8 @@ class HoymilesLink:
         self.data = []  # RealTime per slot
         self.rated_w = _ints(max_inverters)  # from DevInfo; 0 while unknown
         self.switched_off = bytearray(max_inverters)
+        self.limit_dw = _ints(max_inverters)  # the last acknowledged limit, -1 if unknown
+        self.limit_t_ms = _ints(max_inverters)
         self.poll_t_ms = _ints(max_inverters)
         self.polled = bytearray(max_inverters)  # 0 before the first poll
         self.poll_failures = _ints(max_inverters)  # in a row
@@ -127,6 +133,7 @@ class HoymilesLink:
         self.state = IDLE
         self.job = JOB_NONE
         self.slot = 0
+        self.target_dw = 0  # of the command in flight
         self.sends = 0
         self.rerequests = 0
         self.deadline_ms = 0
@@ -156,6 +163,7 @@ class HoymilesLink:
         self.radio_addr.append(radio_address(serial))
         self.data.append(RealTime())
         self.data[slot].inputs = inputs_of(family)
+        self.limit_dw[slot] = -1
         self.fleet.can_switch_off[row] = 1
         return slot
 
@@ -203,14 +211,21 @@ class HoymilesLink:
             return False
         self.slot = self.slot_of_row[row]
         target_dw = self.fleet.target_dw[row]
-        if target_dw == 0:
+        self.target_dw = target_dw
+        self.fleet.sent(row, now_ms)
+        if self._has_limit(target_dw, now_ms):
+            self.fleet.acked(row, now_ms)  # spare the air and the inverter
+        elif target_dw == 0:
             self._begin(JOB_OFF, now_ms)
         elif self.switched_off[self.slot]:
             self._begin(JOB_ON, now_ms)
         else:
             self._begin(JOB_LIMIT, now_ms)
-        self.fleet.sent(row, now_ms)
         return True
+
+    def _has_limit(self, target_dw, now_ms):
+        slot = self.slot
+        return target_dw == self.limit_dw[slot] and ticks_diff(now_ms, self.limit_t_ms[slot]) < SAME_LIMIT_REFRESH_MS
 
     def _poll_overdue(self, now_ms):
         if self.clock() < 0:
@@ -267,7 +282,7 @@ class HoymilesLink:
         job = self.job
         if job == JOB_LIMIT:
             code = limit_type_code(LIMIT_ABSOLUTE, self.hms[slot])
-            self._tx_len = build_limit(self._tx, self.frame_addr[slot], self.dtu, self._target_dw(), code)
+            self._tx_len = build_limit(self._tx, self.frame_addr[slot], self.dtu, self.target_dw, code)
         elif job == JOB_PERSIST:
             code = limit_type_code(LIMIT_ABSOLUTE_PERSISTENT, self.hms[slot])
             self._tx_len = build_limit(self._tx, self.frame_addr[slot], self.dtu, self.persist_dw[slot], code)
@@ -280,9 +295,6 @@ class HoymilesLink:
 
     def _build_multi(self, data_type):
         self._tx_len = build_multi(self._tx, self.frame_addr[self.slot], self.dtu, data_type, self.clock())
-
-    def _target_dw(self):
-        return self.fleet.target_dw[self.row[self.slot]]
 
     def _send(self):
         self.sends += 1
@@ -384,8 +396,12 @@ class HoymilesLink:
             return
         if job == JOB_POLL:
             self.poll_failures[slot] = 0 if ok else self.poll_failures[slot] + 1
-        elif job == JOB_OFF and ok:
+            return
+        if job == JOB_OFF and ok:
             self.switched_off[slot] = 1
+        # Off is remembered as limit 0, so a repeated 0 is not sent again either.
+        self.limit_dw[slot] = self.target_dw if ok and job <= JOB_OFF else -1
+        self.limit_t_ms[slot] = now_ms
         if job <= JOB_OFF:
             self._report(ok, now_ms)
 

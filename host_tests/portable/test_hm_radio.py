@@ -183,6 +183,21 @@ def test_only_the_newest_target_goes_out():
     assert world.inverter.limit_dw == 3500
 
 
+def test_a_repeated_target_is_not_resent_until_it_may_be_forgotten():
+    world = World()
+    world.run(1500)
+    world.fleet.command(1, 3000, world.clock.now_ms)
+    world.run_until(lambda: world.fleet.cmd_state[1] == fleet.CMD_ACKED, 2000)
+    world.run(1000)
+    world.fleet.command(1, 3000, world.clock.now_ms)
+    world.run(10)
+    assert world.fleet.cmd_state[1] == fleet.CMD_ACKED
+    assert world.inverter.limit_commands == 1
+    world.run(hm_link.SAME_LIMIT_REFRESH_MS)
+    world.fleet.command(1, 3000, world.clock.now_ms)
+    world.run_until(lambda: world.inverter.limit_commands == 2, 2000)
+
+
 def test_zero_switches_off_and_a_later_target_switches_on_first():
     world = World()
     assert world.fleet.can_switch_off[1] == 1
