@@ -366,6 +366,7 @@ class Meter:
                 field += 1
             self._block_end[index] = field
         self._blocks = len(blocks)
+        self.slow_blocks = self._blocks - 1
         self.model = model
 
     # --- the state machine ----------------------------------------------------
@@ -611,6 +612,7 @@ class Chint(Meter):
             self.load_model(self._variant_model)
             if self.energy_register == 0:
                 self._blocks = 3  # no energy registers answer: skip them
+                self.slow_blocks = 2
             elif self.energy_register == CHINT_ENERGY_4000:
                 self._block_reg[3] += _ENERGY_FAMILY_SHIFT
                 self._block_reg[4] += _ENERGY_FAMILY_SHIFT
