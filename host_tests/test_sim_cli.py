@@ -146,3 +146,12 @@ def test_ours_runs_through_fleet_and_reading_and_fails_safe(tmp_path):
     record = sim.run(scn, "ours")
     assert record.metrics["limit_commands"] > 0
     assert record.metrics["failsafe_reaction_s"] is not None and record.metrics["failsafe_reaction_s"] <= 5.0
+
+
+def test_an_inverter_the_link_can_switch_off_goes_off_in_fail_safe_at_0_w(tmp_path):
+    pytest.importorskip("controller")
+    inverter = dict(ISSUE_EXAMPLE["inverters"][0], can_switch_off=True, ack_loss=0.0)
+    scn = scenario.load(write_example(tmp_path, dict(ISSUE_EXAMPLE, inverters=[inverter])))
+    record = sim.run(scn, "ours")
+    in_dropout = (scn.times_s >= 125.0) & (scn.times_s < 180.0)
+    assert record.limits_in_force_w[in_dropout].max() == 0.0

@@ -82,6 +82,7 @@ def _run_plant(scn, name, seed, record):
     fleet = Fleet(count)
     for i, spec in enumerate(scn.inverters):
         fleet.add(i, rated_w=int(spec["rated_w"]), phase=spec["phase"] - 1, inputs=spec["inputs"])
+        fleet.can_switch_off[i] = 1 if spec.get("can_switch_off") else 0
     inverters = [Inverter(spec, pv[i][0]) for i, spec in enumerate(scn.inverters)]
     meter = Meter(scn.meter, random.Random("%d:meter" % seed))
     link = Link(fleet, inverters, random.Random("%d:link" % seed), scn.telemetry_period_s, scn.link_timeout_s)
