@@ -74,8 +74,16 @@ class EmulatedMeter:
         self.import_kwh = 0.0
         self.export_kwh = 0.0
 
-    def set(self, power_w=None, phase_power_w=None, voltage_v=None, current_a=None, frequency_hz=None,
-            import_kwh=None, export_kwh=None):
+    def set(
+        self,
+        power_w=None,
+        phase_power_w=None,
+        voltage_v=None,
+        current_a=None,
+        frequency_hz=None,
+        import_kwh=None,
+        export_kwh=None,
+    ):
         with self._lock:
             if phase_power_w is not None:
                 self.phase_power_w = list(phase_power_w) + [0.0] * (3 - len(phase_power_w))
@@ -119,8 +127,15 @@ class EmulatedMeter:
         p, ph, u, i = self.power_w, self.phase_power_w, self.voltage_v, self.current_a
         f, imp, exp = self.frequency_hz, self.import_kwh, self.export_kwh
         if self.model == "ddsu666":
-            floats = {0x2000: u[0] / self.vt_ratio, 0x2002: i[0] / self.ct_ratio, 0x2004: p / 1000 / self.ct_ratio / self.vt_ratio,
-                      0x200A: 1.0, 0x200E: f, 0x4000: imp, 0x400A: exp}
+            floats = {
+                0x2000: u[0] / self.vt_ratio,
+                0x2002: i[0] / self.ct_ratio,
+                0x2004: p / 1000 / self.ct_ratio / self.vt_ratio,
+                0x200A: 1.0,
+                0x200E: f,
+                0x4000: imp,
+                0x400A: exp,
+            }
             return floats, {0x0006: 1, 0x000C: 3}
         if self.model == "dtsu666":
             energy = self.energy_family + 0x1E

@@ -116,7 +116,9 @@ def table(values, meter):
     lines = ["%s at address %d (FC%02d)" % (meter.name.upper(), meter.address, meter.fc)]
     lines.append("  power          %10.1f W   (+ import, - export)" % values["power_w"])
     if "phase_power_w" in values:
-        lines.append("  phase power    " + "  ".join("L%d %9.1f W" % (i + 1, p) for i, p in enumerate(values["phase_power_w"])))
+        lines.append(
+            "  phase power    " + "  ".join("L%d %9.1f W" % (i + 1, p) for i, p in enumerate(values["phase_power_w"]))
+        )
     lines.append("  voltage        " + "  ".join("%7.1f V" % v for v in values["voltage_v"]))
     lines.append("  current        " + "  ".join("%7.3f A" % a for a in values["current_a"]))
     lines.append("  frequency      %10.2f Hz" % values["frequency_hz"])
@@ -124,8 +126,10 @@ def table(values, meter):
     lines.append("  export energy  %12.3f kWh" % values["export_kwh"])
     if "ct_ratio" in values:
         variant = getattr(meter, "variant", "native")
-        lines.append("  CT ratio %d, VT ratio %.1f, %s register map, energy at 0x%04X"
-                     % (values["ct_ratio"], values["vt_ratio"], variant, meter.energy_register))
+        lines.append(
+            "  CT ratio %d, VT ratio %.1f, %s register map, energy at 0x%04X"
+            % (values["ct_ratio"], values["vt_ratio"], variant, meter.energy_register)
+        )
     return "\n".join(lines)
 
 
@@ -159,11 +163,13 @@ def run(args, out=sys.stdout):
         raise ReadError("cannot open %s: %s" % (args.port, error)) from None
     try:
         char_bits = 10 + (args.parity != "N") + (args.stopbits - 1)
-        master = modbus.Master(SerialStream(port), baud=args.baud, char_bits=char_bits, timeout_ms=500,
-                               retries=1, silence_ms=PC_SILENCE_MS)
+        master = modbus.Master(
+            SerialStream(port), baud=args.baud, char_bits=char_bits, timeout_ms=500, retries=1, silence_ms=PC_SILENCE_MS
+        )
         try:
-            meter = meters.create(args.meter, master, args.address, Reading(), fc=args.fc, period_ms=0,
-                                  slow_every=1, retry_ms=0)
+            meter = meters.create(
+                args.meter, master, args.address, Reading(), fc=args.fc, period_ms=0, slow_every=1, retry_ms=0
+            )
         except ValueError as error:
             raise ReadError(str(error)) from None
         step_until(meter, lambda status: status == meters.STARTED, STARTUP_LIMIT_S)
