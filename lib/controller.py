@@ -74,6 +74,8 @@ class Controller:
         meter_position=GRID,
         failsafe_ms=3000,
         margin_w=20,
+        slow_margin_w_per_s=2,
+        cut_spread_w=300,
         deadband_w=15,
         min_interval_ms=1000,
         settle_ms=1000,
@@ -92,6 +94,9 @@ class Controller:
         self.meter_position = meter_position
         self.failsafe_ms = failsafe_ms
         self.margin_dw = margin_w * 10
+        self.cut_spread_dw = cut_spread_w * 10
+        self.slow_margin_dw_per_s = slow_margin_w_per_s * 10
+        self.response_ms = response_ms
         self.deadband_dw = deadband_w * 10
         self.min_interval_ms = min_interval_ms
         self.settle_ms = settle_ms
@@ -141,6 +146,9 @@ class Controller:
         self._best_dw = 0
         self._now_ms = 0
         self._sample_ms = 0
+        self._lag_max_ms = response_ms
+        self._first_pass = False
+        self.aim_margin_dw = self.margin_dw
         self.set_export_limit(export_limit_w, phase_export_limit_w)
 
     # -- configuration --------------------------------------------------------------------------
@@ -267,6 +275,7 @@ class Controller:
     def _regulate(self, reading):
         self._again = False
         self._settled = True
+        self._lag_max_ms = self.response_ms
         self._sample_ms = reading.t_ms
         self._zero_phases()
         for index in range(self.count):
@@ -275,10 +284,12 @@ class Controller:
         self.expected_dw = self.phase_expect_dw[0] + self.phase_expect_dw[1] + self.phase_expect_dw[2]
         # What the limits allow: the load behind the meter plus the export limit, less the margin.
         self.load_dw = reading.power_dw + self.pv_dw if self.meter_position == GRID else reading.power_dw
-        self.allowed_dw = _allowance(self.load_dw, self.export_limit_dw, self.margin_dw)
-        cut = self.expected_dw - self.allowed_dw > self.margin_dw // 2
+        # A slow inverter cannot correct an excess for a long time: aim further below the limit.
+        self.aim_margin_dw = self.margin_dw + (self._lag_max_ms - self.response_ms) * self.slow_margin_dw_per_s // 1000
+        self.allowed_dw = _allowance(self.load_dw, self.export_limit_dw, self.aim_margin_dw)
+        cut = self.expected_dw - self.allowed_dw > self.aim_margin_dw // 2
         for phase in range(3):
-            if self._phase_need(phase, reading.phase_power_dw[phase]) > self.margin_dw // 2:
+            if self._phase_need(phase, reading.phase_power_dw[phase]) > self.aim_margin_dw // 2:
                 cut = True
         if cut:
             self._cut(self.expected_dw - self.allowed_dw)
@@ -297,6 +308,8 @@ class Controller:
         Clears `_settled` unless the newest command acted `settle_ms` before the sample.
         """
         self.touched[index] = 0
+        if self.lag_ms[index] > self._lag_max_ms:
+            self._lag_max_ms = self.lag_ms[index]
         if self.fleet.cmd_state[index] == CMD_FAILED and self.belief[index] == _PENDING:
             self._again = True
             if self._interval_passed(index):
@@ -314,7 +327,7 @@ class Controller:
     def _phase_need(self, phase, reading_dw):
         """How far the phase's expected PV exceeds what its limit allows (negative: room)."""
         load = reading_dw + self.phase_seen_dw[phase] if self.meter_position == GRID else reading_dw
-        need = self.phase_expect_dw[phase] - _allowance(load, self.phase_limit_dw[phase], self.margin_dw)
+        need = self.phase_expect_dw[phase] - _allowance(load, self.phase_limit_dw[phase], self.aim_margin_dw)
         self.phase_need_dw[phase] = need
         return need
 
@@ -327,7 +340,18 @@ class Controller:
             self._cut_where(-1, over)
 
     def _cut_where(self, phase, amount):
-        """Cut `amount` on `phase` (-1: any), largest reducible first; returns what is left."""
+        """Cut `amount` on `phase` (-1: any), largest reducible first; returns what is left.
+
+        A first pass takes at most `cut_spread_w` from each inverter, so that a big cut ramps down
+        on several inverters at once instead of on one at its ramp rate; a second pass takes the
+        rest wherever it is left. A small cut thus costs one command, a big one a few.
+        """
+        self._first_pass = True
+        while amount > 0 and self._pick_cut(phase) >= 0:
+            step = min(self._best_dw, amount, self.cut_spread_dw)
+            self._set(self._best, self.expect_dw[self._best] - step)
+            amount -= step
+        self._first_pass = False
         while amount > 0 and self._pick_cut(phase) >= 0:
             step = min(self._best_dw, amount)
             self._set(self._best, self.expect_dw[self._best] - step)
@@ -336,7 +360,15 @@ class Controller:
             amount = self._switch_off(phase, amount)
         if amount > 0:
             self._again = True  # a later step may reach inverters that were commanded too recently
+        for index in range(self.count):
+            self._tighten(index, phase)
         return amount
+
+    def _tighten(self, index, phase):
+        """At the limit, a PV-bound inverter's limit far above its output is export waiting for the
+        clouds to clear: bring it down to a little above its output (no output is lost)."""
+        if self._eligible(index, phase) and self.fleet.target_dw[index] > self._ceiling(index) + self.deadband_dw:
+            self._set(index, self._ceiling(index))
 
     def _switch_off(self, phase, amount):
         """Everything at its minimum and still too much: switch off where the link can."""
@@ -356,7 +388,13 @@ class Controller:
         return self._best
 
     def _eligible(self, index, phase):
-        return (phase < 0 or self.fleet.phase[index] == phase) and self._interval_passed(index)
+        """On `phase` and free to command: in the first pass of a cut, not yet cut in this step;
+        in the second, also those (their command is still queued, a new target replaces it)."""
+        if phase >= 0 and self.fleet.phase[index] != phase:
+            return False
+        if self.touched[index]:
+            return not self._first_pass
+        return self._interval_passed(index)
 
     def _can_switch_off(self, index, phase):
         return self.expect_dw[index] > 0 and self.fleet.can_switch_off[index] and self._eligible(index, phase)
