@@ -1,0 +1,115 @@
+"""The HTTP server's pieces on both runtimes: request parsing, tokens, the status snapshot, idle cost."""
+
+import allocs
+import fleet
+import http_status
+import plant_status
+import reading
+from testkit import micropython_only, raises
+
+
+def test_request_head_is_parsed():
+    head = b"POST /api/limit?x=1 HTTP/1.1\r\nAuthorization:  Bearer t \r\nX-A:b"
+    method, path, headers = http_status.parse_head(head)
+    assert method == "POST" and path == "/api/limit"
+    assert headers == {"authorization": "Bearer t", "x-a": "b"}
+
+
+def test_bad_heads_are_400():
+    for head in (
+        b"GET / HTTP/1.1 extra",
+        b"GET /",
+        b"G3T / HTTP/1.1",
+        b"GET x HTTP/1.1",
+        b"GET / HTTP/2.0",
+        b"GET / HTTP/1.1\r\nbroken",
+        b"GET / HTTP/1.1\r\n folded: x",
+        b"GET /\xc3\x28 HTTP/1.1",
+    ):
+        error = raises(http_status.HttpError, http_status.parse_head, head)
+        assert error.status == 400, head
+
+
+def test_content_length_is_checked_against_the_room_left():
+    assert http_status.content_length({}, 100) == -1
+    assert http_status.content_length({"content-length": "100"}, 100) == 100
+    assert raises(http_status.HttpError, http_status.content_length, {"content-length": "101"}, 100).status == 413
+    for bad in ("-1", "1e3", "", " 5", "9999999999"):
+        assert raises(http_status.HttpError, http_status.content_length, {"content-length": bad}, 100).status == 400
+
+
+def test_tokens():
+    assert http_status.tokens_equal("abcdefgh", "abcdefgh")
+    assert not http_status.tokens_equal("abcdefgx", "abcdefgh")
+    assert not http_status.tokens_equal("abcdefg", "abcdefgh")
+    assert http_status.valid_token("A-b.c_d~e+f/g=")
+    for bad in (None, "", "short", "has space", "x" * 129, 12345678):
+        assert not http_status.valid_token(bad)
+
+
+def test_watts_round_half_away_from_zero():
+    assert [plant_status.watts(dw) for dw in (0, 4, 5, 14, 15, -4, -5, -15, -16)] == [0, 0, 1, 1, 2, 0, -1, -2, -2]
+
+
+class _Controller:
+    mode = 1
+    export_limit_dw = -1
+    load_dw = 5000
+    limit_dw = 1234
+    commands = 3
+
+
+def test_snapshot_without_optional_parts():
+    grid = reading.Reading(phases=1)
+    table = fleet.Fleet(1)
+    table.add(0, 600)
+    status = plant_status.PlantStatus(grid, table).snapshot(1000)
+    assert status["mode"] == "none" and status["export_limit_w"] is None
+    assert status["grid"]["valid"] is False and status["grid"]["age_ms"] is None
+    assert status["grid"]["phase_power_w"] == [0]
+    assert status["pv_power_w"] == 0
+    assert status["energy"] == {"import_wh": 0, "export_wh": 0}
+    assert "meter" not in status
+    assert status["inverters"][0]["output_w"] is None and status["inverters"][0]["command"] == "idle"
+
+
+def test_snapshot_with_controller_and_pv_meter():
+    grid = reading.Reading()
+    grid.seq = 1
+    grid.t_ms = 900
+    pv = reading.Reading()
+    pv.valid = True
+    pv.power_dw = -25004
+    table = fleet.Fleet(1)
+    table.add(0, 600)
+    table.report_output(0, 5000, 950)
+    status = plant_status.PlantStatus(grid, table, _Controller(), pv_reading=pv).snapshot(1000)
+    assert status["mode"] == "failsafe" and status["export_limit_w"] is None
+    assert status["load_power_w"] == 500 and status["limit_total_w"] == 123 and status["commands"] == 3
+    assert status["grid"]["age_ms"] == 100
+    assert status["pv_power_w"] == 2500  # the PV meter, not the inverter reports
+    assert status["inverters"][0]["output_w"] == 500 and status["inverters"][0]["output_age_ms"] == 50
+    pv.valid = False
+    assert plant_status.PlantStatus(grid, table, pv_reading=pv).snapshot(1000)["pv_power_w"] is None
+
+
+def _server():
+    return http_status.StatusServer(lambda now_ms: {}, lambda watts: None, {}.get, port=0, host="127.0.0.1")
+
+
+def test_an_idle_server_does_nothing():
+    server = _server()
+    try:
+        assert server.poll(0) is False
+        assert server.served == 0 and server.errors == 0
+    finally:
+        server.close()
+
+
+@micropython_only
+def test_an_idle_poll_allocates_nothing():
+    server = _server()
+    try:
+        allocs.assert_free(lambda: server.poll(0), 500)
+    finally:
+        server.close()
