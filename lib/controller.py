@@ -45,6 +45,10 @@ _PENDING = const(0)  # queued or sent, not acknowledged: the old limit is in for
 _ACTING = const(1)  # acknowledged: in force from `effect_ms` on
 _DONE = const(2)  # in force for longer than any sample we may still use
 
+# `touched`: what happened to an inverter in this step.
+_CONSIDERED = const(1)  # given its share without a change
+_COMMANDED = const(2)  # commanded: a later change in the same step replaces that command
+
 _NONE = const(-1)  # no PV-bound report: the inverter makes what its limit allows
 _HUGE_DW = const(0x3FFFFFFF)  # an unreachable cap (no limit), within the small-int range
 _LAG_STEP_MS = const(1000)  # how much a late response lengthens the learned lag
@@ -407,7 +411,7 @@ class Controller:
             best = self._pick_raise()
             if best < 0:
                 break
-            self.touched[best] = 1
+            self.touched[best] = _CONSIDERED
             gain = min(self._best_dw, room)
             if gain >= self.deadband_dw and (self.fleet.target_dw[best] > 0 or gain >= self.fleet.min_dw[best]):
                 self._set(best, self.fleet.target_dw[best] + gain)
@@ -443,10 +447,13 @@ class Controller:
             target = 0
         else:
             target = min(max(target, fleet.min_dw[index]), fleet.rated_dw[index])
-        self.touched[index] = 1
         self.expect_dw[index] = self._expected(index, target)
-        if target != fleet.target_dw[index] or fleet.cmd_state[index] == CMD_FAILED:
+        if self.touched[index] == _COMMANDED:
+            fleet.command(index, target, self._now_ms)  # replaces the one queued in this step
+        elif target != fleet.target_dw[index] or fleet.cmd_state[index] == CMD_FAILED:
             self._command(index, target)
+        else:
+            self.touched[index] = _CONSIDERED
 
     def _command(self, index, target):
         self.from_dw[index] = self._seen_at(index, self._now_ms)
@@ -454,6 +461,7 @@ class Controller:
         self.belief[index] = _PENDING
         self.sent_ms[index] = self._now_ms
         self.ever_sent[index] = 1
+        self.touched[index] = _COMMANDED
         self.commands += 1
         self.fleet.command(index, target, self._now_ms)
 

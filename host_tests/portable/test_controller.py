@@ -107,11 +107,29 @@ def test_export_is_cut_at_once_on_one_inverter():
     bench = Bench((800, 800), limit_w=0)
     bench.settle(1200)
     before = bench.targets()
-    bench.sample(-400)  # a kettle switched off: 400 W exported
+    bench.sample(-200)  # a fridge switched off: 200 W exported
     assert bench.step() == 1  # the fewest commands: one inverter takes the whole cut
     after = bench.targets()
     cut = sum(before) - sum(after)
-    assert 4000 <= cut <= 4000 + bench.control.margin_dw * 2
+    assert 2000 <= cut <= 2000 + bench.control.margin_dw * 2
+
+
+def test_a_big_cut_is_spread_so_that_the_inverters_ramp_down_together():
+    bench = Bench((800, 800, 800), limit_w=0, cut_spread_w=300)
+    bench.settle(2400)
+    before = bench.targets()
+    bench.sample(-1000)  # an oven switched off
+    assert bench.step() == 3
+    cuts = [before[i] - bench.targets()[i] for i in range(3)]
+    assert 10000 <= sum(cuts) <= 10000 + bench.control.margin_dw * 2
+    assert max(cuts) <= 5000  # no inverter has to ramp down the whole kilowatt alone
+    # A second pass puts what the first could not spread where room is left, in the same commands.
+    bench = Bench((800, 800), limit_w=0, cut_spread_w=300)
+    bench.settle(1600)
+    before = sum(bench.targets())
+    bench.sample(-1000)
+    assert bench.step() == 2
+    assert 10000 <= before - sum(bench.targets()) <= 10000 + bench.control.margin_dw * 2
 
 
 def test_a_cut_is_not_repeated_while_the_inverter_responds():
