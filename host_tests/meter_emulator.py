@@ -24,8 +24,9 @@
 `MeterBus(*meters, silent=False)` is the RS485 line: one pymodbus server (in a
 thread with its own event loop) answering for all the meters, joined to the
 client's pseudo-terminal by a forwarding thread (a virtual null-modem, so the
-client side has a path any serial program can open). `bus.silent = True`
-drops every answer (a dead line); `bus.corrupt_next = n` flips a bit in the
+client side has a path any serial program can open). Requests to an address no
+meter has get no answer, as on a real bus. `bus.silent = True` drops every
+answer (a dead line); `bus.corrupt_next = n` flips a bit in the
 next n answers (CRC errors). `stop()` (or leaving the `with`) ends both threads
 and closes every descriptor.
 """
@@ -188,6 +189,7 @@ class EmulatedMeter:
 class MeterBus:
     def __init__(self, *meters, baud=9600):
         self.meters = meters
+        self._addresses = {meter.address for meter in meters}
         self.baud = baud
         self.silent = False
         self.corrupt_next = 0
@@ -250,7 +252,10 @@ class MeterBus:
                 except OSError:
                     continue
                 if fd == client:
-                    os.write(server, data)
+                    # pymodbus answers an unknown address with exception 04; on a real
+                    # bus nobody answers, so such requests never reach the server.
+                    if data and data[0] in self._addresses:
+                        os.write(server, data)
                 elif not self.silent:
                     if self.corrupt_next and len(data) > 4:
                         self.corrupt_next -= 1
