@@ -41,7 +41,7 @@ from fleet import CMD_SENT
 OPENDTU = const(0)
 AHOYDTU = const(1)
 
-NOT_A_NUMBER = const(-0x40000000)  # parse_dw's answer to a malformed payload
+NOT_A_NUMBER = const(-0x3FFFFFFF)  # parse_dw's answer to a malformed payload (no parse gives it)
 _MAX_DIGITS = const(7)  # integer digits accepted: 9 999 999 W, far below 2**30 dW
 _MAX_ECHO_DW = const(655350)  # Hoymiles limits are 16-bit watts
 
