@@ -156,7 +156,7 @@ def fleet_of_six(out):
     s.kettle(loads[0], 600)
     names = ["a1", "a2", "b1", "b2", "c1", "c2"]
     models = [HM_1500, HM_800, HM_1500, HM_800, HM_1500, HM_800]
-    inverters = [inverter(name, model, 1 + k // 2, ack_loss=0.02) for k, (name, model) in
+    inverters = [inverter(name, model, 1 + k // 2, command_s=1.0, ack_loss=0.02) for k, (name, model) in
                  enumerate(zip(names, models, strict=True))]
     columns = {"load_l1_w": loads[0], "load_l2_w": loads[1], "load_l3_w": loads[2]}
     for name, model in zip(names, models, strict=True):
