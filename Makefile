@@ -7,7 +7,7 @@ PORT ?= /dev/ttyUSB0
 BOARD ?= esp32-devkitc-max3485
 DEPLOY_FLAGS := $(if $(DRY_RUN),--dry-run,)
 
-.PHONY: test lint firmware deploy bench clean sim
+.PHONY: test lint firmware deploy bench clean hil sim
 
 $(STAMP): requirements-dev.txt
 	rm -f $(VENV)/.installed-*
@@ -35,3 +35,6 @@ bench: $(STAMP)
 
 sim: $(STAMP)
 	$(BIN)/python tools/sim.py --all scenarios --out build/sim
+
+hil: $(STAMP)
+	$(BIN)/python tools/hil.py --compare

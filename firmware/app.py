@@ -60,7 +60,7 @@ def _phase_limits(value):
 class App:
     """Every part of the running gateway, built once from a board and the configuration."""
 
-    def __init__(self, board, settings, links=(), clock=ticks_ms):
+    def __init__(self, board, settings, make_links=None, clock=ticks_ms):
         self.board = board
         self._clock = clock
         inverters = settings["inverters"]
@@ -86,7 +86,8 @@ class App:
             settings["meter_type"], self.master, settings["meter_address"], self.reading,
             period_ms=settings["meter_period_ms"],
         )
-        self.links = tuple(links)
+        # Inverter links: objects with step(now_ms), built on this Fleet.
+        self.links = () if make_links is None else tuple(make_links(self.fleet, settings))
         self.meter_status = meters.IDLE
         self._done = 0  # Modbus transactions finished (any outcome)
         self._done_ms = clock()
@@ -196,16 +197,18 @@ def _w(power_dw):
     return "%s%d.%d" % (sign, power_dw // 10, power_dw % 10)
 
 
-def main(board_path=BOARD_PATH, config_path=cfg.PATH, links=None, clock=ticks_ms):
-    """Start the gateway and return; the loop runs from a timer and the REPL stays free."""
+def main(board_path=BOARD_PATH, config_path=cfg.PATH, make_links=None, clock=ticks_ms):
+    """Start the gateway and return; the loop runs from a timer and the REPL stays free.
+
+    `make_links(fleet, settings)` builds the inverter links (default: what the
+    board carries); `clock` is ticks_ms, or simulated time on the host board.
+    """
     global _app
     if _app is not None:
         _app.stop()
     cfg.load(config_path)
     board = load_board(board_path)
-    if links is None:
-        links = _board_links(board)
-    app = App(board, cfg.values(), links, clock)
+    app = App(board, cfg.values(), make_links or _board_links, clock)
     cfg.forget_listeners()
     cfg.on_change(app.apply)
     _app = app
@@ -214,18 +217,9 @@ def main(board_path=BOARD_PATH, config_path=cfg.PATH, links=None, clock=ticks_ms
     return app
 
 
-def _board_links(board):
-    """The inverter links a board carries (none yet without the Hoymiles radio link)."""
-    if board.get("radio") and hasattr(_optional("hoymiles_link"), "from_board"):
-        return [_optional("hoymiles_link").from_board(board, cfg.values())]
+def _board_links(fleet, settings):
+    """The inverter links of a device board: none yet (the Hoymiles radio link is wired in separately)."""
     return []
-
-
-def _optional(name):
-    try:
-        return __import__(name)
-    except ImportError:
-        return None
 
 
 def status():

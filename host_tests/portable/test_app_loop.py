@@ -58,7 +58,7 @@ class Bench:
             {"serial": "114182000002", "rated_w": 600, "phase": 1, "inputs": 2},
         ]
         self.load_w = load_w
-        self.app = app.App(BOARD, settings, (), self.clock.ticks_ms)
+        self.app = app.App(BOARD, settings, clock=self.clock.ticks_ms)
         self.link = InstantLink(self.app.fleet)
         self.app.links = (self.link,)
         self.app.start()
