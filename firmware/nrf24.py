@@ -5,7 +5,7 @@ The micropython-lib driver uses fixed payload sizes; Hoymiles frames are 11 to
 addresses, 2-byte CRC, dynamic payloads on pipes 0 and 1, auto-ack with up to
 15 retransmits 1 ms apart, and channel hopping over 3/23/40/61/75 (every
 transmission on the next channel; while listening, the next channel every
-4 ms, starting on the one after the transmit channel).
+4 ms, starting three channels after the transmit channel, as ahoy does).
 
 It takes the SPI bus and the CSN, CE (and optional IRQ) pins as objects, so
 tests hand it a register-level fake; the firmware builds them from the board
@@ -87,6 +87,9 @@ HOP_MS = const(4)
 ADDRESS_LEN = const(5)
 PAYLOAD_MAX = const(32)
 _RETRIES = const(0x3F)  # SETUP_RETR: ARD = 3 (1000 us), ARC = 15
+# Listening starts 3 channels after the transmit channel (ahoy's heuristic; it
+# matches a logged HM answer to channel 3 arriving on 61), then sweeps on.
+_RX_OFFSET = const(3)
 
 
 class RadioError(Exception):
@@ -169,7 +172,7 @@ class NRF24:
             return SEND_PENDING
         self._sending = False
         self._write_reg(STATUS, TX_DS | MAX_RT)
-        self._rx_index = self._tx_index
+        self._rx_index = self._tx_index + _RX_OFFSET - 1  # _start_rx moves on by one
         self._start_rx()
         return result
 
