@@ -94,7 +94,8 @@ def test_gateway_on_the_unix_port_publishes_telemetry_and_drives_the_dtu(broker)
     configs = {topic: json.loads(msg) for topic, msg in seen if topic.startswith("homeassistant/")}
     grid = configs["homeassistant/sensor/mp_em/grid_power_w/config"]
     assert grid["state_topic"] == "export_manager/mp_em/state"
-    assert grid["availability_topic"] == "export_manager/mp_em/status"
+    assert grid["availability"][0] == {"topic": "export_manager/mp_em/status"}
+    assert grid["value_template"] == "{{ value_json.grid.power_w }}"
     assert (grid["device_class"], grid["state_class"], grid["unit_of_measurement"]) == ("power", "measurement", "W")
     assert grid["device"]["identifiers"] == ["mp_em"]
     energy = configs["homeassistant/sensor/mp_em/import_energy_wh/config"]
@@ -110,9 +111,9 @@ def test_gateway_on_the_unix_port_publishes_telemetry_and_drives_the_dtu(broker)
     assert statuses == ["online", "offline"]
     states = [json.loads(msg) for topic, msg in seen if topic == "export_manager/mp_em/state"]
     assert len(states) == result["published"] >= 2
-    assert states[0]["grid_power_w"] == 200.0 and states[0]["grid_power_l1_w"] == 200.0
-    assert states[0]["mode"] == "regulating" and states[0]["import_energy_wh"] == 42
-    assert states[-1]["inverter_1_power_w"] == 455.5 and states[-1]["pv_power_w"] == 455.5
-    assert states[-1]["inverter_1_limit_w"] == 600.0
+    assert states[0]["grid"]["power_w"] == 200 and states[0]["grid"]["phase_power_w"] == [200, 0, 0]
+    assert states[0]["mode"] == "regulating" and states[0]["energy"]["import_wh"] == 42
+    assert states[-1]["inverters"][0]["output_w"] == 456 and states[-1]["pv_power_w"] == 456
+    assert states[-1]["inverters"][0]["limit_w"] == 600
     event_messages = [json.loads(msg) for topic, msg in seen if topic == "export_manager/mp_em/events"]
     assert [(event["event"], event["kind"]) for event in event_messages] == [("boot", 1)]

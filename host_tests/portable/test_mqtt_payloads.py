@@ -8,6 +8,7 @@ import events
 import fleet
 import mqtt
 import mqtt_bridge
+import plant_status
 import reading
 import telemetry
 from mqtt_bridge import NOT_A_NUMBER, parse_dw
@@ -59,37 +60,33 @@ def test_parsing_allocates_nothing():
     allocs.assert_free(parse)
 
 
-def test_watts_are_exact_fixed_point_text():
-    assert telemetry.watts(0) == "0.0"
-    assert telemetry.watts(5123) == "512.3"
-    assert telemetry.watts(-5) == "-0.5"
-    assert telemetry.watts(-12345) == "-1234.5"
-
-
-def plant():
-    meter = reading.Reading(3)
+def plant(phases=3, with_controller=True):
+    meter = reading.Reading(phases)
     table = fleet.Fleet(2)
     table.add(0, rated_w=800, phase=0, inputs=2)
     table.add(1, rated_w=1500, phase=1, inputs=4)
-    regulator = controller.Controller(table, export_limit_w=0)
+    regulator = controller.Controller(table, export_limit_w=0) if with_controller else None
     ring = events.EventRing(4)
     session = Session(mqtt.MQTTClient("em", "127.0.0.1"))
-    return meter, table, regulator, ring, telemetry.Telemetry(session, meter, table, regulator, events=ring)
+    status = plant_status.PlantStatus(meter, table, regulator)
+    return meter, table, regulator, ring, telemetry.Telemetry(session, status, events=ring)
 
 
-def test_state_is_null_without_a_valid_reading():
-    meter, table, regulator, ring, sender = plant()
-    state = json.loads(sender.state_json())
-    assert state["mode"] == "starting"
-    assert state["grid_power_w"] is None and state["grid_power_l3_w"] is None
-    assert state["pv_power_w"] is None  # no inverter reported yet
-    assert state["export_limit_w"] == 0
-    assert state["inverter_limit_w"] == 2300  # both rated limits
-    assert state["import_energy_wh"] is None
-    assert state["inverter_1_power_w"] is None
+def value_at(document, template):
+    """What Home Assistant's value_template "{{ value_json.a.b[0] / 10 }}" picks out of the document."""
+    assert template.startswith("{{ value_json.") and template.endswith(" }}"), template
+    expression = template[len("{{ value_json.") : -len(" }}")]
+    path, _, divisor = expression.partition(" / ")
+    value = document
+    for part in path.split("."):
+        name, _, index = part.partition("[")
+        value = value[name]
+        if index:
+            value = value[int(index[:-1])]
+    return value / int(divisor) if divisor else value
 
 
-def test_state_carries_the_plant_in_watts():
+def test_discovery_templates_pick_values_out_of_the_state():
     meter, table, regulator, ring, sender = plant()
     meter.valid = True
     meter.seq = 1
@@ -97,57 +94,64 @@ def test_state_carries_the_plant_in_watts():
     meter.power_dw = -123
     for phase, value in enumerate((-500, 300, 77)):
         meter.phase_power_dw[phase] = value
+        meter.voltage_dv[phase] = 2301 + phase
+    meter.frequency_chz = 4998
     meter.import_wh = 123456
     meter.export_wh = 654321
     table.report_output(0, 6001, 900)
-    table.report_output(1, 2000, 900)
     regulator.step(1000, meter)
-    ring.push(events.TRIP, 5, 2)
-    ring.push(events.TRIP, 6)
-    for _ in range(4):
-        ring.push(events.BOOT, 7)  # overflows the ring of 4
-    state = json.loads(sender.state_json())
-    assert state["mode"] == "regulating"
-    assert state["grid_power_w"] == -12.3
-    assert [state["grid_power_l%d_w" % n] for n in (1, 2, 3)] == [-50.0, 30.0, 7.7]
-    assert state["pv_power_w"] == 800.1
-    assert state["inverter_1_power_w"] == 600.1 and state["inverter_2_power_w"] == 200.0
-    assert state["inverter_limit_w"] * 10 == table.target_dw[0] + table.target_dw[1]
-    assert state["import_energy_wh"] == 123456 and state["export_energy_wh"] == 654321
-    assert state["events_lost"] == 2
+    state = json.loads(sender.state_json(1000))
+    values = {}
+    for topic, payload in sender.discovery(1000):
+        config = json.loads(payload)
+        values[topic.split("/")[3]] = value_at(state, config["value_template"])
+    assert values["grid_power_w"] == -12
+    assert [values["grid_power_l%d_w" % n] for n in (1, 2, 3)] == [-50, 30, 8]
+    assert values["grid_voltage_l2_v"] == 230.2
+    assert values["grid_frequency_hz"] == 49.98
+    assert values["pv_power_w"] == 600
+    assert values["inverter_1_power_w"] == 600 and values["inverter_2_power_w"] is None
+    assert values["inverter_limit_w"] == values["inverter_1_limit_w"] + values["inverter_2_limit_w"]
+    assert values["import_energy_wh"] == 123456 and values["export_energy_wh"] == 654321
+    assert values["mode"] == "regulating"
+    assert values["export_limit_w"] == 0
 
 
-def test_discovery_announces_every_state_field_to_home_assistant():
+def test_discovery_configs_are_complete_home_assistant_sensors():
     meter, table, regulator, ring, sender = plant()
-    fields = [name for name, _ in sender.fields()]
     configs = sender.discovery()
     topics = [topic for topic, _ in configs]
     assert "homeassistant/sensor/export_manager/grid_power_w/config" in topics
-    assert len(set(topics)) == len(topics)
+    assert len(set(topics)) == len(topics) == 19  # 8 grid, PV, 3 controller values and its mode, 2 energy, 2 x 2 inverters
+    kinds = {
+        "_w": ("power", "measurement", "W"),
+        "_wh": ("energy", "total_increasing", "Wh"),
+        "_v": ("voltage", "measurement", "V"),
+        "_hz": ("frequency", "measurement", "Hz"),
+    }
     for topic, payload in configs:
         config = json.loads(payload)
         field = topic.split("/")[3]
-        assert field in fields
-        assert config["value_template"] == "{{ value_json.%s }}" % field
         assert config["state_topic"] == "export_manager/export_manager/state"
-        assert config["availability_topic"] == "export_manager/export_manager/status"
+        assert config["availability"][0] == {"topic": "export_manager/export_manager/status"}
+        assert config["availability_mode"] == "all"
+        assert (len(config["availability"]) == 2) == (field.startswith("grid_") or field == "load_power_w")
         assert config["unique_id"] == "export_manager_" + field
         assert config["device"]["identifiers"] == ["export_manager"]
-        if field.endswith("_w"):
-            assert (config["device_class"], config["state_class"], config["unit_of_measurement"]) == (
-                "power",
-                "measurement",
-                "W",
-            )
-        elif field.endswith("_wh"):
-            assert (config["device_class"], config["state_class"], config["unit_of_measurement"]) == (
-                "energy",
-                "total_increasing",
-                "Wh",
-            )
-        else:
-            assert field == "mode" and config["options"] == ["starting", "failsafe", "regulating"]
-    assert len(configs) == len(fields) - 1  # every field but events_lost
+        assert config["expire_after"] == 30
+        if field == "mode":
+            assert config["device_class"] == "enum" and config["options"] == ["starting", "failsafe", "regulating"]
+            continue
+        kind = kinds["_" + field.rsplit("_", 1)[1]]
+        assert (config["device_class"], config["state_class"], config["unit_of_measurement"]) == kind
+
+
+def test_discovery_announces_only_what_the_plant_has():
+    meter, table, regulator, ring, sender = plant(phases=1, with_controller=False)
+    fields = [topic.split("/")[3] for topic, _ in sender.discovery()]
+    assert "grid_power_l1_w" not in fields and "grid_voltage_l1_v" in fields and "grid_voltage_l2_v" not in fields
+    assert "mode" not in fields and "export_limit_w" not in fields
+    assert "inverter_2_power_w" in fields
 
 
 def test_bridge_topics_follow_the_dtu_documentation():

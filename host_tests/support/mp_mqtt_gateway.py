@@ -2,7 +2,7 @@
 
 `micropython mp_mqtt_gateway.py PORT` (MICROPYPATH=lib:host_tests/support)
 connects to the broker on 127.0.0.1:PORT with a real Reading, Fleet,
-Controller and EventRing, bridges one inverter to an OpenDTU at prefix
+Controller, PlantStatus and EventRing, bridges one inverter to an OpenDTU at prefix
 "mpdtu" and publishes telemetry as node "mp_em" every second. It commands a
 600 W limit and runs until the DTU acknowledged it, reported AC power and a
 state message carrying that power went out; then it shuts down cleanly and
@@ -20,6 +20,7 @@ from fleet import CMD_ACKED, Fleet
 from mqtt import MQTTClient
 from mqtt_bridge import OPENDTU, DtuBridge
 from mqtt_session import Session
+from plant_status import PlantStatus
 from reading import Reading
 from telemetry import Telemetry
 
@@ -37,7 +38,8 @@ def main():
     ring.push(events.BOOT, start)
     session = Session(MQTTClient("mp-gateway", "127.0.0.1", port, keepalive=30))
     bridge = DtuBridge(session, table, OPENDTU, "mpdtu", ["114190641177"], ack_timeout_ms=5000)
-    sender = Telemetry(session, meter, table, regulator, events=ring, node_id="mp_em", telemetry_period_s=1)
+    status = PlantStatus(meter, table, regulator)
+    sender = Telemetry(session, status, events=ring, node_id="mp_em", telemetry_period_s=1)
     meter.valid = True
     meter.power_dw = 2000
     meter.phase_power_dw[0] = 2000
