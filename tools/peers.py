@@ -12,7 +12,7 @@ models, not device code. `step(t_s)` is called every simulation step.
 
 from collections import deque
 
-from fleet import CMD_ACKED, CMD_FAILED, CMD_QUEUED, CMD_SENT
+from fleet import CMD_ACKED, CMD_FAILED
 from plant import ticks
 
 
@@ -55,10 +55,6 @@ class Site:
 
     def command(self, index, limit_w, t_s):
         self.fleet.command(index, int(round(limit_w * 10)), ticks(t_s))
-
-
-def _in_flight(fleet, index):
-    return fleet.cmd_state[index] in (CMD_QUEUED, CMD_SENT)
 
 
 class Dpl:

@@ -14,7 +14,6 @@ import math
 from collections import deque
 
 from compat import TICKS_MAX
-from fleet import CMD_QUEUED
 
 # The simulated tick counter starts 10 s before the 2**30 wrap, so a
 # controller that compares ticks without ticks_diff fails in every run.
@@ -167,10 +166,3 @@ class Link:
             if t_s >= due - 1e-9:
                 polls[index] = due + self.telemetry_period_s
                 fleet.report_output(index, int(round(self.inverters[index].output_w * 10)), tick)
-
-    def idle(self):
-        return self._busy is None and self.fleet.next_queued(0) < 0
-
-
-def is_queued(fleet, index):
-    return fleet.cmd_state[index] == CMD_QUEUED
