@@ -16,7 +16,9 @@ finally report to the Fleet. What it sends, in order of priority:
    at most once per `PERSIST_MIN_INTERVAL_MS` per inverter (wear).
 3. DevInfoSimple once per inverter, for the rated power.
 4. RealTimeRunData every `poll_period_ms` per inverter (first, if a poll is
-   two periods late), reported with `fleet.report_output`.
+   two periods late), reported with `fleet.report_output`. After
+   `UNREACHABLE_AFTER` failed polls in a row (night: no DC, no radio) an
+   inverter is polled `BACKOFF` times less often until it answers again.
 
 Requests with a time field (3, 4) wait until `clock()` knows the time: it
 returns UTC seconds since 2000-01-01 (the firmware gives it the RTC, set by
@@ -73,6 +75,8 @@ REREQUEST_WINDOW_MS = const(200)
 MAX_SENDS = const(5)  # the request and 4 resends, as OpenDTU
 MAX_REREQUESTS = const(5)
 DEV_INFO_TRIES = const(3)
+UNREACHABLE_AFTER = const(3)
+BACKOFF = const(6)
 PERSIST_MIN_INTERVAL_MS = const(86400000)  # one persistent write per inverter and day
 # A target equal to the limit the inverter acknowledged less than this ago is
 # acknowledged without sending it again; a repeat after longer goes out (the
@@ -231,11 +235,20 @@ class HoymilesLink:
         if self.clock() < 0:
             return False
         for slot in range(self.count):
-            if self.polled[slot] and ticks_diff(now_ms, self.poll_t_ms[slot]) >= 2 * self.poll_period_ms:
+            if self.polled[slot] and ticks_diff(now_ms, self.poll_t_ms[slot]) >= 2 * self._period(slot):
                 self.slot = slot
                 self._begin(JOB_POLL, now_ms)
                 return True
         return False
+
+    def _period(self, slot):
+        if self.poll_failures[slot] >= UNREACHABLE_AFTER:
+            return BACKOFF * self.poll_period_ms
+        return self.poll_period_ms
+
+    def reachable(self, slot):
+        """False after UNREACHABLE_AFTER failed polls in a row (e.g. at night)."""
+        return self.poll_failures[slot] < UNREACHABLE_AFTER
 
     def _pick_config(self, now_ms):
         for slot in range(self.count):
@@ -260,7 +273,7 @@ class HoymilesLink:
         for _ in range(self.count):
             slot = self.next_poll_slot
             self.next_poll_slot = (slot + 1) % self.count
-            if not self.polled[slot] or ticks_diff(now_ms, self.poll_t_ms[slot]) >= self.poll_period_ms:
+            if not self.polled[slot] or ticks_diff(now_ms, self.poll_t_ms[slot]) >= self._period(slot):
                 self.slot = slot
                 self._begin(JOB_POLL, now_ms)
                 return

@@ -235,6 +235,18 @@ def test_a_silent_inverter_fails_the_command_after_resends():
     assert world.fleet.output_seq[1] == 0
 
 
+def test_a_silent_inverter_is_polled_less_often_and_again_normally_when_back():
+    world = World(on_air=False)
+    world.run(30000)
+    assert not world.link.reachable(0)
+    tries = world.air.tries
+    world.run(30000)  # backed off: one poll per 30 s, each 5 sends of 16 tries
+    assert world.air.tries - tries <= 2 * 16 * hm_link.MAX_SENDS
+    world.air.add(world.inverter)
+    world.run_until(lambda: world.fleet.output_seq[1] > 0, 2 * hm_link.BACKOFF * hm_link.POLL_PERIOD_MS)
+    assert world.link.reachable(0)
+
+
 def test_no_time_no_polls_but_limits_still_go():
     world = World(clock_s=-1)
     world.run(6000)
