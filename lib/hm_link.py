@@ -203,6 +203,7 @@ class HoymilesLink:
             self._waiting(now_ms)
 
     def _pick(self, now_ms):
+        self._expire_persist(now_ms)
         if self._poll_overdue(now_ms) or self._pick_command(now_ms) or self._pick_config(now_ms):
             return
         self._pick_poll(now_ms)
@@ -226,6 +227,13 @@ class HoymilesLink:
         else:
             self._begin(JOB_LIMIT, now_ms)
         return True
+
+    def _expire_persist(self, now_ms):
+        # Forget a persistent write once its interval is over, long before ticks_diff
+        # (valid for 2**29 ms, 6.2 days) could wrap and make an old one look recent.
+        for slot in range(self.count):
+            if self.persist_done[slot] and ticks_diff(now_ms, self.persist_t_ms[slot]) >= PERSIST_MIN_INTERVAL_MS:
+                self.persist_done[slot] = 0
 
     def _has_limit(self, target_dw, now_ms):
         slot = self.slot

@@ -267,6 +267,12 @@ def test_persistent_limit_only_on_request_and_rate_limited():
     world.run(2000)
     assert world.inverter.persistent_writes == 1
     assert world.inverter.limit_dw == 6000
+    # A day later it is allowed again, also after the ticks counter went round.
+    world.clock.now_ms += hm_link.PERSIST_MIN_INTERVAL_MS
+    world.run(100)
+    world.clock.now_ms += 1 << 29
+    world.run(100)
+    assert link.configure_persistent_limit(1, 5000, world.clock.now_ms & 0x3FFFFFFF) == hm_frames.OK
 
 
 # ----------------------------------------------------------------- allocation
