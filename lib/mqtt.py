@@ -63,6 +63,7 @@ SUBSCRIBE_REFUSED = const(106)  # SUBACK return code 0x80
 NOT_CONNECTED = const(107)
 
 _RECV_BYTES = const(512)
+_RECV_ROUNDS = const(4)  # check_msg reads at most this many chunks: bounded work per call
 _PROTOCOL_LEVEL = const(4)  # 3.1.1
 
 
@@ -216,7 +217,9 @@ class MQTTClient:
     def check_msg(self):
         """Handle whatever has arrived (messages go to the callback); never blocks."""
         self._require()
-        self._receive(0)
+        for _ in range(_RECV_ROUNDS):
+            if not self._receive(0):
+                break
         while self._take(-1, -1) is not None:
             pass
 
