@@ -509,75 +509,40 @@ class Meter:
     # --- start-up ---------------------------------------------------------------
 
     def _startup_request(self):
-        kind = self._startup_plan[self._stage]
-        if kind == _K_RATIOS:
-            self._register = CHINT_IRAT
-        elif kind == _K_VARIANT:
-            self._register = CHINT_UA
-        elif kind == _K_PROBE_1000:
-            self._register = CHINT_ENERGY_1000
-        elif kind == _K_PROBE_4000:
-            self._register = CHINT_ENERGY_4000
-        else:
-            self._register = self._block_reg[self._freq_block]
+        self._register = self._startup_register(self._startup_plan[self._stage])
         self._count = 2
 
+    def _startup_register(self, kind):
+        return self._block_reg[self._freq_block]  # _K_CHECK
+
     def _startup_answer(self, status, now_ms):
-        kind = self._startup_plan[self._stage]
         master = self.master
         if status == modbus.EXCEPTION and master.exception_code == 1 and self.auto_fc and self._stage == 0:
             # "illegal function": this meter wants the other read function code
             self.auto_fc = False
             self.fc = modbus.FC_READ_INPUT if self.fc == modbus.FC_READ_HOLDING else modbus.FC_READ_HOLDING
             return self._retry_now(status)
-        if kind == _K_RATIOS:
-            if status == modbus.DONE:
-                ct_ratio = master.register(0)
-                vt_ratio10 = master.register(1)
-                if not (1 <= ct_ratio <= MAX_RATIO and 1 <= vt_ratio10 <= MAX_RATIO):
-                    return self._fail(WRONG_METER, now_ms)
-                self.ct_ratio = self.ct_override or ct_ratio
-                self.vt_ratio10 = self.vt10_override or vt_ratio10
-            elif self.ct_override is None or self.vt10_override is None:
-                return self._fail(status, now_ms)
-        elif kind == _K_VARIANT:
-            if status != modbus.DONE:
-                return self._fail(status, now_ms)
-            raw = decode(master.rx, master.offset, 1, 1)
-            if raw == INVALID:
-                return self._fail(WRONG_METER, now_ms)
-            if raw < _NATIVE_MIN_RAW and raw >= 50 and self.vt_ratio10 == 10:
-                self.variant = "H"
-                self._variant_model = DTSU666H
-            else:
-                self.variant = "native"
-                self._variant_model = DTSU666
-        elif kind == _K_PROBE_1000:
-            self._probe_1000 = status == modbus.DONE
-            if status == modbus.DONE and decode(master.rx, master.offset, 1, 1) > 0:
-                self.energy_register = CHINT_ENERGY_1000
-                self._stage += 1  # no need to try the other family
-        elif kind == _K_PROBE_4000:
-            if status == modbus.DONE and decode(master.rx, master.offset, 1, 1) > 0:
-                self.energy_register = CHINT_ENERGY_4000
-            elif self._probe_1000:
-                self.energy_register = CHINT_ENERGY_1000
-            else:
-                self.energy_register = 0
-        else:
-            if status != modbus.DONE:
-                return self._fail(status, now_ms)
-            fields = self._block_first[self._freq_block]
-            frequency_chz = decode(master.rx, master.offset, self._field_num[fields], self._field_den[fields])
-            if not FREQ_MIN_CHZ <= frequency_chz <= FREQ_MAX_CHZ:
-                return self._fail(WRONG_METER, now_ms)
-            self.reading.frequency_chz = frequency_chz
+        failure = self._startup_stage(self._startup_plan[self._stage], status)
+        if failure:
+            return self._fail(failure, now_ms)
         self._stage += 1
         if self._stage < len(self._startup_plan):
             self._due_set = False
             return BUSY
         self.started = True
         return STARTED
+
+    def _startup_stage(self, kind, status):
+        """Use the answer to start-up request `kind`; 0 to go on, else the failure status."""
+        if status != modbus.DONE:
+            return status
+        master = self.master
+        field = self._block_first[self._freq_block]
+        frequency_chz = decode(master.rx, master.offset, self._field_num[field], self._field_den[field])
+        if not FREQ_MIN_CHZ <= frequency_chz <= FREQ_MAX_CHZ:
+            return WRONG_METER
+        self.reading.frequency_chz = frequency_chz
+        return 0
 
     def _retry_now(self, status):
         self._stage = 0
@@ -599,24 +564,68 @@ class Chint(Meter):
     def __init__(self, master, address, reading, model, **options):
         self.variant = "native"
         self.energy_register = CHINT_ENERGY_1000
-        self._variant_model = model
         self._probe_1000 = False
         plan = (_K_RATIOS, _K_VARIANT, _K_PROBE_1000, _K_PROBE_4000, _K_CHECK)
         super().__init__(master, address, reading, model, startup=plan, **options)
 
-    def _startup_answer(self, status, now_ms):
-        result = super()._startup_answer(status, now_ms)
-        if result == BUSY and self._startup_plan[self._stage] == _K_CHECK:
-            # Ratios, the variant and the energy family are known: rebuild the
-            # tables before the frequency check reads the frequency block.
-            self.load_model(self._variant_model)
-            if self.energy_register == 0:
-                self._blocks = 3  # no energy registers answer: skip them
-                self.slow_blocks = 2
-            elif self.energy_register == CHINT_ENERGY_4000:
-                self._block_reg[3] += _ENERGY_FAMILY_SHIFT
-                self._block_reg[4] += _ENERGY_FAMILY_SHIFT
-        return result
+    def _startup_register(self, kind):
+        if kind == _K_RATIOS:
+            return CHINT_IRAT
+        if kind == _K_VARIANT:
+            return CHINT_UA
+        if kind == _K_PROBE_1000:
+            return CHINT_ENERGY_1000
+        if kind == _K_PROBE_4000:
+            return CHINT_ENERGY_4000
+        return super()._startup_register(kind)
+
+    def _startup_stage(self, kind, status):
+        master = self.master
+        if kind == _K_RATIOS:
+            if status == modbus.DONE:
+                ct_ratio = master.register(0)
+                vt_ratio10 = master.register(1)
+                if not (1 <= ct_ratio <= MAX_RATIO and 1 <= vt_ratio10 <= MAX_RATIO):
+                    return WRONG_METER
+                self.ct_ratio = self.ct_override or ct_ratio
+                self.vt_ratio10 = self.vt10_override or vt_ratio10
+            elif self.ct_override is None or self.vt10_override is None:
+                return status
+        elif kind == _K_VARIANT:
+            if status != modbus.DONE:
+                return status
+            raw = decode(master.rx, master.offset, 1, 1)
+            if raw == INVALID:
+                return WRONG_METER
+            # ~2300 (0.1 V) is the native map; ~230 with a VT ratio of 1 is the -H variant in volts
+            self.variant = "H" if 50 <= raw < _NATIVE_MIN_RAW and self.vt_ratio10 == 10 else "native"
+        elif kind == _K_PROBE_1000:
+            self._probe_1000 = status == modbus.DONE
+            if status == modbus.DONE and decode(master.rx, master.offset, 1, 1) > 0:
+                self.energy_register = CHINT_ENERGY_1000
+                self._stage += 1  # no need to try the other family
+                self._load_variant()
+        elif kind == _K_PROBE_4000:
+            if status == modbus.DONE and decode(master.rx, master.offset, 1, 1) > 0:
+                self.energy_register = CHINT_ENERGY_4000
+            elif self._probe_1000:
+                self.energy_register = CHINT_ENERGY_1000
+            else:
+                self.energy_register = 0
+            self._load_variant()
+        else:
+            return super()._startup_stage(kind, status)
+        return 0
+
+    def _load_variant(self):
+        """Ratios, variant and energy family are known: rebuild the tables (before the frequency check)."""
+        self.load_model(DTSU666H if self.variant == "H" else DTSU666)
+        if self.energy_register == 0:
+            self._blocks = 3  # no energy registers answer: leave them out
+            self.slow_blocks = 2
+        elif self.energy_register == CHINT_ENERGY_4000:
+            self._block_reg[3] += _ENERGY_FAMILY_SHIFT
+            self._block_reg[4] += _ENERGY_FAMILY_SHIFT
 
 
 MODELS = {
