@@ -20,6 +20,7 @@
   exception_code = None | int     every read answers with this exception code
   latency_s = 0.0                 the meter answers this late (a slow meter)
   reads                           requests answered so far
+  written                         {register: value} written by FC06/FC16 (they read back)
 
 `MeterBus(*meters, silent=False)` is the RS485 line: one pymodbus server (in a
 thread with its own event loop) answering for all the meters, joined to the
@@ -66,6 +67,7 @@ class EmulatedMeter:
         self.exception_code = None
         self.latency_s = 0.0
         self.reads = 0
+        self.written = {}  # registers written by FC06/FC16, kept like the meter's settings
         self._lock = threading.Lock()
         self.power_w = 0.0
         self.phase_power_w = [0.0] * 3
@@ -122,6 +124,7 @@ class EmulatedMeter:
         out = dict(words)
         for address, value in floats.items():
             out[address], out[address + 1] = _float_words(value)
+        out.update(self.written)
         return out
 
     def _values(self):
@@ -183,6 +186,10 @@ class EmulatedMeter:
             for offset in range(count):
                 registers[address - start_address + offset] = values.get(address + offset, 0)
             self.reads += 1
+        else:
+            with self._lock:
+                for offset, value in enumerate(set_values):
+                    self.written[address + offset] = value
         return None
 
 

@@ -277,3 +277,33 @@ def test_tool_reports_a_dead_line_and_a_missing_port():
     assert done.returncode == 1 and "no response (timeout)" in done.stderr and done.stderr.count("\n") == 1
     done = tool("--port", "/dev/does-not-exist", "--meter", "sdm120")
     assert done.returncode == 1 and done.stderr.startswith("meter_read: cannot open /dev/does-not-exist")
+
+
+def run_master(master, limit_s=3.0):
+    deadline = time.monotonic() + limit_s
+    while time.monotonic() < deadline:
+        status = master.poll(ticks_ms())
+        if status != modbus.PENDING:
+            return status
+        time.sleep(0.001)
+    raise AssertionError("transaction did not finish")
+
+
+def wait_free(master):
+    while not master.free(ticks_ms()):
+        time.sleep(0.001)
+
+
+def test_writes_fc06_and_fc16_are_accepted_and_read_back(open_bus):
+    emulated = EmulatedMeter("dtsu666")
+    _, master = open_bus(emulated)
+    assert master.start_write_single(1, 0x002E, 5, ticks_ms())  # DTSU666 Addr
+    assert run_master(master) == modbus.DONE
+    wait_free(master)
+    assert master.start_write_multiple(1, 0x0006, [60, 10], ticks_ms())  # IrAt, UrAt
+    assert run_master(master) == modbus.DONE
+    wait_free(master)
+    assert master.start_read(1, modbus.FC_READ_HOLDING, 0x0006, 2, ticks_ms())
+    assert run_master(master) == modbus.DONE
+    assert (master.register(0), master.register(1)) == (60, 10)
+    assert emulated.written == {0x002E: 5, 0x0006: 60, 0x0007: 10}

@@ -213,3 +213,33 @@ def test_dtsu666_poll_allocates_nothing_over_1000_polls():
     allocs.assert_free(poll, 1000)
     state = (reading.seq, reading.valid, meter.timeout, meter.crc, reading.power_dw, reading.import_wh)
     assert state == (2001, True, 0, 0, 570000, 30000000), state
+
+
+@micropython_only
+def test_every_model_polls_power_and_slow_blocks_without_allocating():
+    cases = (
+        ("ddsu666", 3, (R(1.25), R(230.0, 5.0), R(50.0), R(10.0), R(2.0))),
+        ("sdm120", 4, (R(-196.25, fc=4), R(230.0, 0.0, 0.0, 5.0, fc=4), R(50.0, fc=4), R(10.0, 2.0, fc=4))),
+        ("sdm630", 4, (R(1.0, 2.0, 3.0, fc=4), R(230.0, 231.0, 232.0, 1.0, 2.0, 3.0, fc=4), R(50.0, fc=4))),
+    )
+    for model, fc, (power, *slow) in cases:
+        stream = ReplayStream().answer(read_response(1, fc, floats(50.0)))
+        reading = Reading()
+        meter = meters.create(model, modbus.Master(stream), 1, reading, period_ms=10, slow_every=1)
+        drive(meter, 0, 10)
+        assert meter.started, model
+        stream.clear().replay = True
+        for answer in slow:  # power, slow 1, power, slow 2, ...
+            stream.answer(power, answer)
+        if model == "sdm630":
+            stream.answer(power, R(10.0, 2.0, fc=4))
+        clock = [100]
+
+        def poll():
+            now = clock[0]
+            while meter.step(now) != meters.SAMPLE:
+                now += 5
+            clock[0] = now
+
+        allocs.assert_free(poll, 500)
+        assert reading.valid and meter.crc == 0 and meter.invalid == 0, model
