@@ -25,6 +25,19 @@ def drive(meter, start_ms, until_ms, step_ms=5):
     return seen
 
 
+def poller(meter, start_ms):
+    """A callable doing one whole power poll (plus any slow block due before it)."""
+    clock = [start_ms]
+
+    def poll():
+        now = clock[0]
+        while meter.step(now) != meters.SAMPLE:
+            now += 5
+        clock[0] = now
+
+    return poll
+
+
 def dtsu_startup(ct=20, vt10=10, ua=2301.0, energy_1000=1234.5, frequency=5001.0):
     frames = [read_response(1, 3, words(ct, vt10)), R(ua), R(energy_1000)]
     if not energy_1000:
@@ -202,15 +215,7 @@ def test_dtsu666_poll_allocates_nothing_over_1000_polls():
     power = R(28500.0, 1048.0, 1089.0, 713.0)
     stream.answer(power, R(2300.0, 2310.0, 2320.0, 5250.0, 5000.0, 4000.0), power, R(5000.0))
     stream.answer(power, R(1500.0), power, R(12.5))
-    clock = [100]
-
-    def poll():
-        now = clock[0]
-        while meter.step(now) != meters.SAMPLE:
-            now += 5
-        clock[0] = now
-
-    allocs.assert_free(poll, 1000)
+    allocs.assert_free(poller(meter, 100), 1000)
     state = (reading.seq, reading.valid, meter.timeout, meter.crc, reading.power_dw, reading.import_wh)
     assert state == (2001, True, 0, 0, 570000, 30000000), state
 
@@ -233,13 +238,5 @@ def test_every_model_polls_power_and_slow_blocks_without_allocating():
             stream.answer(power, answer)
         if model == "sdm630":
             stream.answer(power, R(10.0, 2.0, fc=4))
-        clock = [100]
-
-        def poll():
-            now = clock[0]
-            while meter.step(now) != meters.SAMPLE:
-                now += 5
-            clock[0] = now
-
-        allocs.assert_free(poll, 500)
+        allocs.assert_free(poller(meter, 100), 500)
         assert reading.valid and meter.crc == 0 and meter.invalid == 0, model
