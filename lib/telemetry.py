@@ -127,8 +127,7 @@ class Telemetry:
         return out
 
     def discovery(self, now_ms=0):
-        """(topic, JSON payload) of every Home Assistant discovery message."""
-        out = []
+        """Yields (topic, JSON payload) of each Home Assistant discovery message, one at a time (RAM)."""
         availability = {"topic": self.status_topic}
         grid_availability = {"topic": self.state_topic, "value_template": _GRID_VALID}
         for object_id, name, path, kind, grid in self.sensors(now_ms):
@@ -151,8 +150,7 @@ class Telemetry:
                 config["state_class"] = state_class
                 config["unit_of_measurement"] = unit
             topic = "%s/sensor/%s/%s/config" % (self.discovery_prefix, self.node_id, object_id)
-            out.append((topic, json.dumps(config)))
-        return out
+            yield topic, json.dumps(config)
 
     # -- when ------------------------------------------------------------------------------------
 

@@ -119,10 +119,11 @@ def test_discovery_templates_pick_values_out_of_the_state():
 
 def test_discovery_configs_are_complete_home_assistant_sensors():
     meter, table, regulator, ring, sender = plant()
-    configs = sender.discovery()
+    configs = list(sender.discovery())
     topics = [topic for topic, _ in configs]
     assert "homeassistant/sensor/export_manager/grid_power_w/config" in topics
-    assert len(set(topics)) == len(topics) == 19  # 8 grid, PV, 3 controller values and its mode, 2 energy, 2 x 2 inverters
+    # 8 grid, PV, 3 controller values and its mode, 2 energy, 2 x 2 inverters
+    assert len(set(topics)) == len(topics) == 19
     kinds = {
         "_w": ("power", "measurement", "W"),
         "_wh": ("energy", "total_increasing", "Wh"),
@@ -168,3 +169,24 @@ def test_bridge_topics_follow_the_dtu_documentation():
     assert ahoy.ack_topics == [b"inverter/HM-800/ack_pwr_limit"]
     assert ahoy.power_topics == [b"inverter/HM-800/ch0/P_AC"]
     assert ahoy.reachable_topics == [b"inverter/HM-800/available"]
+
+
+@micropython_only
+def test_bridge_handles_a_message_without_allocating():
+    table = fleet.Fleet(4)
+    for index in range(4):
+        table.add(index, rated_w=800)
+    session = Session(mqtt.MQTTClient("em", "127.0.0.1"))
+    serials = ["11419064117%d" % index for index in range(4)]
+    bridge = mqtt_bridge.DtuBridge(session, table, mqtt_bridge.OPENDTU, "solar", serials)
+    power = bridge.power_topics[3]
+    echo = bridge.ack_topics[2]
+    handle = bridge._on_message
+
+    def messages():
+        handle(power, b"512.3")
+        handle(echo, b"600.00")
+        handle(power, b"nan")
+
+    allocs.assert_free(messages)
+    assert table.output_dw[3] == 5123 and bridge.malformed > 0
