@@ -32,7 +32,12 @@ truncated frames), `exception`. Meter drivers keep per-device counters.
 
 `ModbusError(code)` turns a failure into an exception for code that wants
 one (tools, tests): `code` > 0 is the slave's exception code, < 0 one of the
-local codes TIMEOUT, BAD_FRAME, BUSY. `master.error()` builds it.
+local codes TIMEOUT, BAD_FRAME. `master.error()` builds it.
+
+Limitation: an adapter that echoes our own transmission is handled for reads
+(the echo is no valid response), but the echo of an FC06 request is
+byte-for-byte what the slave answers, so on such a line a write can be
+confirmed by its own echo. Reads are what the control loop uses.
 
 Timing and allocation: start_read and poll allocate nothing (preallocated
 request/response buffers, bound methods taken once, ints < 2**16); FC16
@@ -54,7 +59,6 @@ DONE = const(2)
 TIMEOUT = const(-1)
 BAD_FRAME = const(-2)
 EXCEPTION = const(-3)
-BUSY = const(-4)  # only as a ModbusError code: the bus was not free
 
 MAX_FRAME = const(256)
 MAX_READ_REGISTERS = const(125)
@@ -78,7 +82,6 @@ EXCEPTION_NAMES = {
 LOCAL_NAMES = {
     TIMEOUT: "no response (timeout)",
     BAD_FRAME: "bad response (CRC error, truncated or garbled frame)",
-    BUSY: "bus busy",
 }
 
 
