@@ -58,7 +58,9 @@ class ControlLoop:
         self.max_tick_us = 0
 
     def start(self):
-        self._wdt = machine.WDT(0, self.watchdog_ms)
+        # Tells boot.py, after a soft reset, that a watchdog may still be armed.
+        machine.RTC().memory(b"wdt")
+        self._wdt = machine.WDT(0, timeout=self.watchdog_ms)
         self._timer = machine.Timer(self.timer_id)
         self._timer.init(mode=machine.Timer.PERIODIC, period=self.period_ms, callback=self._irq_ref)
         self.running = True
@@ -70,7 +72,7 @@ class ControlLoop:
         self.running = False
         self.pending = False
         if stretch_watchdog and self._wdt is not None:
-            self._wdt = machine.WDT(0, MAINTENANCE_WDT_MS)
+            self._wdt = machine.WDT(0, timeout=MAINTENANCE_WDT_MS)
             self._wdt.feed()
 
     def _irq(self, _timer):

@@ -493,10 +493,26 @@ def watchdog():
     return _watchdog
 
 
+_rtc_memory = b""
+
+
+class RTC:
+    """Only the user memory: on the ESP32 it survives soft resets and every reset but power-on."""
+
+    def memory(self, data=None):
+        global _rtc_memory
+        if data is None:
+            return _rtc_memory
+        if len(data) > 2048:
+            raise ValueError("RTC memory holds 2048 bytes")
+        _rtc_memory = bytes(data)
+
+
 def reset_hardware():
     """Test helper: forget timers, the watchdog, wiring, pins and any simulated clock (a power cycle)."""
-    global _watchdog
+    global _watchdog, _rtc_memory
     use_clock(None)
+    _rtc_memory = b""
     for index in range(_TIMER_COUNT):
         _timers[index] = None
     _wiring.clear()

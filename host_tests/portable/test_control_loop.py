@@ -120,3 +120,30 @@ def test_thousands_of_ticks_under_heap_lock():
     allocs.assert_free(period, n=2000)
     # A MemoryError inside a scheduled tick would be printed and swallowed: count the ticks too.
     assert loop.ticks == 4001 and loop.faults == 0 and machine.watchdog().feeds == 4001
+
+
+def _run_boot_py():
+    with open(_firmware_dir() + "/boot.py") as file:
+        exec(file.read(), {})
+
+
+def _firmware_dir():
+    import control_loop as module
+
+    path = module.__file__
+    return path[: path.rfind("/")] if "/" in path else "."
+
+
+def test_after_a_soft_reset_boot_py_gives_a_running_watchdog_an_hour():
+    step = Step()
+    loop = _started(step, watchdog_ms=2000)
+    assert machine.RTC().memory() == b"wdt"
+    loop._timer.deinit()  # what a soft reset does to the timer; the watchdog stays armed
+    _run_boot_py()
+    assert machine.watchdog().timeout_ms == control_loop.MAINTENANCE_WDT_MS
+
+
+def test_boot_py_arms_no_watchdog_when_none_ran():
+    machine.reset_hardware()
+    _run_boot_py()
+    assert machine.watchdog() is None
