@@ -87,6 +87,21 @@ def test_qos1_delivery_is_acknowledged_so_the_broker_does_not_resend(broker):
     sender.disconnect()
 
 
+def test_wait_msg_blocks_for_one_packet_or_the_timeout(broker):
+    received = []
+    one = client(broker, "waiter", keepalive=30)
+    one.set_callback(lambda topic, msg: received.append(msg))
+    one.connect()
+    one.subscribe("wait/topic")
+    assert one.wait_msg(50) is None
+    one.publish("wait/topic", "hello")
+    assert one.wait_msg(WAIT_S * 1000) == mqtt.PUBLISH
+    assert received == [b"hello"]
+    one.ping()
+    assert one.wait_msg(WAIT_S * 1000) == mqtt.PINGRESP and one.pings_unanswered == 0
+    one.disconnect()
+
+
 def test_last_will_on_a_lost_connection_but_not_on_disconnect(broker):
     wills = []
     watcher = client(broker, "watcher")

@@ -398,9 +398,11 @@ class MQTTClient:
         topic = body[2:end]
         if b"+" in topic or b"#" in topic:
             self._fail(MALFORMED, "PUBLISH topic with wildcards")
-        self.retained = bool(flags & 1)
         if self.cb is not None:
-            self.cb(topic, body[start:])
-        self.retained = False
+            self.retained = bool(flags & 1)
+            try:
+                self.cb(topic, body[start:])
+            finally:
+                self.retained = False
         if qos:
             self._send(bytes((PUBACK, 2, body[end], body[end + 1])))
