@@ -240,3 +240,31 @@ def test_every_model_polls_power_and_slow_blocks_without_allocating():
             stream.answer(power, R(10.0, 2.0, fc=4))
         allocs.assert_free(poller(meter, 100), 500)
         assert reading.valid and meter.crc == 0 and meter.invalid == 0, model
+
+
+@micropython_only
+def test_failing_polls_allocate_nothing_either():
+    stream = ReplayStream().answer(R(50.0, fc=4))
+    reading = Reading()
+    master = modbus.Master(stream, timeout_ms=20, retries=1)
+    meter = meters.create("sdm630", master, 1, reading, period_ms=0, slow_every=1000)
+    drive(meter, 0, 10)
+    assert meter.started
+    stream.clear().replay = True
+    nan = read_response(1, 4, bytes.fromhex("7FC00000") * 3)
+    garbled = bytearray(R(1.0, 2.0, 3.0, fc=4))
+    garbled[4] ^= 1
+    stream.answer(nan, exception_response(1, 4, 4), b"", b"", bytes(garbled), bytes(garbled))
+    clock = [100]
+
+    def failing_poll():
+        now = clock[0]
+        status = meter.step(now)
+        while status == meters.BUSY or status == meters.IDLE or status == meters.WAIT_BUS:
+            now += 5
+            status = meter.step(now)
+        clock[0] = now
+
+    allocs.assert_free(failing_poll, 600)
+    assert not reading.valid
+    assert meter.invalid > 100 and meter.exception > 100 and meter.timeout > 100 and meter.crc > 100
