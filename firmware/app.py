@@ -29,9 +29,11 @@ controller step, well under one RS485 frame time.
 """
 
 import json
+import time
 
 import cfg
 import control_loop
+import machine
 import meters
 import modbus
 import rs485
@@ -86,8 +88,10 @@ class App:
             settings["meter_type"], self.master, settings["meter_address"], self.reading,
             period_ms=settings["meter_period_ms"],
         )
-        # Inverter links: objects with step(now_ms), built on this Fleet.
+        # Inverter links stepped by the control loop (objects with step(now_ms)), and the
+        # Hoymiles radio link, which has its own fast timer (hm_radio.RadioService).
         self.links = () if make_links is None else tuple(make_links(self.fleet, settings))
+        self.radio = _radio_service(board, self.fleet, settings, clock)
         self.meter_status = meters.IDLE
         self._done = 0  # Modbus transactions finished (any outcome)
         self._done_ms = clock()
@@ -130,6 +134,8 @@ class App:
         # Fail-safe limits go out before the first meter reading exists.
         self.controller.step(self._clock(), self.reading)
         self.loop.start()
+        if self.radio is not None:
+            self.radio.start()
 
     def apply(self, key, value):
         """cfg listener: the export limits act at the next tick; other keys after a restart."""
@@ -160,6 +166,8 @@ class App:
         self.loop.stop()
         if self.safe_loop is not None:
             self.safe_loop.stop()
+        if self.radio is not None:
+            self.radio.stop()
 
     def status(self):
         reading, controller, fleet, meter, loop = self.reading, self.controller, self.fleet, self.meter, self.loop
@@ -177,6 +185,9 @@ class App:
             meter.exception, meter.invalid))
         print("bus: frames %d, drained %d bytes, tx timeouts %d" % (
             self.bus.frames, self.bus.drained, self.bus.tx_timeouts))
+        if self.radio is not None:
+            print("radio: %s, %d steps, overruns %d" % (
+                "running" if self.radio.running else "STOPPED", self.radio.ticks, self.radio.overruns))
         limit = controller.export_limit_dw
         print("control: %s; export limit %s W; PV %s W, load %s W, allowed %s W, limits total %s W, commands %d"
               % (_MODE_NAMES.get(controller.mode, controller.mode), "none" if limit < 0 else _w(limit),
@@ -218,8 +229,55 @@ def main(board_path=BOARD_PATH, config_path=cfg.PATH, make_links=None, clock=tic
 
 
 def _board_links(fleet, settings):
-    """The inverter links of a device board: none yet (the Hoymiles radio link is wired in separately)."""
+    """Links the control loop steps on a device board: none (the radio link runs on its own timer)."""
     return []
+
+
+def _radio_service(board, fleet, settings, clock):
+    """The Hoymiles link on the board's nRF24L01+, on its own timer; None without radio or inverters."""
+    pins = board.get("radio")
+    if not pins or not fleet.count:
+        return None
+    import hm_frames
+    import hm_link
+    import hm_radio
+    import nrf24
+
+    pin = machine.Pin
+    spi = machine.SPI(pins["spi"], baudrate=8000000, sck=pin(pins["sck"]), mosi=pin(pins["mosi"]),
+                      miso=pin(pins["miso"]))
+    irq = None if pins.get("irq") is None else pin(pins["irq"], pin.IN)
+    radio = nrf24.NRF24(spi, pin(pins["csn"], pin.OUT, value=1), pin(pins["ce"], pin.OUT, value=0), irq=irq)
+    link = hm_link.HoymilesLink(fleet, radio, hm_frames.serial_bytes(_dtu_serial()), utc_s2000,
+                                max_inverters=fleet.count)
+    for row, inverter in enumerate(settings["inverters"]):
+        link.add(row, hm_frames.serial_bytes(inverter["serial"]))
+    return hm_radio.RadioService(link, clock=clock)
+
+
+def _dtu_serial():
+    """The serial this gateway uses on the air: "1999" and eight hex digits of the chip's id."""
+    uid = machine.unique_id()
+    return "1999%02x%02x%02x%02x" % (uid[-4], uid[-3], uid[-2], uid[-1])
+
+
+_S_1970_TO_2000 = const(946684800)
+_S2000_KNOWN = const(757382400)  # 2024-01-01: an RTC before that was never set
+_EPOCH_1970 = time.gmtime(0)[0] == 1970
+
+
+def utc_s2000():
+    """UTC seconds since 2000-01-01, or -1 while the clock was never set (the radio link's clock).
+
+    Nothing sets the RTC yet (NTP arrives with WiFi), so on a device this is -1
+    and the link sends limits but no time-stamped data requests. On a port
+    whose epoch is 1970, time.time() is a long int on the ESP32: one small
+    allocation per time-stamped request.
+    """
+    now = int(time.time())
+    if _EPOCH_1970:
+        now -= _S_1970_TO_2000
+    return now if now >= _S2000_KNOWN else -1
 
 
 def status():

@@ -175,7 +175,24 @@ class _PinState:
         self.value = 0
         self.mode = -1
         self.edges = 0
-        self.on_low = None  # called when an output goes from high to low (the transceiver's DE input)
+        self.listeners = []  # what the pin drives: called with the new level on every change
+        self.source = None  # what drives an input pin: read through this callable
+
+
+def watch_pin(pin_id, listener):
+    """Wiring: `listener(level)` hears every change of pin `pin_id` (a chip's CSN, CE or DE input)."""
+    _state(pin_id).listeners.append(listener)
+
+
+def drive_pin(pin_id, source):
+    """Wiring: pin `pin_id` reads `source()` (a chip's IRQ output)."""
+    _state(pin_id).source = source
+
+
+def _state(pin_id):
+    if pin_id not in _pins:
+        _pins[pin_id] = _PinState()
+    return _pins[pin_id]
 
 
 _pins = {}
@@ -194,9 +211,7 @@ class Pin:
         if not isinstance(id, int) or not 0 <= id <= 48:
             raise ValueError("invalid pin")
         self.id = id
-        if id not in _pins:
-            _pins[id] = _PinState()
-        self._state = _pins[id]
+        self._state = _state(id)
         self.init(mode, pull, value)
 
     def init(self, mode=-1, pull=-1, value=None):
@@ -210,11 +225,13 @@ class Pin:
         if state.value != value:
             state.edges += 1
             state.value = value
-            if value == 0 and state.on_low is not None:
-                state.on_low()
+            for index in range(len(state.listeners)):
+                state.listeners[index](value)
 
     def value(self, value=None):
         if value is None:
+            if self._state.source is not None:
+                return self._state.source()
             return self._state.value
         self._set(1 if value else 0)
 
@@ -260,7 +277,7 @@ class UART:
         self._de = None
         if de is not None:
             self._de = Pin(de)
-            self._de._state.on_low = self._de_released
+            self._de._state.listeners.append(self._de_changed)
         self._chunk = bytearray(_BUS_CHUNK)
         self._one = bytearray(1)
         self.truncated = 0  # bytes cut off on the bus because DE dropped while they were sent
@@ -304,6 +321,10 @@ class UART:
                 self._line.write(self._one)
             else:
                 self.truncated += 1
+
+    def _de_changed(self, level):
+        if level == 0:
+            self._de_released()
 
     def _de_released(self):
         now_us = _ticks_us()
@@ -373,6 +394,40 @@ class UART:
             while self._tx.count:  # a coarse host clock may wake us a little early
                 _sleep_us(self._char_us())
                 self._pump()
+
+
+# ---------------------------------------------------------------- SPI
+
+_spi_wiring = {}
+
+
+class SPI:
+    """Hardware SPI 1 (HSPI) or 2 (VSPI), passing every transfer to the device wired to it."""
+
+    MSB = const(0)
+    LSB = const(1)
+
+    @staticmethod
+    def wire(spi_id, device):
+        """Connect bus `spi_id` to `device` (write, readinto, write_readinto, as a chip sees them)."""
+        _spi_wiring[spi_id] = device
+
+    def __init__(self, id, baudrate=1000000, polarity=0, phase=0, bits=8, firstbit=0, sck=None, mosi=None,
+                 miso=None):
+        if id not in (1, 2):
+            raise ValueError("SPI(%d) does not exist" % id)
+        self.id = id
+        self.baudrate = baudrate
+        self._device = _spi_wiring.get(id)
+
+    def write(self, buf):
+        self._device.write(buf)
+
+    def readinto(self, buf, write=0):
+        self._device.readinto(buf, write)
+
+    def write_readinto(self, out, into):
+        self._device.write_readinto(out, into)
 
 
 # ---------------------------------------------------------------- Timer
@@ -516,6 +571,7 @@ def reset_hardware():
     for index in range(_TIMER_COUNT):
         _timers[index] = None
     _wiring.clear()
+    _spi_wiring.clear()
     _pins.clear()
     _watchdog = None
 

@@ -10,7 +10,10 @@ import app
 import cfg
 import controller
 import machine
+import nrf24_chip
 import register_slave
+from compat import ticks_diff
+from fleet import CMD_ACKED
 from testkit import micropython_only
 
 BOARD = {"name": "test board", "meter_bus": {"uart": 2, "tx": 17, "rx": 16, "de": 4}}
@@ -187,3 +190,46 @@ def test_thousands_of_loop_periods_under_heap_lock():
         assert bench.app.reading.valid
     finally:
         bench.close()
+
+
+RADIO = {"spi": 1, "sck": 18, "mosi": 23, "miso": 19, "csn": 5, "ce": 22, "irq": 21}
+
+
+def test_the_radio_link_delivers_the_limits_from_its_own_timer():
+    machine.reset_hardware()
+    clock = machine.VirtualClock(start_ms=1000)
+    machine.use_clock(clock)
+    air_clock = nrf24_chip.Clock(1000)
+    air = nrf24_chip.Air(air_clock, seed=5)
+    inverter = nrf24_chip.HmInverter("114172818832")
+    air.add(inverter)
+    chip = nrf24_chip.Chip(air)
+    # The board's wiring: SPI bus 1 and the CSN, CE and IRQ pins of the radio module.
+    machine.SPI.wire(1, chip.spi)
+    machine.watch_pin(RADIO["csn"], chip.csn.value)
+    machine.watch_pin(RADIO["ce"], chip.ce.value)
+    machine.drive_pin(RADIO["irq"], chip.irq.value)
+    line = machine.Line()
+    machine.UART.wire(2, line, de=4)
+    meter = register_slave.dtsu666(line)
+    settings = cfg.defaults()
+    settings["inverters"] = [{"serial": "114172818832", "rated_w": 800, "phase": 1, "inputs": 2}]
+    gateway = app.App(dict(BOARD, radio=RADIO), settings, clock=clock.ticks_ms)
+    try:
+        gateway.start()
+        assert sorted(machine.active_timers()) == [1, 2]  # the control loop and the radio service
+        end = clock.ticks_ms() + 3000
+        while ticks_diff(machine.next_due_ms(), end) <= 0:
+            due = machine.next_due_ms()
+            clock.advance_to_ms(due)
+            air_clock.now_ms = due
+            machine.run_timers(due)
+            _let_scheduled_run()
+            meter.serve()
+        fleet = gateway.fleet
+        assert fleet.cmd_state[0] == CMD_ACKED
+        assert inverter.limit_dw == fleet.target_dw[0] == gateway.controller.failsafe_dw[0]
+        assert gateway.radio.ticks > 500
+    finally:
+        gateway.stop()
+        machine.use_clock(None)
