@@ -515,9 +515,12 @@ class Meter:
     def _startup_register(self, kind):
         return self._block_reg[self._freq_block]  # _K_CHECK
 
+    # Start-up runs again every retry_ms while a meter is missing, so these
+    # methods keep small frames too (only a successful start-up, which
+    # rebuilds the tables, allocates).
+
     def _startup_answer(self, status, now_ms):
-        master = self.master
-        if status == modbus.EXCEPTION and master.exception_code == 1 and self.auto_fc and self._stage == 0:
+        if status == modbus.EXCEPTION and self.master.exception_code == 1 and self.auto_fc and self._stage == 0:
             # "illegal function": this meter wants the other read function code
             self.auto_fc = False
             self.fc = modbus.FC_READ_INPUT if self.fc == modbus.FC_READ_HOLDING else modbus.FC_READ_HOLDING
@@ -536,10 +539,12 @@ class Meter:
         """Use the answer to start-up request `kind`; 0 to go on, else the failure status."""
         if status != modbus.DONE:
             return status
-        master = self.master
+        return self._check_frequency()
+
+    def _check_frequency(self):
         field = self._block_first[self._freq_block]
-        frequency_chz = decode(master.rx, master.offset, self._field_num[field], self._field_den[field])
-        if not FREQ_MIN_CHZ <= frequency_chz <= FREQ_MAX_CHZ:
+        frequency_chz = decode(self._rx, self.master.offset, self._field_num[field], self._field_den[field])
+        if frequency_chz < FREQ_MIN_CHZ or frequency_chz > FREQ_MAX_CHZ:
             return WRONG_METER
         self.reading.frequency_chz = frequency_chz
         return 0
@@ -580,42 +585,51 @@ class Chint(Meter):
         return super()._startup_register(kind)
 
     def _startup_stage(self, kind, status):
-        master = self.master
         if kind == _K_RATIOS:
-            if status == modbus.DONE:
-                ct_ratio = master.register(0)
-                vt_ratio10 = master.register(1)
-                if not (1 <= ct_ratio <= MAX_RATIO and 1 <= vt_ratio10 <= MAX_RATIO):
-                    return WRONG_METER
-                self.ct_ratio = self.ct_override or ct_ratio
-                self.vt_ratio10 = self.vt10_override or vt_ratio10
-            elif self.ct_override is None or self.vt10_override is None:
-                return status
-        elif kind == _K_VARIANT:
-            if status != modbus.DONE:
-                return status
-            raw = decode(master.rx, master.offset, 1, 1)
-            if raw == INVALID:
-                return WRONG_METER
-            # ~2300 (0.1 V) is the native map; ~230 with a VT ratio of 1 is the -H variant in volts
-            self.variant = "H" if 50 <= raw < _NATIVE_MIN_RAW and self.vt_ratio10 == 10 else "native"
-        elif kind == _K_PROBE_1000:
-            self._probe_1000 = status == modbus.DONE
-            if status == modbus.DONE and decode(master.rx, master.offset, 1, 1) > 0:
-                self.energy_register = CHINT_ENERGY_1000
-                self._stage += 1  # no need to try the other family
-                self._load_variant()
-        elif kind == _K_PROBE_4000:
-            if status == modbus.DONE and decode(master.rx, master.offset, 1, 1) > 0:
-                self.energy_register = CHINT_ENERGY_4000
-            elif self._probe_1000:
-                self.energy_register = CHINT_ENERGY_1000
-            else:
-                self.energy_register = 0
-            self._load_variant()
-        else:
-            return super()._startup_stage(kind, status)
+            return self._ratios(status)
+        if kind == _K_VARIANT:
+            return self._variant(status)
+        if kind == _K_PROBE_1000 or kind == _K_PROBE_4000:
+            self._probe(kind, status)
+            return 0
+        return super()._startup_stage(kind, status)
+
+    def _ratios(self, status):
+        if status != modbus.DONE:
+            # without both overrides the ratios are needed
+            return status if self.ct_override is None or self.vt10_override is None else 0
+        ct_ratio = self.master.register(0)
+        vt_ratio10 = self.master.register(1)
+        if ct_ratio < 1 or ct_ratio > MAX_RATIO or vt_ratio10 < 1 or vt_ratio10 > MAX_RATIO:
+            return WRONG_METER
+        self.ct_ratio = self.ct_override or ct_ratio
+        self.vt_ratio10 = self.vt10_override or vt_ratio10
         return 0
+
+    def _variant(self, status):
+        if status != modbus.DONE:
+            return status
+        raw = decode(self._rx, self.master.offset, 1, 1)
+        if raw == INVALID:
+            return WRONG_METER
+        # ~2300 (0.1 V) is the native map; ~230 with a VT ratio of 1 is the -H variant in volts
+        self.variant = "H" if 50 <= raw < _NATIVE_MIN_RAW and self.vt_ratio10 == 10 else "native"
+        return 0
+
+    def _probe(self, kind, status):
+        """Energy family: 0x101E if it answers non-zero, else 0x401E if that does, else whichever answered."""
+        found = status == modbus.DONE and decode(self._rx, self.master.offset, 1, 1) > 0
+        if kind == _K_PROBE_1000:
+            self._probe_1000 = status == modbus.DONE
+            if not found:
+                return  # try the other family
+            self.energy_register = CHINT_ENERGY_1000
+            self._stage += 1  # skip the 0x401E probe
+        elif found:
+            self.energy_register = CHINT_ENERGY_4000
+        else:
+            self.energy_register = CHINT_ENERGY_1000 if self._probe_1000 else 0
+        self._load_variant()
 
     def _load_variant(self):
         """Ratios, variant and energy family are known: rebuild the tables (before the frequency check)."""

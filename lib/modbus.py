@@ -65,8 +65,8 @@ MAX_READ_REGISTERS = const(125)
 MAX_WRITE_REGISTERS = const(123)
 _REQUEST_LEN = const(8)
 _CHUNK = const(32)
-# Draining a babbling line stops after this many chunks per poll.
-_MAX_CHUNKS = const(MAX_FRAME // _CHUNK + 1)
+# Reading a babbling line stops after this many bytes per poll (or flush).
+_MAX_DRAIN = const(2 * MAX_FRAME)
 
 EXCEPTION_NAMES = {
     1: "illegal function",
@@ -220,9 +220,8 @@ class Master:
     def _send(self, now_ms):
         # Whatever is in the receive buffer now is not our answer.
         drained = 0
-        while self._any() and drained < _MAX_CHUNKS:
-            self._readinto(self._chunk)
-            drained += 1
+        while self._any() and drained < _MAX_DRAIN:
+            drained += self._readinto(self._chunk) or _MAX_DRAIN
         self._rx_len = 0
         self._start = 0
         self._heard = False  # any byte since the request
@@ -280,15 +279,15 @@ class Master:
         self._start = 0
 
     def _receive(self, now_ms):
-        chunks = 0
-        while chunks < _MAX_CHUNKS:
+        received = 0
+        while received < _MAX_DRAIN:
             count = self._readinto(self._chunk)
             if not count:
                 break
             self._append(count)
             self._t_byte = now_ms
             self._heard = True
-            chunks += 1
+            received += count
 
     def _append(self, count):
         rx = self.rx

@@ -40,6 +40,16 @@ def test_byte_by_byte_delivery_completes_by_length():
     assert master.register(4) == 0x4040
 
 
+def test_a_long_frame_in_one_byte_pieces_is_read_in_one_poll():
+    # found by hypothesis: draining at most a few chunks per poll made an 85-byte
+    # answer take 10 polls, longer than the timeout
+    stream = ReplayStream().answer(read_response(1, 3, bytes(80)))
+    stream.chunk = 1
+    master = modbus.Master(stream, timeout_ms=100, retries=0)
+    master.start_read(1, 3, 0x2000, 40, 0)
+    assert master.poll(12) == modbus.DONE
+
+
 def test_noise_and_echo_before_the_frame_are_skipped():
     echo = bytes.fromhex("0103201200026FCE")
     # an echo whose register byte looks like the byte count (0x04), then noise with our address
