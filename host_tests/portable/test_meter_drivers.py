@@ -268,3 +268,22 @@ def test_failing_polls_allocate_nothing_either():
     allocs.assert_free(failing_poll, 600)
     assert not reading.valid
     assert meter.invalid > 100 and meter.exception > 100 and meter.timeout > 100 and meter.crc > 100
+
+
+@micropython_only
+def test_start_up_against_a_missing_meter_allocates_nothing():
+    for model in ("dtsu666", "ddsu666", "sdm630"):
+        stream = ReplayStream(replay=True).answer(b"")
+        meter = meters.create(model, modbus.Master(stream, timeout_ms=20, retries=1), 1, Reading(), retry_ms=100)
+        clock = [0]
+
+        def attempt(meter=meter, clock=clock):
+            now = clock[0]
+            status = meter.step(now)
+            while status == meters.BUSY or status == meters.IDLE:
+                now += 5
+                status = meter.step(now)
+            clock[0] = now
+
+        allocs.assert_free(attempt, 200)
+        assert meter.timeout > 200 and not meter.started, model
