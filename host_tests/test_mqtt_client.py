@@ -7,6 +7,7 @@ the bytes a test gives it (a malformed packet cannot be had from Mosquitto).
 
 import json
 import os
+import select
 import shutil
 import socket
 import subprocess
@@ -18,6 +19,8 @@ from pathlib import Path
 import broker as broker_process
 import mqtt
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from mqtt_session import Session
 
 WAIT_S = 5
@@ -381,3 +384,44 @@ def test_malformed_packets_end_the_session_under_micropython(fake, garbage, code
             victim.wait(5)
     assert victim.returncode == 0, err
     assert json.loads(out) == {"code": code, "connected": False, "received": [["a", "good"]], "drops": 1}
+
+
+def attached_client(received):
+    """A client on one end of a socket pair, as if connected: the test is the broker at the other end."""
+    ours, theirs = socket.socketpair()
+    one = mqtt.MQTTClient("pair", "unused", timeout_ms=200)
+    one.set_callback(lambda topic, msg: received.append((topic, msg)))
+    one.sock = ours
+    one._poller = select.poll()
+    one._poller.register(ours, select.POLLIN)
+    return one, theirs
+
+
+def framed(first, body):
+    """A packet with a correct remaining length, so the packet handlers see every kind of body."""
+    return bytes((first,)) + bytes(mqtt._length(len(body))) + body
+
+
+PACKETS = st.builds(framed, st.integers(0, 255), st.binary(max_size=40))
+STREAMS = st.one_of(st.binary(min_size=1, max_size=64), st.lists(PACKETS, min_size=1, max_size=4).map(b"".join))
+
+
+@settings(max_examples=400, deadline=None)
+@given(stream=STREAMS)
+def test_any_bytes_from_the_broker_give_messages_or_a_clear_error(stream):
+    received = []
+    one, broker_end = attached_client(received)
+    try:
+        broker_end.sendall(stream)
+        try:
+            for _ in range(3):
+                one.check_msg()
+        except mqtt.MQTTException as error:
+            assert error.code in (mqtt.MALFORMED, mqtt.UNEXPECTED, mqtt.TOO_LARGE)
+            assert not one.connected
+        for topic, msg in received:
+            assert topic and b"+" not in topic and b"#" not in topic
+            assert isinstance(msg, bytes)
+    finally:
+        one.close()
+        broker_end.close()
