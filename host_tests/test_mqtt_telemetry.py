@@ -115,5 +115,8 @@ def test_gateway_on_the_unix_port_publishes_telemetry_and_drives_the_dtu(broker)
     assert states[0]["mode"] == "regulating" and states[0]["energy"]["import_wh"] == 42
     assert states[-1]["inverters"][0]["output_w"] == 456 and states[-1]["pv_power_w"] == 456
     assert states[-1]["inverters"][0]["limit_w"] == 600
+    assert states[-1]["mqtt"] == {"connects": 1, "drops": 0}
+    assert states[-1]["dtu"]["commands"] == 1 and states[-1]["dtu"]["reachable"] == [1]
+    assert states[-1]["dtu"]["reports"] >= 1 and states[-1]["dtu"]["malformed"] == 0
     event_messages = [json.loads(msg) for topic, msg in seen if topic == "export_manager/mp_em/events"]
     assert [(event["event"], event["kind"]) for event in event_messages] == [("boot", 1)]

@@ -9,7 +9,8 @@ The state message is the very document the HTTP endpoint `/api/status`
 serves (`PlantStatus.snapshot`), so a field has one name everywhere: grid
 power total and per phase, voltages, frequency, PV power, load, the export
 limit, the sum of the inverter limits, controller mode, each inverter's limit
-and output, and the energy counters.
+and output, and the energy counters. Two link sections are added: "mqtt"
+(connects, drops) and, given the DTU bridge, "dtu" (its counters).
 
 Topics (base = `<prefix>/<node_id>`, prefix "export_manager" by default):
 
@@ -59,10 +60,12 @@ class Telemetry:
         telemetry_period_s=10,
         device_name="Export manager",
         sw_version="0.1.0",
+        bridge=None,
     ):
         self.session = session
         self.status = status
         self.events = events
+        self.bridge = bridge
         self.node_id = node_id
         self.discovery_prefix = discovery_prefix
         self.period_ms = telemetry_period_s * 1000
@@ -88,7 +91,22 @@ class Telemetry:
     # -- what is published ----------------------------------------------------------------------
 
     def state_json(self, now_ms):
-        return json.dumps(self.status.snapshot(now_ms))
+        """The status snapshot, plus the link counters: "mqtt" always, "dtu" with a bridge."""
+        snapshot = self.status.snapshot(now_ms)
+        session = self.session
+        snapshot["mqtt"] = {"connects": session.connects, "drops": session.drops}
+        bridge = self.bridge
+        if bridge is not None:
+            snapshot["dtu"] = {
+                "commands": bridge.commands,
+                "acks": bridge.acks,
+                "timeouts": bridge.timeouts,
+                "reports": bridge.reports,
+                "malformed": bridge.malformed,
+                "stale": bridge.stale,
+                "reachable": list(bridge.reachable),
+            }
+        return json.dumps(snapshot)
 
     def sensors(self, now_ms):
         """(object id, name, value path in the state, (device_class, state_class, unit), grid?) per sensor.

@@ -39,7 +39,7 @@ def main():
     session = Session(MQTTClient("mp-gateway", "127.0.0.1", port, keepalive=30))
     bridge = DtuBridge(session, table, OPENDTU, "mpdtu", ["114190641177"], ack_timeout_ms=5000)
     status = PlantStatus(meter, table, regulator)
-    sender = Telemetry(session, status, events=ring, node_id="mp_em", telemetry_period_s=1)
+    sender = Telemetry(session, status, events=ring, node_id="mp_em", telemetry_period_s=1, bridge=bridge)
     meter.valid = True
     meter.power_dw = 2000
     meter.phase_power_dw[0] = 2000
