@@ -98,6 +98,7 @@ def test_no_echo_within_the_timeout_fails_the_command(broker):
     assert rig.commands == [("silent/116180216734/cmd/limit_nonpersistent_absolute", b"900")]
     assert rig.bridge.timeouts == 1
     # The controller's retry goes out again and can still be acknowledged.
+    rig.bridge.ack_timeout_ms = 10000  # no race with a loaded machine from here on
     rig.fleet.command(1, 9000, ticks_ms())
     rig.until(lambda: len(rig.commands) == 2, "the retry")
     rig.say("silent/116180216734/status/limit_absolute", "900")
