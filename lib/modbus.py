@@ -39,9 +39,10 @@ Limitation: an adapter that echoes our own transmission is handled for reads
 byte-for-byte what the slave answers, so on such a line a write can be
 confirmed by its own echo. Reads are what the control loop uses.
 
-Timing and allocation: start_read and poll allocate nothing (preallocated
-request/response buffers, bound methods taken once, ints < 2**16); FC16
-writes slice the request buffer (one memoryview; commissioning only).
+Timing and allocation: start_read, start_write_* and poll allocate nothing
+(preallocated request/response buffers, bound methods taken once, ints
+< 2**16, frames of at most 11 words); only the first FC16 write of each
+length makes its memoryview of the request buffer.
 """
 
 from compat import const, ticks_diff
@@ -116,6 +117,7 @@ class Master:
         self.tx = bytearray(MAX_FRAME)
         self._tx_read = memoryview(self.tx)[:_REQUEST_LEN]
         self._tx_view = self._tx_read
+        self._tx_views = {}  # FC16 request length -> memoryview
         self.rx = bytearray(MAX_FRAME)
         self._chunk = bytearray(_CHUNK)
         self._rx_len = 0
@@ -133,8 +135,9 @@ class Master:
         self.offset = 0  # rx index of the first data byte of a DONE read
         self.exception_code = 0
         self.status = IDLE  # result of the last finished transaction
-        # Address of the device queued for the bus next (0: none); drivers
-        # sharing this master use it to take turns (see meters.py).
+        # Who is queued for the bus next (0: nobody; drivers use their Modbus
+        # address or another non-zero token) so drivers sharing this master
+        # take turns (see meters.py).
         self.waiter = 0
         self.ok = 0
         self.timeout = 0
@@ -178,38 +181,51 @@ class Master:
     def start_write_multiple(self, address, register, values, now_ms):
         """Send FC16 with `values` (a sequence of 16-bit ints); False if the bus is not free."""
         count = len(values)
-        if not 1 <= count <= MAX_WRITE_REGISTERS:
+        if count < 1 or count > MAX_WRITE_REGISTERS:
             raise ValueError("bad write request")
         if not self.free(now_ms):
             return False
-        tx = self.tx
         self.address = address
         self.function = FC_WRITE_MULTIPLE
         self.count = 0
         self._header(register, count)
-        tx[6] = 2 * count
-        for index in range(count):
-            tx[7 + 2 * index] = (values[index] >> 8) & 0xFF
-            tx[8 + 2 * index] = values[index] & 0xFF
-        end = 7 + 2 * count
-        crc = crc16(tx, 0, end)
-        tx[end] = crc & 0xFF
-        tx[end + 1] = crc >> 8
-        self._tx_view = memoryview(tx)[: end + 2]
+        self._values(values, count)
+        self._tx_view = self._view(9 + 2 * count)
         self._begin(now_ms)
         return True
 
+    def _values(self, values, count):
+        self.tx[6] = 2 * count
+        index = 0
+        while index < count:
+            self._put(7 + 2 * index, values[index])
+            index += 1
+        self._crc_at(7 + 2 * count)
+
+    def _put(self, position, word):
+        self.tx[position] = (word >> 8) & 0xFF
+        self.tx[position + 1] = word & 0xFF
+
+    def _crc_at(self, end):
+        """Append the CRC of tx[0:end] at tx[end] (low byte first)."""
+        crc = crc16(self.tx, 0, end)
+        self.tx[end] = crc & 0xFF
+        self.tx[end + 1] = crc >> 8
+
+    def _view(self, length):
+        """A memoryview of the first `length` request bytes, made once per length."""
+        view = self._tx_views.get(length)
+        if view is None:
+            view = memoryview(self.tx)[:length]
+            self._tx_views[length] = view
+        return view
+
     def _header(self, register, word):
-        tx = self.tx
-        tx[0] = self.address
-        tx[1] = self.function
-        tx[2] = register >> 8
-        tx[3] = register & 0xFF
-        tx[4] = word >> 8
-        tx[5] = word & 0xFF
-        crc = crc16(tx, 0, 6)
-        tx[6] = crc & 0xFF
-        tx[7] = crc >> 8
+        self.tx[0] = self.address
+        self.tx[1] = self.function
+        self._put(2, register)
+        self._put(4, word)
+        self._crc_at(6)
 
     def _begin(self, now_ms):
         self._busy = True

@@ -1,5 +1,7 @@
 """The master's non-blocking state machine over a replaying stream: frames, noise, timeouts, retries."""
 
+from array import array
+
 import allocs
 import modbus
 from modbus_frames import exception_response, floats, frame, read_response, words
@@ -198,3 +200,26 @@ def test_poll_path_allocates_nothing():
 
     allocs.assert_free(transaction, 1000)
     assert master.ok >= 1000 and master.exception >= 1000
+
+
+@micropython_only
+def test_writes_allocate_nothing_after_the_first_of_each_length():
+    stream = ReplayStream(replay=True).answer(frame(1, 16, words(0x9C40, 2)), frame(1, 6, words(0x002E, 5)))
+    master = modbus.Master(stream)
+    values = array("H", (0x1234, 0xABCD))
+    clock = [0]
+
+    def writes():
+        now = clock[0]
+        master.start_write_multiple(1, 0x9C40, values, now)
+        while master.poll(now) == modbus.PENDING:
+            now += 1
+        now += 10
+        master.start_write_single(1, 0x002E, 5, now)
+        while master.poll(now) == modbus.PENDING:
+            now += 1
+        clock[0] = now + 10
+
+    allocs.assert_free(writes, 500)
+    assert master.ok >= 1000 and master.crc == 0
+    assert stream.request() == frame(1, 6, words(0x002E, 5))
