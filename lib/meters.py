@@ -24,7 +24,8 @@ negates powers and swaps import/export for meters wired the other way round.
 Energy saturates at 2**30 - 1 Wh (1,073,741 kWh): the ESP32's small-int
 limit; beyond it the field holds that value (documented in docs/METERS.md).
 
-`step()` returns one of the status constants below. A new power sample sets
+The driver sets `reading.phases` (1 for DDSU666/SDM120, whose power also
+goes to phase_power_dw[0]). `step()` returns one of the status constants below. A new power sample sets
 `reading.power_dw` (and phases), `reading.t_ms`, `reading.valid = True` and
 increments `reading.seq`; a failed or invalid power read sets
 `reading.valid = False`. Per-device counters (per transaction, after the
