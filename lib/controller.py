@@ -5,16 +5,18 @@ output the meter saw at the moment of the sample), derives the PV total the
 export limit allows (`load + limit - margin`, in total and per phase) and
 compares it with what the limits already commanded will let the inverters
 make. Too much: it cuts at once, the whole excess, on as few inverters as
-possible (down fast). Room to spare: it raises only when every command has had
-time to act and a sample taken after that shows the room (up carefully).
+possible but spread so that no inverter ramps a big cut alone (down fast).
+Room to spare: it raises only when every command has had time to act and a
+sample taken after that shows the room (up carefully).
 
 What the meter saw is modelled per inverter: a command is believed in force
 `lag` ms after its acknowledgement (learned from the inverter's own output
-reports, so a slow inverter is not cut twice), and an inverter that reported
-less than its limit is PV-bound, counted at its reported output (anchoring:
-its limit is never wound up while clouds hold it back). Without a fresh valid
-sample the controller commands the fail-safe limits, whose total cannot
-export more than the limit whatever the load, and holds them.
+reports, so a slow inverter is not cut twice; until then the higher of the
+old and new limits is assumed), and an inverter that reported less than its
+limit is PV-bound, counted at its reported output (anchoring: its limit is
+never wound up while clouds hold it back). Without a fresh valid sample the
+controller commands the fail-safe limits, whose total cannot export more than
+the limit whatever the load, and holds them. docs/CONTROLLER.md explains why.
 
 Device notes: `step()` is integer-only and allocates nothing (arrays and
 flags are preallocated here); its cost is a few passes over the inverter
@@ -52,22 +54,29 @@ _COMMANDED = const(2)  # commanded: a later change in the same step replaces tha
 _NONE = const(-1)  # no PV-bound report: the inverter makes what its limit allows
 _HUGE_DW = const(0x3FFFFFFF)  # an unreachable cap (no limit), within the small-int range
 _LAG_STEP_MS = const(1000)  # how much a late response lengthens the learned lag
-_LAG_MIN_MS = const(500)  # the shortest lag learned (a cloud can mimic a fast response)
+_SERVICE_CREEP_MS = const(100)  # how fast the measured delivery time may grow per command
+_LAG_MIN_MS = const(1000)  # the shortest lag learned (a cloud can mimic a fast response)
+_STEP_DW = const(1000)  # 100 W between samples: a load switching, neither trend nor jitter
+_TREND_CLIP_DW_PER_S = const(500)  # 50 W/s: the steepest trend counted
+_TREND_HORIZON_MS = const(5000)  # the farthest a falling load is extrapolated
 
 
 class Controller:
     """Keeps export at `export_limit_w` (and per-phase limits) by setting inverter limits.
 
-    Tuning keywords (all integers; defaults suit Hoymiles HM on a 1 s meter):
-    margin_w: import aimed at below the limit, so meter noise and small load
-      steps do not export; deadband_w: smallest raise worth a command;
-      min_interval_ms: least time between two commands to one inverter;
-      settle_ms: how long after a command is believed in force a sample must
-      be before a raise; response_ms / max_response_ms: initial and largest
-      time from acknowledgement to the new limit being in force (learned per
-      inverter); headroom_pct / headroom_w: how far above its reported output
-      a PV-bound inverter may be raised; tolerance_pct / tolerance_w: how far
-      below its limit an output must be to count as PV-bound.
+    Tuning keywords (all integers; defaults suit Hoymiles HM on a 1 s meter;
+    docs/CONTROLLER.md has the table): margin_w: import aimed at below the
+    limit, so meter noise and small load steps do not export;
+    slow_margin_w_per_s: more margin per second an inverter responds slower
+    than response_ms; cut_spread_w: most a cut takes from one inverter before
+    it spreads to others; deadband_w: smallest raise worth a command;
+    min_interval_ms: least time between two commands to one inverter;
+    settle_ms: how long after a command is believed in force a sample must be
+    before a raise; response_ms / max_response_ms: initial and largest time
+    from acknowledgement to the new limit being in force (learned per
+    inverter); headroom_pct / headroom_w: how far above its reported output a
+    PV-bound inverter may be raised; tolerance_pct / tolerance_w: how far
+    below its limit an output must be to count as PV-bound.
     """
 
     def __init__(
@@ -79,8 +88,13 @@ class Controller:
         failsafe_ms=3000,
         margin_w=20,
         slow_margin_w_per_s=2,
+        load_margin_permille=0,
+        trend_pct=100,
+        jitter_pct=150,
+        up_gain_pct=100,
         cut_spread_w=300,
-        deadband_w=15,
+        ramp_w_per_s=400,
+        deadband_w=10,
         min_interval_ms=1000,
         settle_ms=1000,
         response_ms=3000,
@@ -98,6 +112,11 @@ class Controller:
         self.meter_position = meter_position
         self.failsafe_ms = failsafe_ms
         self.margin_dw = margin_w * 10
+        self.trend_pct = trend_pct
+        self.jitter_pct = jitter_pct
+        self.load_margin_permille = load_margin_permille
+        self.up_gain_pct = up_gain_pct
+        self.ramp_dw_per_s = ramp_w_per_s * 10
         self.cut_spread_dw = cut_spread_w * 10
         self.slow_margin_dw_per_s = slow_margin_w_per_s * 10
         self.response_ms = response_ms
@@ -117,8 +136,11 @@ class Controller:
         self.limit_dw = 0  # total of the limits commanded
         self.expected_dw = 0  # PV total to expect once every command acted
         self.commands = 0
+        self.service_ms = 0  # time the link takes to deliver a command (measured)
+        self.trend_dw_per_s = 0  # the load's recent slope (smoothed, clipped)
+        self.jitter_dw = 0  # the load's typical change from one sample to the next (smoothed)
         # Per inverter: the belief about its newest command, and its feedback.
-        self.prev_dw = _copy(fleet.target_dw)  # limit in force before the newest command
+        self.prev_dw = _copy(fleet.target_dw)  # highest limit maybe in force when the newest was sent
         self.belief = bytearray(count)
         for index in range(count):
             self.belief[index] = _DONE
@@ -129,7 +151,8 @@ class Controller:
             self.lag_ms[index] = response_ms
         self.sent_ms = _ints(count)
         self.ever_sent = bytearray(count)
-        self.from_dw = _ints(count)  # output believed in force when the newest command went out
+        self.clean = bytearray(count)  # the newest command went out while the one before was in force
+        self.from_dw = _ints(count)  # output (taken high) when the newest command went out
         self.avail_dw = _ints(count)  # reported output while PV-bound, or _NONE
         for index in range(count):
             self.avail_dw[index] = _NONE
@@ -152,6 +175,9 @@ class Controller:
         self._sample_ms = 0
         self._lag_max_ms = response_ms
         self._first_pass = False
+        self._trend_seq = 0
+        self._trend_ms = 0
+        self._trend_load_dw = 0
         self.aim_margin_dw = self.margin_dw
         self.set_export_limit(export_limit_w, phase_export_limit_w)
 
@@ -238,11 +264,17 @@ class Controller:
         if belief == _PENDING and self.fleet.cmd_state[index] == CMD_ACKED:
             self.ack_ms[index] = self.fleet.cmd_t_ms[index]
             self._start_lag(index)
+            self._time_service(ticks_diff(self.ack_ms[index], self.sent_ms[index]))
         elif belief == _ACTING and ticks_diff(self._now_ms, self.effect_ms[index]) > self.failsafe_ms + self.settle_ms:
             self.belief[index] = _DONE  # no sample we may still use predates it
         if self.fleet.output_seq[index] != self.report_seq[index]:
             self.report_seq[index] = self.fleet.output_seq[index]
             self._learn(index, self.fleet.output_dw[index], self.fleet.output_t_ms[index])
+
+    def _time_service(self, took_ms):
+        """Track how long the link takes to deliver one command: the quickest recent delivery
+        (commands queued behind others take longer), creeping up if deliveries get slower."""
+        self.service_ms = min(max(took_ms, 0), self.service_ms + _SERVICE_CREEP_MS)
 
     def _start_lag(self, index):
         self.effect_ms[index] = ticks_add(self.ack_ms[index], self.lag_ms[index])
@@ -251,7 +283,7 @@ class Controller:
     def _learn(self, index, output, report_ms):
         if self.belief[index] != _PENDING and self.ever_sent[index]:
             since_ms = ticks_diff(report_ms, self.ack_ms[index])
-            if 0 <= since_ms <= self.max_response_ms and self._checkable_cut(index):
+            if 0 <= since_ms <= self.max_response_ms and self.clean[index] and self._checkable_cut(index):
                 self._learn_lag(index, output, since_ms)
             if self.from_dw[index] < self.fleet.target_dw[index]:
                 report_ms = ticks_add(report_ms, -self.settle_ms)  # a raise may ramp a little longer
@@ -288,8 +320,10 @@ class Controller:
         self.expected_dw = self.phase_expect_dw[0] + self.phase_expect_dw[1] + self.phase_expect_dw[2]
         # What the limits allow: the load behind the meter plus the export limit, less the margin.
         self.load_dw = reading.power_dw + self.pv_dw if self.meter_position == GRID else reading.power_dw
-        # A slow inverter cannot correct an excess for a long time: aim further below the limit.
-        self.aim_margin_dw = self.margin_dw + (self._lag_max_ms - self.response_ms) * self.slow_margin_dw_per_s // 1000
+        if reading.seq != self._trend_seq:
+            self._trend_seq = reading.seq
+            self._follow_trend()
+        self.aim_margin_dw = self._aim_margin()
         self.allowed_dw = _allowance(self.load_dw, self.export_limit_dw, self.aim_margin_dw)
         cut = self.expected_dw - self.allowed_dw > self.aim_margin_dw // 2
         for phase in range(3):
@@ -298,8 +332,35 @@ class Controller:
         if cut:
             self._cut(self.expected_dw - self.allowed_dw)
         elif self._settled:
-            self._raise(self.allowed_dw - self.expected_dw)
+            self._raise((self.allowed_dw - self.expected_dw - self._falling_dw()) // 100 * self.up_gain_pct)
         self.limit_dw = self._total_target()
+
+    def _aim_margin(self):
+        """The margin to aim at: larger where a slow inverter cannot correct an excess for a long
+        time (and, if asked, with the load)."""
+        margin = max(self.margin_dw, self.jitter_dw * self.jitter_pct // 100)
+        margin += (self._lag_max_ms - self.response_ms) * self.slow_margin_dw_per_s // 1000
+        return margin + max(self.load_dw, 0) // 1000 * self.load_margin_permille
+
+    def _falling_dw(self):
+        """How far a falling load will fall before a cut could act: raises leave that much room."""
+        if self.trend_dw_per_s >= 0:
+            return 0
+        horizon_ms = min(self._lag_max_ms + self.service_ms, _TREND_HORIZON_MS)
+        return -self.trend_dw_per_s * (horizon_ms // 100) // 10 * self.trend_pct // 100
+
+    def _follow_trend(self):
+        """Smooth the load's slope and its jitter (typical change) over the last samples. A change
+        of more than 100 W is an appliance switching, handled by the law at once: it counts for
+        neither (nor does a jump of the estimate when a command acts sooner or later than believed)."""
+        took_ms = ticks_diff(self._sample_ms, self._trend_ms)
+        self._trend_ms = self._sample_ms
+        change = self.load_dw - self._trend_load_dw
+        self._trend_load_dw = self.load_dw
+        if 0 < took_ms <= 5000 and -_STEP_DW <= change <= _STEP_DW:
+            slope = max(-_TREND_CLIP_DW_PER_S, min(_TREND_CLIP_DW_PER_S, change * 1000 // took_ms))
+            self.trend_dw_per_s += (slope - self.trend_dw_per_s) // 4
+            self.jitter_dw += (abs(change) - self.jitter_dw) // 8
 
     def _zero_phases(self):
         for phase in range(3):
@@ -352,7 +413,7 @@ class Controller:
         """
         self._first_pass = True
         while amount > 0 and self._pick_cut(phase) >= 0:
-            step = min(self._best_dw, amount, self.cut_spread_dw)
+            step = min(self._best_dw, amount, self._spread_dw())
             self._set(self._best, self.expect_dw[self._best] - step)
             amount -= step
         self._first_pass = False
@@ -373,6 +434,12 @@ class Controller:
         clouds to clear: bring it down to a little above its output (no output is lost)."""
         if self._eligible(index, phase) and self.fleet.target_dw[index] > self._ceiling(index) + self.deadband_dw:
             self._set(index, self._ceiling(index))
+
+    def _spread_dw(self):
+        """Most of a cut for one inverter: what it ramps in two command deliveries, at least
+        `cut_spread_w`. A slow link makes each extra inverter cost a delivery time, so the cut
+        is spread less; a fast one spreads it more, so no inverter ramps long alone."""
+        return max(self.cut_spread_dw, 2 * self.ramp_dw_per_s * min(self.service_ms, 10000) // 1000)
 
     def _switch_off(self, phase, amount):
         """Everything at its minimum and still too much: switch off where the link can."""
@@ -456,6 +523,8 @@ class Controller:
             self.touched[index] = _CONSIDERED
 
     def _command(self, index, target):
+        # Only a command sent while the one before it was in force times the inverter's response.
+        self.clean[index] = 1 if self._in_force(index, self._now_ms) else 0
         self.from_dw[index] = self._seen_at(index, self._now_ms)
         self.prev_dw[index] = self._highest_at(index, self._now_ms)
         self.belief[index] = _PENDING
