@@ -25,10 +25,10 @@ Energy saturates at 2**30 - 1 Wh (1,073,741 kWh): the ESP32's small-int
 limit; beyond it the field holds that value (documented in docs/METERS.md).
 
 The driver sets `reading.phases` (1 for DDSU666/SDM120, whose power also
-goes to phase_power_dw[0]). `step()` returns one of the status constants below. A new power sample sets
-`reading.power_dw` (and phases), `reading.t_ms`, `reading.valid = True` and
-increments `reading.seq`; a failed or invalid power read sets
-`reading.valid = False`. Per-device counters (per transaction, after the
+goes to phase_power_dw[0]). `step()` returns one of the status constants
+below. A new power sample sets `reading.power_dw` (and phases),
+`reading.t_ms`, `reading.valid = True` and increments `reading.seq`; a
+failed or invalid power read sets `reading.valid = False`. Per-device counters (per transaction, after the
 master's retries): `ok`, `timeout`, `crc`, `exception`, `invalid`.
 
 Sharing a bus: drivers on one master take turns; a driver whose turn comes
@@ -36,9 +36,12 @@ while another transaction runs returns WAIT_BUS, leaves its address in
 `master.waiter` and goes first once the bus is free (so a driver with a
 back-to-back start-up cannot starve the others).
 
-Timing and allocation: step() allocates nothing once constructed (tables are
-tuples read by index, fields live in preallocated arrays, decoding is
-integer-only via f32); each call is a few hundred bytecodes at most.
+Timing and allocation: step() allocates nothing once constructed, in
+success and failure alike (fields live in preallocated arrays, decoding is
+integer-only via f32, every method's frame fits 11 words); the one
+exception is a successful DTSU666 start-up, which rebuilds its tables. Each
+call is a few hundred bytecodes at most (34 us per power poll on the unix
+port, bench/bench_modbus.py).
 """
 
 from array import array
