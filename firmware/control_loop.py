@@ -27,6 +27,7 @@ from compat import const, micropython, ticks_diff, ticks_ms, ticks_us
 
 MAINTENANCE_WDT_MS = const(3600000)
 TIMER_ID = const(1)
+_COUNT_MASK = const(0x3FFFFFFF)
 
 
 class ControlLoop:
@@ -102,10 +103,12 @@ class ControlLoop:
         progress = self._step(self._clock())
         self.stepping = False
         self.faults_in_row = 0
-        self.ticks += 1
+        # Counters wrap like ticks: at 4 ticks a second a plain count would pass the
+        # ESP32's small-int range after 8.5 years and allocate from then on.
+        self.ticks = (self.ticks + 1) & _COUNT_MASK
         if progress:
             self._wdt.feed()
-            self.feeds += 1
+            self.feeds = (self.feeds + 1) & _COUNT_MASK
         self.tick_us = ticks_diff(ticks_us(), start_us)
         if self.tick_us > self.max_tick_us:
             self.max_tick_us = self.tick_us

@@ -147,3 +147,11 @@ def test_boot_py_arms_no_watchdog_when_none_ran():
     machine.reset_hardware()
     _run_boot_py()
     assert machine.watchdog() is None
+
+
+def test_the_tick_counters_wrap_inside_the_small_int_range():
+    step = Step()
+    loop = _started(step)
+    loop.ticks = loop.feeds = (1 << 30) - 1
+    _run_periods(loop, 2)
+    assert loop.ticks == 1 and loop.feeds == 1
