@@ -1,0 +1,70 @@
+"""Run the firmware on this PC (the unix port, "host" board) against a real meter on a serial port.
+
+    python tools/hostboard.py --port /dev/ttyUSB0 [--meter dtsu666] [--address 1] [--baud 9600]
+                              [--parity N] [--stop-bits 1] [--seconds 30]
+
+The meter bus is the serial device: a USB-RS485 adapter (they switch
+direction by themselves) or a pseudo-terminal. The firmware runs in real time
+exactly as app.main() starts it on a board, without inverters, and prints
+its status() every 5 s: the quickest way to see what the firmware makes of a
+meter before flashing a gateway. For the closed loop with simulated
+inverters, see `make hil` (tools/hil.py).
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import termios
+import tty
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+MICROPYPATH = ("hostboard", "firmware", "lib", "host_tests/fakes")
+PARITY_FLAGS = {"N": 0, "E": termios.PARENB, "O": termios.PARENB | termios.PARODD}
+
+
+def open_port(path, baud, parity, stop_bits):
+    """The serial device as a raw, non-blocking file descriptor in the meter's format."""
+    fd = os.open(path, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
+    tty.setraw(fd)
+    attrs = termios.tcgetattr(fd)
+    speed = getattr(termios, "B%d" % baud)
+    attrs[2] &= ~(termios.PARENB | termios.PARODD | termios.CSTOPB | termios.CRTSCTS)
+    attrs[2] |= termios.CLOCAL | termios.CREAD | PARITY_FLAGS[parity] | (termios.CSTOPB if stop_bits == 2 else 0)
+    attrs[4] = attrs[5] = speed
+    termios.tcsetattr(fd, termios.TCSANOW, attrs)
+    return fd
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--port", required=True, help="serial device, e.g. /dev/ttyUSB0")
+    parser.add_argument("--meter", default="dtsu666", choices=("dtsu666", "ddsu666", "sdm120", "sdm630"))
+    parser.add_argument("--address", type=int, default=1)
+    parser.add_argument("--baud", type=int, default=9600)
+    parser.add_argument("--parity", default="N", choices=sorted(PARITY_FLAGS))
+    parser.add_argument("--stop-bits", type=int, default=1, choices=(1, 2))
+    parser.add_argument("--seconds", type=int, default=30)
+    args = parser.parse_args(argv)
+    config = {"meter_type": args.meter, "meter_address": args.address, "meter_baud": args.baud,
+              "meter_parity": args.parity, "meter_stop_bits": args.stop_bits}
+    fd = open_port(args.port, args.baud, args.parity, args.stop_bits)
+    with tempfile.TemporaryDirectory(prefix="hostboard-") as workdir:
+        config_path = Path(workdir) / "config.json"
+        config_path.write_text(json.dumps(config))
+        env = dict(os.environ, MICROPYPATH=":".join(str(ROOT / part) for part in MICROPYPATH))
+        micropython = Path(sys.executable).parent / "micropython"
+        command = [str(micropython), str(ROOT / "hostboard" / "realtime_runner.py"), str(ROOT / "boards" / "host.json"),
+                   str(config_path), str(fd), str(args.seconds)]
+        try:
+            done = subprocess.run(command, env=env, pass_fds=[fd], timeout=args.seconds + 30)
+        finally:
+            os.close(fd)
+    return done.returncode
+
+
+if __name__ == "__main__":
+    sys.exit(main())
