@@ -8,6 +8,7 @@ inverters follow their limits at once and report their output.
 import allocs
 import app
 import cfg
+import control_loop
 import controller
 import machine
 import nrf24_chip
@@ -65,7 +66,6 @@ class Bench:
         self.link = InstantLink(self.app.fleet)
         self.app.links = (self.link,)
         self.app.start()
-        self.timer = machine.active_timers()[self.app.loop.timer_id]
 
     def grid_w(self):
         out_dw = self.link.output_dw(0) + self.link.output_dw(1)
@@ -73,7 +73,7 @@ class Bench:
 
     def period(self):
         """One timer period: advance time, let the tick run, let the meter answer."""
-        self.clock.advance_to_ms(self.timer._due_ms)
+        self.clock.advance_to_ms(machine.next_due_ms())
         machine.run_timers(self.clock.ticks_ms())
         _let_scheduled_run()
         self.meter.serve()
@@ -233,3 +233,33 @@ def test_the_radio_link_delivers_the_limits_from_its_own_timer():
     finally:
         gateway.stop()
         machine.use_clock(None)
+
+
+class Broken:
+    """A meter driver whose every step raises, like a bug that slipped through."""
+
+    name = "broken"
+    address = 1
+    ok = timeout = crc = exception = invalid = 0
+
+    def step(self, now_ms):
+        raise ValueError("bug in the meter driver")
+
+
+def test_a_step_that_keeps_failing_leaves_fail_safe_limits_delivered_and_the_repl_free():
+    bench = Bench(export_limit_w=0, load_w=500)
+    try:
+        bench.run(120)
+        fleet, ctl = bench.app.fleet, bench.app.controller
+        assert fleet.target_dw[0] + fleet.target_dw[1] > ctl.failsafe_dw[0] + ctl.failsafe_dw[1]
+        bench.app.meter = Broken()
+        bench.run(bench.app.loop.max_faults + 1)
+        assert not bench.app.loop.running and bench.app.safe_loop.running
+        assert machine.watchdog().timeout_ms == control_loop.MAINTENANCE_WDT_MS
+        bench.run(4)  # the safe loop runs only the links: the fail-safe limits go out
+        assert bench.app.safe_loop.ticks == 4
+        for index in range(fleet.count):
+            assert fleet.target_dw[index] == ctl.failsafe_dw[index]
+            assert fleet.cmd_state[index] == CMD_ACKED
+    finally:
+        bench.close()
