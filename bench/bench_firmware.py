@@ -54,7 +54,9 @@ def _child(heap):
     heap_total = gc.mem_free() + gc.mem_alloc()
     import allocs
     import machine  # noqa: F401 - the fake chip: on the device it is built in and costs no heap
+    import nrf24_chip  # noqa: F401 - the fake radio chip that test_app_loop also uses
     import register_slave  # noqa: F401
+    import testkit  # noqa: F401
 
     gc.collect()
     harness = gc.mem_alloc()
