@@ -4,7 +4,8 @@ The controller and the fleet are loaded with every arithmetic result checked
 (ranges.load) and driven by hypothesis across the documented input ranges: up
 to 30 inverters, plants up to 1 MW, meter readings up to 10 MW either way,
 export limits up to 1 MW, any tick (wrapping included), acknowledgements,
-failures and output reports in any order.
+failures and output reports in any order, and tuning keywords across their
+documented ranges (ramps up to 100 kW/s, lags up to 60 s).
 """
 
 import ranges
@@ -73,6 +74,12 @@ tunings = st.fixed_dictionaries(
         "settle_ms": st.integers(0, 10000),
         "response_ms": st.integers(0, 30000),
         "failsafe_ms": st.integers(500, 60000),
+        "jitter_pct": st.integers(0, 1000),
+        "trend_pct": st.integers(0, 1000),
+        "slow_margin_w_per_s": st.integers(0, 100),
+        "cut_spread_w": st.integers(1, MAX_PLANT_W),
+        "ramp_w_per_s": st.integers(1, 100_000),
+        "max_response_ms": st.integers(1000, 60000),
     },
 )
 
@@ -127,3 +134,39 @@ def test_failsafe_limits_cannot_export_more_than_allowed(rows, limit_w, phase_li
             on_phase = [i for i in range(table.count) if table.phase[i] == phase]
             assert sum(plan[i] for i in on_phase) <= max(phase_limit_w[phase] * 10, sum(floor[i] for i in on_phase))
     assert all(p == 0 or table.min_dw[i] <= p <= table.rated_dw[i] for i, p in enumerate(plan))
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.sampled_from((1, 6, 30)),
+    st.sampled_from((0, MAX_PLANT_W)),
+    st.sampled_from(({}, {"ramp_w_per_s": 100_000, "jitter_pct": 1000, "trend_pct": 1000,
+                          "slow_margin_w_per_s": 100, "max_response_ms": 60000, "cut_spread_w": 1})),
+    st.integers(0, (1 << 30) - 1),
+)
+def test_extremes_of_every_range_together(count, limit_w, tuning, start):
+    """The corners hypothesis rarely reaches by chance: the biggest plant, the widest swings, the
+    slowest acknowledgements and the largest tuning values, for long enough to learn lags."""
+    rows = [(MAX_PLANT_W // count, index % 3, 4, index % 2 == 0) for index in range(count)]
+    table, control = build(rows, limit_w, [limit_w, -1, 0], 0, tuning)
+    reading = checked_reading.Reading()
+    now = start
+    for round_number in range(400):
+        now = (now + 250) & 0x3FFFFFFF
+        if round_number % 4 == 0:
+            swing_w = (-MAX_READING_W, MAX_READING_W, 0, MAX_READING_W // 7)[(round_number // 4) % 4]
+            reading.valid = True
+            reading.seq += 1
+            reading.t_ms = now
+            reading.power_dw = swing_w * 10
+            for phase in range(3):
+                reading.phase_power_dw[phase] = swing_w * 10 // 3
+        control.step(now, reading)
+        check_targets(table)
+        for index in range(table.count):
+            if table.cmd_state[index] == 1 and round_number % 40 == 39:  # slow link: 10 s per delivery
+                table.sent(index, now)
+                table.acked(index, now)
+            if round_number % 20 == index % 20:
+                table.report_output(index, table.target_dw[index] // (1 + round_number % 3), now)
+    assert control.commands > 0

@@ -65,11 +65,14 @@ class Controller:
     """Keeps export at `export_limit_w` (and per-phase limits) by setting inverter limits.
 
     Tuning keywords (all integers; defaults suit Hoymiles HM on a 1 s meter;
-    docs/CONTROLLER.md has the table): margin_w: import aimed at below the
-    limit, so meter noise and small load steps do not export;
-    slow_margin_w_per_s: more margin per second an inverter responds slower
-    than response_ms; cut_spread_w: most a cut takes from one inverter before
-    it spreads to others; deadband_w: smallest raise worth a command;
+    docs/CONTROLLER.md has the table and the reasons): margin_w: import aimed
+    at below the limit; jitter_pct: the margin is at least this share of the
+    load's usual change between samples; slow_margin_w_per_s: more margin per
+    second an inverter responds slower than response_ms; trend_pct: how much of
+    a falling load's expected fall a raise leaves free; cut_spread_w,
+    ramp_w_per_s: a cut takes from one inverter at most what it ramps in two
+    command deliveries at that rate, and never less than cut_spread_w, before
+    spreading to others; deadband_w: smallest raise worth a command;
     min_interval_ms: least time between two commands to one inverter;
     settle_ms: how long after a command is believed in force a sample must be
     before a raise; response_ms / max_response_ms: initial and largest time
@@ -88,10 +91,8 @@ class Controller:
         failsafe_ms=3000,
         margin_w=20,
         slow_margin_w_per_s=2,
-        load_margin_permille=0,
         trend_pct=100,
         jitter_pct=150,
-        up_gain_pct=100,
         cut_spread_w=300,
         ramp_w_per_s=400,
         deadband_w=10,
@@ -114,8 +115,6 @@ class Controller:
         self.margin_dw = margin_w * 10
         self.trend_pct = trend_pct
         self.jitter_pct = jitter_pct
-        self.load_margin_permille = load_margin_permille
-        self.up_gain_pct = up_gain_pct
         self.ramp_dw_per_s = ramp_w_per_s * 10
         self.cut_spread_dw = cut_spread_w * 10
         self.slow_margin_dw_per_s = slow_margin_w_per_s * 10
@@ -332,15 +331,14 @@ class Controller:
         if cut:
             self._cut(self.expected_dw - self.allowed_dw)
         elif self._settled:
-            self._raise((self.allowed_dw - self.expected_dw - self._falling_dw()) // 100 * self.up_gain_pct)
+            self._raise(self.allowed_dw - self.expected_dw - self._falling_dw())
         self.limit_dw = self._total_target()
 
     def _aim_margin(self):
-        """The margin to aim at: larger where a slow inverter cannot correct an excess for a long
-        time (and, if asked, with the load)."""
+        """The margin to aim at: more than the load's usual jitter between samples, and more where a
+        slow inverter cannot correct an excess for a long time."""
         margin = max(self.margin_dw, self.jitter_dw * self.jitter_pct // 100)
-        margin += (self._lag_max_ms - self.response_ms) * self.slow_margin_dw_per_s // 1000
-        return margin + max(self.load_dw, 0) // 1000 * self.load_margin_permille
+        return margin + (self._lag_max_ms - self.response_ms) * self.slow_margin_dw_per_s // 1000
 
     def _falling_dw(self):
         """How far a falling load will fall before a cut could act: raises leave that much room."""
@@ -439,7 +437,7 @@ class Controller:
         """Most of a cut for one inverter: what it ramps in two command deliveries, at least
         `cut_spread_w`. A slow link makes each extra inverter cost a delivery time, so the cut
         is spread less; a fast one spreads it more, so no inverter ramps long alone."""
-        return max(self.cut_spread_dw, 2 * self.ramp_dw_per_s * min(self.service_ms, 10000) // 1000)
+        return max(self.cut_spread_dw, self.ramp_dw_per_s // 50 * (min(self.service_ms, 10000) // 10))
 
     def _switch_off(self, phase, amount):
         """Everything at its minimum and still too much: switch off where the link can."""
