@@ -135,7 +135,7 @@ class Controller:
         self.limit_dw = 0  # total of the limits commanded
         self.expected_dw = 0  # PV total to expect once every command acted
         self.commands = 0
-        self.service_ms = 0  # time the link takes to deliver a command (measured)
+        self.service_ms = -1  # time the link takes to deliver a command (measured; -1: not yet)
         self.trend_dw_per_s = 0  # the load's recent slope (smoothed, clipped)
         self.jitter_dw = 0  # the load's typical change from one sample to the next (smoothed)
         # Per inverter: the belief about its newest command, and its feedback.
@@ -273,7 +273,8 @@ class Controller:
     def _time_service(self, took_ms):
         """Track how long the link takes to deliver one command: the quickest recent delivery
         (commands queued behind others take longer), creeping up if deliveries get slower."""
-        self.service_ms = min(max(took_ms, 0), self.service_ms + _SERVICE_CREEP_MS)
+        took_ms = max(took_ms, 0)
+        self.service_ms = took_ms if self.service_ms < 0 else min(took_ms, self.service_ms + _SERVICE_CREEP_MS)
 
     def _start_lag(self, index):
         self.effect_ms[index] = ticks_add(self.ack_ms[index], self.lag_ms[index])
@@ -437,7 +438,7 @@ class Controller:
         """Most of a cut for one inverter: what it ramps in two command deliveries, at least
         `cut_spread_w`. A slow link makes each extra inverter cost a delivery time, so the cut
         is spread less; a fast one spreads it more, so no inverter ramps long alone."""
-        return max(self.cut_spread_dw, self.ramp_dw_per_s // 50 * (min(self.service_ms, 10000) // 10))
+        return max(self.cut_spread_dw, self.ramp_dw_per_s // 50 * (min(max(self.service_ms, 0), 10000) // 10))
 
     def _switch_off(self, phase, amount):
         """Everything at its minimum and still too much: switch off where the link can."""

@@ -258,6 +258,92 @@ def test_works_across_the_tick_wrap():
     assert bench.step() == 1
 
 
+def test_a_slow_inverter_teaches_a_longer_lag_and_a_fast_one_a_shorter():
+    bench = Bench((800,), limit_w=0, response_ms=3000, failsafe_ms=60000)
+    bench.settle(500)
+    assert bench.control.lag_ms[0] == 3000
+    for _ in range(6):  # quiet: only a command sent under a limit in force times the inverter
+        bench.wait(1000)
+        bench.sample(20)
+        bench.step()
+    before = bench.targets()[0]
+    bench.sample(-200)
+    assert bench.step() == 1  # acknowledged at once by the bench's link
+    bench.wait(4000)
+    bench.fleet.report_output(0, before, bench.now_ms)  # 4 s on: still the old output
+    bench.step()
+    assert bench.control.lag_ms[0] >= 5000
+    # A later cut that the output follows within 1.5 s teaches a shorter lag again.
+    bench.wait(30000)
+    for _ in range(3):
+        bench.wait(1000)
+        bench.sample(20)
+        bench.step()
+    bench.sample(-200)
+    assert bench.step() == 1
+    bench.wait(1500)
+    bench.fleet.report_output(0, bench.targets()[0], bench.now_ms)
+    bench.step()
+    assert bench.control.lag_ms[0] <= 1500
+
+
+def test_the_margin_grows_with_a_jittery_load():
+    quiet = Bench((800,), limit_w=0)
+    quiet.settle(400)
+    assert quiet.control.aim_margin_dw == quiet.control.margin_dw
+    jittery = Bench((800,), limit_w=0)
+    for round_number in range(40):
+        jittery.wait(1000)
+        jittery.sample(300 + (40 if round_number % 2 else -40) - jittery.targets()[0] // 10)
+        jittery.step()
+    assert jittery.control.jitter_dw > 500
+    assert jittery.control.aim_margin_dw >= jittery.control.jitter_dw * 3 // 2
+
+
+def test_a_raise_leaves_room_for_a_falling_load():
+    raised = []
+    for trend_pct in (0, 100):
+        bench = Bench((800,), limit_w=0, trend_pct=trend_pct, response_ms=1000, settle_ms=0)
+        bench.settle(700)
+        for load_w in range(700, 500, -15):  # falling 15 W per second
+            bench.wait(1000)
+            bench.sample(load_w - bench.targets()[0] // 10)
+            bench.step()
+        assert bench.control.trend_dw_per_s < -100
+        before = bench.targets()[0]
+        bench.wait(2000)
+        bench.sample(200)  # room: 200 W imported
+        bench.step()
+        raised.append(bench.targets()[0] - before)
+    assert raised[1] < raised[0] - 100  # the falling load keeps part of the room free
+
+
+def test_the_link_delivery_time_is_measured():
+    bench = Bench((800, 800), limit_w=0)
+    bench.control.step(bench.now_ms, bench.reading)  # fail-safe commands, not acknowledged yet
+    bench.now_ms += 1000
+    bench.ack_all()
+    bench.control.step(bench.now_ms, bench.reading)
+    assert bench.control.service_ms == 1000
+
+
+def test_a_cut_also_tightens_a_limit_far_above_a_pv_bound_output():
+    bench = Bench((800, 800), limit_w=0)
+    bench.settle(1600)
+    for _ in range(6):
+        bench.wait(1000)
+        bench.sample(20)
+        bench.step()
+    cloudy = 0 if bench.targets()[0] >= bench.targets()[1] else 1
+    assert bench.targets()[cloudy] >= 7800
+    bench.fleet.report_output(cloudy, 3000, bench.now_ms)  # clouds: 300 W under a 780 W limit
+    bench.wait(1000)
+    bench.sample(-150)
+    bench.step()
+    headroom = max(bench.control.headroom_dw, 8000 // 100 * bench.control.headroom_pct)
+    assert bench.targets()[cloudy] <= 3000 + headroom
+
+
 def test_bad_meter_position_is_refused():
     raises(ValueError, controller.Controller, fleet.Fleet(1), 0, None, 7)
 
