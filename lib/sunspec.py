@@ -99,10 +99,13 @@ ERROR_NAMES = (
     "unsupported scale factor",
 )
 
-INVALID = const(-0x40000000)  # a value no conversion returns: not implemented or out of range
+# A value no conversion returns: not implemented or out of range (-2**30, as f32.INVALID;
+# written as a sum because 0x40000000 itself is a long int on the ESP32).
+INVALID = const(-0x3FFFFFFF - 1)
 _MAX_POWER_SF = const(3)  # W x 10**3 at most: 32767 kW still fits in deci-watts below 2**30
 _MIN_SF = const(-6)
-_MIN_PCT_SF = const(-3)  # WMaxLimPct in steps of 0.001 % at the finest
+_MIN_PCT_SF = const(-2)  # WMaxLimPct is uint16: 100 % must fit, so 0.01 % steps at the finest
+MAX_WMAX_DW = const(99999999)  # 10 MW: limit_value's long division stays below 2**30
 
 
 def signed16(value):
@@ -134,7 +137,7 @@ def to_dw(value, sf):
 
 
 def full_scale(sf):
-    """The WMaxLimPct register value of 100 % for scale factor `sf` (-3..0), or INVALID."""
+    """The WMaxLimPct register value of 100 % for scale factor `sf` (-2..0), or INVALID."""
     if not _MIN_PCT_SF <= sf <= 0:
         return INVALID
     scale = 100
@@ -149,7 +152,8 @@ def limit_value(limit_dw, wmax_dw, sf):
 
     round(limit / wmax x 100 x 10**-sf), clamped to 0..100 %. Computed as a
     decimal long division so that no intermediate exceeds 10 x wmax_dw: exact
-    for ratings up to 10 MW (wmax_dw < 10**8), limits up to 2**30 and sf -3..0.
+    for ratings up to 10 MW (wmax_dw <= MAX_WMAX_DW), any limit below 2**30
+    and sf -2..0.
     """
     top = full_scale(sf)
     if top == INVALID or wmax_dw <= 0:
@@ -309,7 +313,7 @@ class SunSpecMap:
         value = master.register(0)
         sf = signed16(master.register(SETTINGS_WMAX_SF - SETTINGS_WMAX if from_settings else 1))
         wmax_dw = INVALID if value == UINT16_NOT_IMPLEMENTED else to_dw(value, sf)
-        if wmax_dw > 0:
+        if 0 < wmax_dw <= MAX_WMAX_DW:
             self.wmax_dw = wmax_dw
             self.phase = SCALE
         elif from_settings and self.nameplate_reg >= 0:

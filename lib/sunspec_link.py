@@ -44,7 +44,6 @@ from array import array
 import modbus
 import sunspec
 from compat import const, ticks_add, ticks_diff
-from f32 import INVALID as F32_INVALID
 from f32 import decode
 from fleet import CMD_QUEUED
 from sunspec import INVALID, limit_value, signed16, to_dw
@@ -309,5 +308,4 @@ class SunSpecLink:
         return to_dw(signed16(raw), signed16(self.master.register(1)))
 
     def _float_output(self):
-        output_dw = decode(self.master.rx, self.master.offset, 10, 1)
-        return INVALID if output_dw == F32_INVALID else output_dw
+        return decode(self.master.rx, self.master.offset, 10, 1)  # f32.INVALID is sunspec.INVALID

@@ -94,8 +94,9 @@ def test_to_dw_scales_and_rounds():
 
 
 def test_limit_value_is_a_rounded_percentage_of_wmax():
-    assert sunspec.full_scale(0) == 100 and sunspec.full_scale(-1) == 1000 and sunspec.full_scale(-3) == 100000
-    assert sunspec.full_scale(1) == sunspec.INVALID and sunspec.full_scale(-4) == sunspec.INVALID
+    assert sunspec.full_scale(0) == 100 and sunspec.full_scale(-1) == 1000 and sunspec.full_scale(-2) == 10000
+    assert sunspec.full_scale(1) == sunspec.INVALID
+    assert sunspec.full_scale(-3) == sunspec.INVALID  # 100 % would not fit the uint16 WMaxLimPct
     assert sunspec.limit_value(20000, 50000, -1) == 400  # 2 kW of 5 kW = 40.0 %
     assert sunspec.limit_value(20000, 50000, -2) == 4000
     assert sunspec.limit_value(20000, 50000, 0) == 40
@@ -104,8 +105,9 @@ def test_limit_value_is_a_rounded_percentage_of_wmax():
     assert sunspec.limit_value(0, 50000, -1) == 0
     assert sunspec.limit_value(-5, 50000, -1) == 0
     assert sunspec.limit_value(60000, 50000, -1) == 1000  # clamped at 100 %
-    assert sunspec.limit_value(99999999, 99999999, -3) == 100000
-    assert sunspec.limit_value(1, 99999999, -3) == 0
+    assert sunspec.limit_value(99999999, 99999999, -2) == 10000
+    assert sunspec.limit_value(99999998, 99999999, -2) == 10000
+    assert sunspec.limit_value(1, 99999999, -2) == 0
     assert sunspec.limit_value(20000, 0, -1) == sunspec.INVALID
 
 
@@ -178,6 +180,7 @@ def test_maps_we_cannot_use_are_reported():
     broken(build(controls=None)[0], sunspec.NO_CONTROLS)
     broken(build(controls=704, der_length=60)[0], sunspec.NO_CONTROLS)  # a 704 revision we do not know
     broken(build(pct_sf=1)[0], sunspec.BAD_SCALE)
+    broken(build(pct_sf=-3)[0], sunspec.BAD_SCALE)
     regs, where = build(settings=False)
     regs[where["nameplate"] + 3] = 0xFFFF
     broken(regs, sunspec.NO_RATING)
