@@ -162,6 +162,10 @@ class Controller:
         self.touched = bytearray(count)
         self.phase_limit_dw = array("i", (NO_LIMIT, NO_LIMIT, NO_LIMIT))
         self.phase_seen_dw = _ints(3)
+        self.phase_spent_dw = _ints(3)  # fail-safe limits per phase, while planning them
+        self.switch_seen = bytearray(count)  # fleet.can_switch_off as the fail-safe plan knows it
+        self._spent_dw = 0
+        self._replan = False
         self.phase_expect_dw = _ints(3)
         self.phase_need_dw = _ints(3)
         self.export_limit_dw = 0
@@ -192,36 +196,45 @@ class Controller:
         self._again = True
 
     def _plan_failsafe(self):
-        """Limits whose PV alone cannot export more than the limits: minimums, off, then the rest."""
-        fleet = self.fleet
-        plan = self.failsafe_dw
-        spent = 0
-        spent_phase = self.phase_expect_dw
+        """Limits whose PV alone cannot export more than the limits: minimums, off, then the rest.
+
+        Runs when the limits are set and when a link changes which inverters it can switch off;
+        allocation-free like the step (small functions, totals in attributes).
+        """
+        self._spent_dw = 0
         for phase in range(3):
-            spent_phase[phase] = 0
+            self.phase_spent_dw[phase] = 0
         for index in range(self.count):
-            plan[index] = fleet.min_dw[index]
-            spent += plan[index]
-            spent_phase[fleet.phase[index]] += plan[index]
+            self.failsafe_dw[index] = 0
+            self._plan(index, self.fleet.min_dw[index])
         for index in range(self.count):
-            phase = fleet.phase[index]
-            if fleet.can_switch_off[index] and (
-                _exceeds(spent, self.export_limit_dw) or _exceeds(spent_phase[phase], self.phase_limit_dw[phase])
-            ):
-                spent -= plan[index]
-                spent_phase[phase] -= plan[index]
-                plan[index] = 0
+            if self.fleet.can_switch_off[index] and self._over_budget(self.fleet.phase[index]):
+                self._plan(index, 0)
         for index in range(self.count):
-            phase = fleet.phase[index]
-            if plan[index] == 0:
-                continue
-            extra = fleet.rated_dw[index] - plan[index]
-            extra = min(extra, _room(spent, self.export_limit_dw))
-            extra = min(extra, _room(spent_phase[phase], self.phase_limit_dw[phase]))
-            if extra > 0:
-                plan[index] += extra
-                spent += extra
-                spent_phase[phase] += extra
+            self._plan_rest(index)
+
+    def _plan_rest(self, index):
+        """Give inverter `index` (unless off) what the limits leave, up to its rating."""
+        left = self._budget_left(index)
+        if self.failsafe_dw[index] > 0 and left > 0:
+            self._plan(index, self.failsafe_dw[index] + left)
+
+    def _plan(self, index, limit_dw):
+        change = limit_dw - self.failsafe_dw[index]
+        self.failsafe_dw[index] = limit_dw
+        self._spent_dw += change
+        self.phase_spent_dw[self.fleet.phase[index]] += change
+
+    def _over_budget(self, phase):
+        return _exceeds(self._spent_dw, self.export_limit_dw) or _exceeds(
+            self.phase_spent_dw[phase], self.phase_limit_dw[phase]
+        )
+
+    def _budget_left(self, index):
+        """What inverter `index` may still get: up to its rating, within the total and its phase."""
+        phase = self.fleet.phase[index]
+        left = min(self.fleet.rated_dw[index] - self.failsafe_dw[index], _room(self._spent_dw, self.export_limit_dw))
+        return min(left, _room(self.phase_spent_dw[phase], self.phase_limit_dw[phase]))
 
     # -- the step -------------------------------------------------------------------------------
     # MicroPython keeps a call's frame on the C stack only while locals plus operand stack stay
@@ -234,6 +247,9 @@ class Controller:
         self._now_ms = now_ms
         for index in range(self.count):
             self._follow(index)
+        if self._replan:
+            self._replan = False
+            self._plan_failsafe()
         if not reading.valid or ticks_diff(now_ms, reading.t_ms) > self.failsafe_ms:
             if self.mode == MODE_REGULATING:
                 self.mode = MODE_FAILSAFE
@@ -258,7 +274,11 @@ class Controller:
         return self.fleet.cmd_state[index] == CMD_FAILED and self._interval_passed(index)
 
     def _follow(self, index):
-        """An acknowledgement starts the lag; an output report teaches PV-bound output and the lag."""
+        """An acknowledgement starts the lag; an output report teaches PV-bound output and the lag;
+        a link that now can (or no longer can) switch the inverter off changes the fail-safe plan."""
+        if self.fleet.can_switch_off[index] != self.switch_seen[index]:
+            self.switch_seen[index] = self.fleet.can_switch_off[index]
+            self._replan = True
         belief = self.belief[index]
         if belief == _PENDING and self.fleet.cmd_state[index] == CMD_ACKED:
             self.ack_ms[index] = self.fleet.cmd_t_ms[index]

@@ -88,6 +88,13 @@ def test_failsafe_switches_off_where_the_link_can():
     assert bench.targets() == [240, 0]
 
 
+def test_failsafe_follows_a_link_that_can_switch_off_after_start():
+    bench = Bench((800, 800), limit_w=0)
+    bench.fleet.can_switch_off[1] = 1  # the link registers after the controller was built
+    bench.step()
+    assert bench.targets() == [240, 0]
+
+
 def test_failsafe_total_stays_within_a_positive_limit():
     bench = Bench((800, 1500, 300), limit_w=600)
     bench.step()
@@ -346,6 +353,22 @@ def test_a_cut_also_tightens_a_limit_far_above_a_pv_bound_output():
 
 def test_bad_meter_position_is_refused():
     raises(ValueError, controller.Controller, fleet.Fleet(1), 0, None, 7)
+
+
+@micropython_only
+def test_failsafe_planning_allocates_nothing():
+    bench = Bench((800, 1500, 300, 600), phases=(0, 1, 2, 0), limit_w=100, phase_limits=[0, 50, -1])
+    bench.step()
+    table = bench.fleet
+    state = array("i", (0,))
+
+    def flip():
+        state[0] += 1
+        table.can_switch_off[state[0] & 3] ^= 1  # a link changes its mind: the plan follows
+        bench.now_ms = ticks_add(bench.now_ms, 250)
+        bench.step()
+
+    allocs.assert_free(flip, 200)
 
 
 @micropython_only
