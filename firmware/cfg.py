@@ -53,7 +53,7 @@ _values = {}
 _changed = []  # keys set since the last load() or save()
 _listeners = []
 _warnings = []
-_store = ConfigStore(PATH)
+_store = None  # set by load(); the first use without it loads PATH (REPL use while the app is not running)
 
 
 def _range_text(key):
@@ -114,7 +114,13 @@ def defaults():
     return values
 
 
+def _loaded():
+    if _store is None:
+        load()
+
+
 def get(key):
+    _loaded()
     if key not in SCHEMA:
         _checked(key, None)  # raises the unknown-key error
     return _values[key]
@@ -122,11 +128,13 @@ def get(key):
 
 def values():
     """The live configuration (a dict the caller must not change)."""
+    _loaded()
     return _values
 
 
 def set(key, value):  # noqa: A001 - the REPL API is cfg.set(key, value)
     """Check `value` and make it live; nothing changes if it is refused. save() keeps it."""
+    _loaded()
     value = _checked(key, value)
     if isinstance(value, list):
         value = [dict(row) for row in value]
@@ -139,6 +147,7 @@ def set(key, value):  # noqa: A001 - the REPL API is cfg.set(key, value)
 
 def reset():
     """Every key back to its default, live at once; save() makes it permanent."""
+    _loaded()
     fresh = defaults()
     for key in KEYS:
         if _values[key] != fresh[key]:
@@ -146,15 +155,16 @@ def reset():
 
 
 def save():
+    _loaded()
     _store.save(_values)
     del _changed[:]
     print("cfg: saved to", _store.path)
 
 
-def load(path=PATH):
-    """Read the saved configuration; returns the list of warnings (also printed)."""
+def load(path=None):
+    """Read the saved configuration (default PATH); returns the list of warnings (also printed)."""
     global _store
-    _store = ConfigStore(path)
+    _store = ConfigStore(PATH if path is None else path)
     _values.clear()
     _values.update(defaults())
     del _changed[:]
@@ -183,6 +193,7 @@ def forget_listeners():
 
 
 def show():
+    _loaded()
     for warning in _warnings:
         print("warning:", warning)
     for key in KEYS:
@@ -194,4 +205,3 @@ def show():
                                                   spec[4]))
 
 
-_values.update(defaults())

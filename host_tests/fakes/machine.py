@@ -279,7 +279,9 @@ class UART:
             self._de = Pin(de)
             self._de._state.listeners.append(self._de_changed)
         self._chunk = bytearray(_BUS_CHUNK)
-        self._one = bytearray(1)
+        self._out = bytearray(_BUS_CHUNK)
+        # Views of the first n bytes of _out, made once: slicing at run time would allocate.
+        self._views = [memoryview(self._out)[:n] for n in range(_BUS_CHUNK + 1)]
         self.truncated = 0  # bytes cut off on the bus because DE dropped while they were sent
         self.dropped = 0  # bytes lost because the receive buffer was full or the receiver was off
         self.init(baudrate, bits, parity, stop, **kwargs)
@@ -310,25 +312,36 @@ class UART:
         return self._de is None or self._de._state.value == 1
 
     def _shift_out(self, now_us):
-        """Put every byte whose stop bit has left by `now_us` on the bus (if DE is high)."""
-        tx = self._tx
-        char_us = self._char_us()
-        while tx.count and ticks_diff(now_us, self._tx_start_us) >= char_us:
-            byte = tx.get()
-            self._tx_start_us += char_us
+        """Put every byte whose stop bit has left by `now_us` on the bus (if DE is high), in one write.
+
+        Bytes sent back to back reach the far end together, as on a real line: a
+        write per byte could leave gaps longer than t3.5 on a busy host, and a
+        Modbus slave would take the pieces for separate frames.
+        """
+        n = self._completed(now_us)
+        while n:
             if self._de_high() and self._line is not None:
-                self._one[0] = byte
-                self._line.write(self._one)
+                self._line.write(self._views[n])
             else:
-                self.truncated += 1
+                self.truncated += n
+            n = self._completed(now_us)
+
+    def _completed(self, now_us):
+        """Move the bytes done by `now_us` from the TX FIFO into `_out`; returns how many."""
+        n = 0
+        char_us = self._char_us()
+        while self._tx.count and n < _BUS_CHUNK and ticks_diff(now_us, self._tx_start_us) >= char_us:
+            self._out[n] = self._tx.get()
+            self._tx_start_us += char_us
+            n += 1
+        return n
 
     def _de_changed(self, level):
         if level == 0:
             self._de_released()
 
     def _de_released(self):
-        now_us = _ticks_us()
-        self._shift_out(now_us)
+        self._shift_out(_ticks_us())
         self.truncated += self._tx.count
         self._tx.clear()
 

@@ -137,3 +137,17 @@ def test_a_saved_value_out_of_range_falls_back_to_its_default_alone():
     assert cfg.get("meter_address") == 1
     assert len(warnings) == 2
     assert "meter_address" in warnings[0] or "meter_address" in warnings[1]
+
+
+def test_the_first_use_at_the_repl_reads_the_saved_file_so_save_keeps_it():
+    # The application did not run (e.g. /nostart): cfg must not save defaults over the file.
+    path, _ = _fresh()
+    cfg.set("meter_address", 7)
+    cfg.save()
+    cfg._store = None
+    cfg.PATH, saved_path = path, cfg.PATH
+    try:
+        cfg.set("export_limit_w", 600)
+        assert cfg.get("meter_address") == 7
+    finally:
+        cfg.PATH = saved_path
