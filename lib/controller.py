@@ -426,9 +426,10 @@ class Controller:
     def _cut_where(self, phase, amount):
         """Cut `amount` on `phase` (-1: any), largest reducible first; returns what is left.
 
-        A first pass takes at most `cut_spread_w` from each inverter, so that a big cut ramps down
+        A first pass takes at most `_spread_dw()` from each inverter, so that a big cut ramps down
         on several inverters at once instead of on one at its ramp rate; a second pass takes the
-        rest wherever it is left. A small cut thus costs one command, a big one a few.
+        rest wherever it is left. A small cut thus costs one command, a big one a few. Then, at
+        the limit, PV-bound limits far above their output are tightened.
         """
         self._first_pass = True
         while amount > 0 and self._pick_cut(phase) >= 0:
