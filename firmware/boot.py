@@ -15,6 +15,6 @@ try:
     import machine
 
     if machine.RTC().memory() == b"wdt":
-        machine.WDT(0, timeout=3600000)
+        machine.WDT(0, timeout=3600000).feed()
 except Exception:  # noqa: BLE001 - boot must go on whatever happens
     pass
