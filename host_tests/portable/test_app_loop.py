@@ -267,3 +267,34 @@ def test_a_step_that_keeps_failing_leaves_fail_safe_limits_delivered_and_the_rep
             assert fleet.cmd_state[index] == CMD_ACKED
     finally:
         bench.close()
+
+
+def test_main_boots_from_the_board_and_config_files_and_status_prints():
+    import json
+
+    from test_cfg_repl import _fresh_dir
+
+    directory = _fresh_dir()
+    with open(directory + "/board.json", "w") as file:
+        file.write(json.dumps(BOARD))
+    with open(directory + "/config.json", "w") as file:
+        file.write(json.dumps({"export_limit_w": 600, "inverters": [{"serial": "114182000001", "rated_w": 800}]}))
+    machine.reset_hardware()
+    clock = machine.VirtualClock()
+    machine.use_clock(clock)
+    machine.UART.wire(2, machine.Line(), de=4)
+    try:
+        app.status()  # before main(): says so instead of failing
+        gateway = app.main(directory + "/board.json", directory + "/config.json", clock=clock.ticks_ms)
+        assert gateway.loop.running and gateway.controller.export_limit_dw == 6000
+        assert gateway.fleet.count == 1 and gateway.serials == ["114182000001"]
+        cfg.set("export_limit_w", 300)  # main() subscribed the running app
+        assert gateway.controller.export_limit_dw == 3000
+        app.status()
+        app.stop()
+        assert not gateway.loop.running
+        app.status()
+    finally:
+        cfg.forget_listeners()
+        app.stop()
+        machine.use_clock(None)
