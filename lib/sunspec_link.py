@@ -33,10 +33,12 @@ whose map is not known is reported `failed` at once.
 Sharing a bus: the link takes turns with the meter drivers through
 `master.free()` and `master.waiter`, like lib/meters.py.
 
-Timing and allocation: step() is a few hundred bytecodes at most and
-allocates nothing on discovery, reads and the decision what to do next; a
-limit write goes through the master's FC16, which takes one memoryview of
-its request buffer (a few dozen bytes per write or heartbeat).
+Timing and allocation: step() is a few hundred bytecodes at most (about
+20 us per transaction on a PC's unix port, see bench/bench_sunspec.py) and
+allocates nothing: discovery, power reads, limit writes and heartbeats alike
+(the master makes its FC16 request view once per length, at the first write).
+The bus time dominates: a power read is 17.7 ms and a 123 limit write 28.1 ms
+on the wire at 9600 baud.
 """
 
 from array import array

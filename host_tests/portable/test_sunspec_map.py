@@ -5,7 +5,7 @@ import fleet
 import modbus
 import sunspec
 import sunspec_link
-from modbus_frames import read_response, words
+from modbus_frames import frame, read_response, words
 from replay_stream import ReplayStream
 from stream_slave import StreamSlave
 from testkit import micropython_only
@@ -353,3 +353,28 @@ def test_discovery_and_power_reads_allocate_nothing():
 
     allocs.assert_free(rediscover, 2000)
     assert rig.map.error == sunspec.NO_INVERTER
+
+
+@micropython_only
+def test_limit_writes_and_heartbeats_allocate_nothing():
+    regs, where = build()
+    rig = Rig(regs)
+    rig.run(500, sunspec_link.READY)
+    echo = frame(ADDRESS, 16, words(where["controls"] + 5, 5))
+    link = rig.link
+    link.master = modbus.Master(ReplayStream(replay=True).answer(echo), timeout_ms=50, retries=0, silence_ms=2)
+    link.output_period_ms = 1000000
+    link.refresh_ms = 6  # a heartbeat every other transaction
+    clock = [rig.now]
+
+    def tick():
+        clock[0] += 3
+        if clock[0] % 30 < 3:
+            rig.fleet.command(0, clock[0] % 50000, clock[0])
+        link.step(clock[0])
+
+    while link.writes[0] == 0:  # the master makes its FC16 request view at the first write
+        tick()
+    allocs.assert_free(tick, 3000)
+    counts = (link.writes[0], link.heartbeats[0], link.failures[0])
+    assert counts[0] > 100 and counts[1] > 100 and counts[2] == 0, counts
