@@ -55,6 +55,8 @@ _NONE = const(-1)  # no PV-bound report: the inverter makes what its limit allow
 _HUGE_DW = const(0x3FFFFFFF)  # an unreachable cap (no limit), within the small-int range
 _LAG_STEP_MS = const(1000)  # how much a late response lengthens the learned lag
 _SERVICE_CREEP_MS = const(100)  # how fast the measured delivery time may grow per command
+_RETRY_DOUBLINGS = const(6)  # a failed command is retried at most 64 x min_interval_ms apart
+_UNREACHABLE_FAILS = const(2)  # failures in a row after which an inverter is not counted on
 _LAG_MIN_MS = const(1000)  # the shortest lag learned (a cloud can mimic a fast response)
 _STEP_DW = const(1000)  # 100 W between samples: a load switching, neither trend nor jitter
 _TREND_CLIP_DW_PER_S = const(500)  # 50 W/s: the steepest trend counted
@@ -151,6 +153,7 @@ class Controller:
         self.sent_ms = _ints(count)
         self.ever_sent = bytearray(count)
         self.clean = bytearray(count)  # the newest command went out while the one before was in force
+        self.fails = bytearray(count)  # commands failed in a row (lost acks, or unreachable)
         self.from_dw = _ints(count)  # output (taken high) when the newest command went out
         self.avail_dw = _ints(count)  # reported output while PV-bound, or _NONE
         for index in range(count):
@@ -271,7 +274,11 @@ class Controller:
         self._again = True  # regulate on the first good sample even if its seq was seen
 
     def _failed_and_due(self, index):
-        return self.fleet.cmd_state[index] == CMD_FAILED and self._interval_passed(index)
+        """A failed command is sent again, after an interval that doubles with each failure in a
+        row (up to 64 times `min_interval_ms`): an unreachable inverter does not hog the link."""
+        return self.fleet.cmd_state[index] == CMD_FAILED and ticks_diff(
+            self._now_ms, self.sent_ms[index]
+        ) >= self.min_interval_ms << min(self.fails[index], _RETRY_DOUBLINGS)
 
     def _follow(self, index):
         """An acknowledgement starts the lag; an output report teaches PV-bound output and the lag;
@@ -282,6 +289,7 @@ class Controller:
         belief = self.belief[index]
         if belief == _PENDING and self.fleet.cmd_state[index] == CMD_ACKED:
             self.ack_ms[index] = self.fleet.cmd_t_ms[index]
+            self.fails[index] = 0
             self._start_lag(index)
             self._time_service(ticks_diff(self.ack_ms[index], self.sent_ms[index]))
         elif belief == _ACTING and ticks_diff(self._now_ms, self.effect_ms[index]) > self.failsafe_ms + self.settle_ms:
@@ -396,17 +404,29 @@ class Controller:
             self._lag_max_ms = self.lag_ms[index]
         if self.fleet.cmd_state[index] == CMD_FAILED and self.belief[index] == _PENDING:
             self._again = True
-            if self._interval_passed(index):
+            if self._failed_and_due(index):
                 self._command(index, self.fleet.target_dw[index])
-        if self.belief[index] == _PENDING or (
-            self.belief[index] == _ACTING and ticks_diff(self._sample_ms, self.effect_ms[index]) < self.settle_ms
-        ):
+        if self._unsettled(index):
             self._settled = False
         phase = self.fleet.phase[index]
         seen = self._seen_at(index, self._sample_ms)
         self.phase_seen_dw[phase] += seen
-        self.expect_dw[index] = self._expected(index, self.fleet.target_dw[index])
+        if self.fails[index] >= _UNREACHABLE_FAILS:
+            # Its commands do not arrive: expect what it may still make, not what was asked.
+            self.expect_dw[index] = self._expected(index, self._highest_at(index, self._now_ms))
+        else:
+            self.expect_dw[index] = self._expected(index, self.fleet.target_dw[index])
         self.phase_expect_dw[phase] += self.expect_dw[index]
+
+    def _unsettled(self, index):
+        """Whether the newest command may not have acted `settle_ms` before the sample. An inverter
+        whose commands keep failing does not hold back the others' raises."""
+        if self.fails[index] >= _UNREACHABLE_FAILS:
+            return False
+        belief = self.belief[index]
+        return belief == _PENDING or (
+            belief == _ACTING and ticks_diff(self._sample_ms, self.effect_ms[index]) < self.settle_ms
+        )
 
     def _phase_need(self, phase, reading_dw):
         """How far the phase's expected PV exceeds what its limit allows (negative: room)."""
@@ -481,7 +501,7 @@ class Controller:
     def _eligible(self, index, phase):
         """On `phase` and free to command: in the first pass of a cut, not yet cut in this step;
         in the second, also those (their command is still queued, a new target replaces it)."""
-        if phase >= 0 and self.fleet.phase[index] != phase:
+        if (phase >= 0 and self.fleet.phase[index] != phase) or self.fails[index] >= _UNREACHABLE_FAILS:
             return False
         if self.touched[index]:
             return not self._first_pass
@@ -510,7 +530,7 @@ class Controller:
         self._best = -1
         self._best_dw = 0
         for index in range(self.count):
-            if not self.touched[index] and self._interval_passed(index):
+            if not self.touched[index] and self.fails[index] < _UNREACHABLE_FAILS and self._interval_passed(index):
                 self._consider(index, self._gain(index))
         return self._best
 
@@ -543,6 +563,8 @@ class Controller:
             self.touched[index] = _CONSIDERED
 
     def _command(self, index, target):
+        if self.fleet.cmd_state[index] == CMD_FAILED and self.fails[index] < 255:
+            self.fails[index] += 1
         # Only a command sent while the one before it was in force times the inverter's response.
         self.clean[index] = 1 if self._in_force(index, self._now_ms) else 0
         self.from_dw[index] = self._seen_at(index, self._now_ms)

@@ -351,6 +351,32 @@ def test_a_cut_also_tightens_a_limit_far_above_a_pv_bound_output():
     assert bench.targets()[cloudy] <= 3000 + headroom
 
 
+def test_an_unreachable_inverter_is_retried_ever_less_often_and_the_others_regulate():
+    bench = Bench((800, 800), limit_w=0, min_interval_ms=1000)
+    bench.settle(1600)
+    dead = 0 if bench.targets()[0] >= bench.targets()[1] else 1
+    alive = 1 - dead
+    dead_output_w = bench.targets()[dead] // 10  # it keeps making this: no command reaches it
+    sent = 0
+    for second in range(120):
+        bench.now_ms = ticks_add(bench.now_ms, 1000)
+        if bench.fleet.cmd_state[dead] == fleet.CMD_QUEUED:
+            sent += 1
+            bench.fleet.sent(dead, bench.now_ms)
+            bench.fleet.failed(dead, bench.now_ms)  # the radio gets no answer
+        load_w = 1600 if second < 30 else 1300  # then the load drops by 300 W
+        bench.sample(load_w - dead_output_w - bench.targets()[alive] // 10)
+        bench.control.step(bench.now_ms, bench.reading)
+        if bench.fleet.next_queued(alive) == alive:
+            bench.fleet.sent(alive, bench.now_ms)
+            bench.fleet.acked(alive, bench.now_ms)
+    assert 3 <= sent <= 10  # retried, but backing off: 1, 2, 4 ... 64 s apart
+    assert bench.control.fails[dead] >= 2
+    # The inverter that answers took the whole cut: the export is gone.
+    assert 0 <= bench.reading.power_dw <= 2 * bench.control.aim_margin_dw
+    assert bench.targets()[alive] <= (1300 - dead_output_w) * 10
+
+
 def test_bad_meter_position_is_refused():
     raises(ValueError, controller.Controller, fleet.Fleet(1), 0, None, 7)
 
