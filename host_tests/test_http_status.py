@@ -168,6 +168,11 @@ def test_token_is_required_for_writes(server):
     assert code == 200 and json.loads(body) == {"export_limit_w": 300}
     assert server.limit() == 300
     assert server.changes() == ["limit 300"]  # exactly one change reached the controller
+    basic = {"Authorization": "Basic " + TOKEN, "Content-Type": "application/json"}
+    assert error_of(server.request("POST", "/api/limit", body=b'{"export_limit_w": 250}', headers=basic))[0] == 401
+    lower = {"Authorization": "bearer " + TOKEN, "Content-Type": "application/json"}  # the scheme is case-insensitive
+    assert server.request("POST", "/api/limit", body=b'{"export_limit_w": 250}', headers=lower)[0] == 200
+    assert server.changes() == ["limit 300", "limit 250"]
 
 
 @pytest.mark.parametrize("interpreter", RUNTIMES)

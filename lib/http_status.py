@@ -327,7 +327,7 @@ class StatusServer:
         if not valid_token(token):
             raise HttpError(403, "no usable http_token is set (set one over the REPL)")
         given = request.headers.get("authorization", "")
-        if not given.startswith("Bearer ") or not tokens_equal(given[7:].strip(), token):
+        if given[:7].lower() != "bearer " or not tokens_equal(given[7:].strip(), token):
             raise HttpError(401, "missing or wrong bearer token", 'WWW-Authenticate: Bearer realm="export-manager"\r\n')
         if self._body_length < 0:
             raise HttpError(411, "Content-Length required")

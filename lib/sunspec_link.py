@@ -27,8 +27,9 @@ inverter applies WMaxLimPctRvrt: see docs/SUNSPEC.md. `revert_s=0` writes no
 revert timer and sends no heartbeat.
 
 After `fail_limit` failed transactions in a row an inverter is rediscovered
-(it may have restarted or been replaced). A queued limit for an inverter
-whose map is not known is reported `failed` at once.
+(it may have restarted or been replaced, and forgotten its limit); once it
+is found again, the newest limit is written at once. A queued limit for an
+inverter whose map is not known is reported `failed` at once.
 
 Sharing a bus: the link takes turns with the meter drivers through
 `master.free()` and `master.waiter`, like lib/meters.py.
@@ -68,6 +69,11 @@ _JOB_HEARTBEAT = const(3)
 _JOB_OUTPUT = const(4)
 _FC_READ_HOLDING = const(3)  # modbus.FC_READ_HOLDING
 
+# SunSpecLink.written
+_NEVER = const(0)  # no limit written yet: the inverter runs as it was (the controller commands first)
+_WRITTEN = const(1)
+_REAPPLY = const(2)  # the inverter was found again after a loss: write the limit at once
+
 
 def _ints(count):
     return array("i", bytes(4 * count))
@@ -104,7 +110,7 @@ class SunSpecLink:
         self.output_period_ms = output_period_ms
         self.retry_ms = retry_ms
         self.fail_limit = fail_limit
-        self.written = bytearray(self.count)  # a limit was written since discovery
+        self.written = bytearray(self.count)  # _NEVER, _WRITTEN or _REAPPLY
         self.write_ms = _ints(self.count)  # when the limit was last written successfully
         self.output_ms = _ints(self.count)  # when the AC power was last asked for
         self.retry_at_ms = _ints(self.count)  # discovery may start again from here
@@ -188,6 +194,8 @@ class SunSpecLink:
                     return _JOB_NONE
                 self.maps[unit].reset()
             return _JOB_DISCOVER
+        if self.written[unit] == _REAPPLY:
+            return _JOB_HEARTBEAT
         if self.refresh_ms and self.written[unit] and ticks_diff(now_ms, self.write_ms[unit]) >= self.refresh_ms:
             return _JOB_HEARTBEAT
         if ticks_diff(now_ms, self.output_ms[unit]) >= self.output_period_ms:
@@ -256,7 +264,7 @@ class SunSpecLink:
     def _written(self, job, now_ms):
         unit = self._unit
         self.write_ms[unit] = now_ms
-        self.written[unit] = 1
+        self.written[unit] = _WRITTEN
         if job == _JOB_COMMAND:
             self.writes[unit] += 1
             self.fleet.acked(self.row[unit], now_ms)
@@ -274,7 +282,6 @@ class SunSpecLink:
             self.fleet.failed(self.row[unit], now_ms)
         if self.maps[unit].phase == sunspec.READY and self.streak[unit] >= self.fail_limit:
             self.maps[unit].reset()  # lost or restarted: find the map again
-            self.written[unit] = 0
             self.streak[unit] = 0
         if self.maps[unit].phase == sunspec.BROKEN:
             self.retry_at_ms[unit] = ticks_add(now_ms, self.retry_ms)
@@ -286,7 +293,8 @@ class SunSpecLink:
         if info.phase == sunspec.BROKEN:
             self.retry_at_ms[unit] = ticks_add(now_ms, self.retry_ms)
         elif info.phase == sunspec.READY:
-            self.written[unit] = 0
+            if self.written[unit]:  # found again (restarted?): put the limit back at once
+                self.written[unit] = _REAPPLY
             self.output_ms[unit] = ticks_add(now_ms, -self.output_period_ms)  # read the power at once
             return READY
         return DISCOVERING

@@ -296,18 +296,37 @@ def test_a_command_before_discovery_fails_at_once():
     assert rig.fleet.cmd_state[0] == fleet.CMD_FAILED
 
 
-def test_a_lost_inverter_is_rediscovered():
+def test_a_lost_inverter_is_rediscovered_and_gets_its_limit_back():
     regs, where = build()
-    rig = Rig(regs, fail_limit=3, retry_ms=1000, output_period_ms=10)
+    rig = Rig(regs, fail_limit=3, retry_ms=1000, output_period_ms=10, revert_s=0)
     rig.run(500, sunspec_link.READY)
-    rig.slave.silent = True
     rig.fleet.command(0, 20000, rig.now)
+    rig.run(200, sunspec_link.WRITTEN)
+    rig.slave.silent = True
+    rig.fleet.command(0, 15000, rig.now)
     rig.run(300)
     assert rig.fleet.cmd_state[0] == fleet.CMD_FAILED
     assert not rig.map.ready and rig.link.failures[0] >= 3
+    regs[where["controls"] + 5] = 1000  # it restarted at 100 %
     rig.slave.silent = False
     assert sunspec_link.READY in rig.run(5000, sunspec_link.READY)
-    assert rig.link.written[0] == 0  # nothing to refresh until the controller commands again
+    assert sunspec_link.WRITTEN in rig.run(100, sunspec_link.WRITTEN)
+    assert rig.slave.writes[-1] == (where["controls"] + 5, [300, 0, 0, 0, 1])  # the newest target, at once
+    assert list(rig.link.heartbeats) == [1]
+    rig.run(10000)
+    assert len(rig.slave.writes) == 2  # revert_s=0: no heartbeats after that
+
+
+def test_a_rediscovered_inverter_that_never_got_a_limit_is_left_alone():
+    regs, _ = build()
+    rig = Rig(regs, fail_limit=2, retry_ms=100, output_period_ms=10)
+    rig.run(500, sunspec_link.READY)
+    rig.slave.silent = True
+    rig.run(300)
+    rig.slave.silent = False
+    rig.run(3000, sunspec_link.READY)
+    rig.run(3000)
+    assert rig.map.ready and rig.slave.writes == []
 
 
 def test_arguments_are_checked():
