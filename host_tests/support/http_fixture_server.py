@@ -91,4 +91,5 @@ def main():
     server.close()
 
 
-main()
+if __name__ == "__main__":
+    main()
