@@ -91,7 +91,7 @@ class Controller:
         phase_export_limit_w=None,
         meter_position=GRID,
         failsafe_ms=3000,
-        margin_w=20,
+        margin_w=15,
         slow_margin_w_per_s=2,
         trend_pct=100,
         jitter_pct=150,
@@ -184,6 +184,7 @@ class Controller:
         self._trend_seq = 0
         self._trend_ms = 0
         self._trend_load_dw = 0
+        self._was_settled = False
         self.aim_margin_dw = self.margin_dw
         self.set_export_limit(export_limit_w, phase_export_limit_w)
 
@@ -379,12 +380,15 @@ class Controller:
     def _follow_trend(self):
         """Smooth the load's slope and its jitter (typical change) over the last samples. A change
         of more than 100 W is an appliance switching, handled by the law at once: it counts for
-        neither (nor does a jump of the estimate when a command acts sooner or later than believed)."""
+        neither. Nor do samples taken while a command acts: the estimate then follows beliefs."""
         took_ms = ticks_diff(self._sample_ms, self._trend_ms)
         self._trend_ms = self._sample_ms
         change = self.load_dw - self._trend_load_dw
         self._trend_load_dw = self.load_dw
-        if 0 < took_ms <= 5000 and -_STEP_DW <= change <= _STEP_DW:
+        # Only two samples taken with every command in force compare loads, not beliefs.
+        steady = self._settled and self._was_settled
+        self._was_settled = self._settled
+        if steady and 0 < took_ms <= 5000 and -_STEP_DW <= change <= _STEP_DW:
             slope = max(-_TREND_CLIP_DW_PER_S, min(_TREND_CLIP_DW_PER_S, change * 1000 // took_ms))
             self.trend_dw_per_s += (slope - self.trend_dw_per_s) // 4
             self.jitter_dw += (abs(change) - self.jitter_dw) // 8
