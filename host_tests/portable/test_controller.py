@@ -31,7 +31,10 @@ class Bench:
         r.t_ms = self.now_ms
         r.power_dw = power_w * 10
         for phase in range(3):
-            r.phase_power_dw[phase] = (power_w if phase == 0 else 0) * 10 if phase_w is None else phase_w[phase] * 10
+            if phase_w is None:
+                r.phase_power_dw[phase] = power_w * 10 if phase == 0 else 0  # a single-phase house on L1
+            else:
+                r.phase_power_dw[phase] = phase_w[phase] * 10
 
     def step(self):
         issued = self.control.step(self.now_ms, self.reading)
@@ -58,11 +61,7 @@ class Bench:
         for tick in range(seconds * 4):
             self.now_ms = ticks_add(self.now_ms, PERIOD_MS)
             if tick % 4 == 0:
-                phase_w = [0, 0, 0]
-                for phase in range(3):
-                    phase_w[phase] = load_w if phase_load_w is None and phase == 0 else 0
-                    if phase_load_w is not None:
-                        phase_w[phase] = phase_load_w[phase]
+                phase_w = [load_w, 0, 0] if phase_load_w is None else list(phase_load_w)
                 for index in range(self.fleet.count):
                     phase_w[self.fleet.phase[index]] -= self.fleet.target_dw[index] // 10
                 self.sample(phase_w[0] + phase_w[1] + phase_w[2], phase_w)
