@@ -13,7 +13,7 @@ import controller
 import machine
 import nrf24_chip
 import register_slave
-from compat import ticks_diff
+from compat import ticks_add, ticks_diff
 from fleet import CMD_ACKED
 from testkit import micropython_only
 
@@ -65,6 +65,7 @@ class Bench:
         self.app = app.App(BOARD, settings, clock=self.clock.ticks_ms)
         self.link = InstantLink(self.app.fleet)
         self.app.links = (self.link,)
+        self._serve = self.meter.serve  # bound once: period() runs under heap_lock
         self.app.start()
 
     def grid_w(self):
@@ -72,11 +73,8 @@ class Bench:
         return self.load_w - out_dw // 10
 
     def period(self):
-        """One timer period: advance time, let the tick run, let the meter answer."""
-        self.clock.advance_to_ms(machine.next_due_ms())
-        machine.run_timers(self.clock.ticks_ms())
-        _let_scheduled_run()
-        self.meter.serve()
+        """One control period: run every timer due in it (control tick, service loop), let the meter answer."""
+        run_for(self.clock, self.app.loop.period_ms, self._serve)
 
     def run(self, periods, follow_plant=True):
         for _ in range(periods):
@@ -92,6 +90,21 @@ class Bench:
 def _let_scheduled_run():
     for _ in range(3):  # MicroPython runs a scheduled function at a backwards jump
         pass
+
+
+def run_for(clock, duration_ms, after=None):
+    """Advance simulated time by duration_ms, running each timer as it falls due; after() follows each."""
+    end = ticks_add(clock.ticks_ms(), duration_ms)
+    while True:
+        due = machine.next_due_ms()
+        if due is None or ticks_diff(due, end) > 0:
+            break
+        clock.advance_to_ms(due)
+        machine.run_timers(due)
+        _let_scheduled_run()
+        if after is not None:
+            after()
+    clock.advance_to_ms(end)
 
 
 def test_failsafe_limits_are_commanded_before_the_first_reading():
@@ -184,9 +197,11 @@ def test_thousands_of_loop_periods_under_heap_lock():
     try:
         bench.run(200)  # start-up done and every request seen once: the slave's answers are cached
         bench.run(160, follow_plant=False)  # every slow register block read at least once
+        bench.app.service.stop()  # the service loop's jobs allocate (outside the tick, by design)
         ticks = bench.app.loop.ticks
         allocs.assert_free(bench.period, n=2000)
         assert bench.app.loop.ticks == ticks + 4001 and bench.app.loop.faults == 0
+        assert bench.app.guard.checks > 0 and not bench.app.guard.implausible
         assert bench.app.reading.valid
     finally:
         bench.close()
@@ -217,7 +232,7 @@ def test_the_radio_link_delivers_the_limits_from_its_own_timer():
     gateway = app.App(dict(BOARD, radio=RADIO), settings, clock=clock.ticks_ms)
     try:
         gateway.start()
-        assert sorted(machine.active_timers()) == [1, 2]  # the control loop and the radio service
+        assert sorted(machine.active_timers()) == [1, 2, 3]  # control loop, radio service, service loop
         end = clock.ticks_ms() + 3000
         while ticks_diff(machine.next_due_ms(), end) <= 0:
             due = machine.next_due_ms()

@@ -87,7 +87,7 @@ def dtsu666(line, address=1):
     slave.set_word(0x0007, 10)  # UrAt in 0.1
     for phase in range(3):
         slave.set_float(0x2006 + 2 * phase, 2300.0)  # Ua..Uc, 0.1 V
-        slave.set_float(0x200C + 2 * phase, 1.0)  # Ia..Ic, A (0.001 A in some manuals)
+        slave.set_float(0x200C + 2 * phase, 0.0)  # Ia..Ic, 0.001 A (set_power keeps them matching)
     slave.set_float(0x2044, 5000.0)  # Freq, 0.01 Hz
     slave.set_float(0x101E, 100.0)  # ImpEp, kWh
     slave.set_float(0x1028, 50.0)  # ExpEp, kWh
@@ -95,8 +95,13 @@ def dtsu666(line, address=1):
     return slave
 
 
-def set_power(slave, l1_w, l2_w, l3_w):
-    """Phase powers in W (+ import); the DTSU666 holds them in 0.1 W with the total first."""
+def set_power(slave, l1_w, l2_w, l3_w, voltage_v=230.0):
+    """Phase powers in W (+ import); the DTSU666 holds them in 0.1 W with the total first.
+
+    The phase currents follow, |P| / U in 0.001 A (unity power factor), as a real meter's do:
+    the firmware's plausibility check compares power with voltage times current.
+    """
     slave.set_float(0x2012, (l1_w + l2_w + l3_w) * 10)
     for phase, power_w in enumerate((l1_w, l2_w, l3_w)):
         slave.set_float(0x2014 + 2 * phase, power_w * 10)
+        slave.set_float(0x200C + 2 * phase, abs(power_w) * 1000 / voltage_v)

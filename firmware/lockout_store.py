@@ -1,0 +1,50 @@
+"""The supervisor's state (stage-2 history, trips, lockout) on flash, saved whenever it changed.
+
+    store = LockoutStore(supervisor, ConfigStore("/supervisor.json"))
+    problem = store.load()        # at boot; None, or why the state starts fresh (missing, corrupt)
+    store.save_if_changed()       # every service pass: writes only when supervisor.version moved
+
+The state is `Supervisor.save_into`'s small list of ints as JSON, written
+with ConfigStore's temporary-file-and-rename: after a power cut at any
+moment the file holds the old or the new state, never neither. A lockout
+therefore survives a reboot and even a power cut during the save. A file
+that is missing, unreadable or of another shape (stage2_events_max changed)
+gives a fresh state, and `load` says why so the firmware can log it.
+
+Runs outside the control tick (allocates; a flash write takes milliseconds).
+"""
+
+
+class LockoutStore:
+    def __init__(self, supervisor, store):
+        self.supervisor = supervisor
+        self.store = store
+        self.saved_version = supervisor.version
+        self.saves = 0
+
+    def load(self):
+        saved = self.store.load()
+        if saved is None:
+            return self.store.problem
+        state = saved.get("state")
+        if not isinstance(state, list) or not all(type(value) is int for value in state):
+            return self.store.path + " is corrupt (no list of integers)"
+        try:
+            self.supervisor.load_from(state)
+        except ValueError as error:
+            return "%s: %s" % (self.store.path, error)
+        self.saved_version = self.supervisor.version
+        return None
+
+    def save_if_changed(self):
+        if self.supervisor.version != self.saved_version:
+            self.save()
+
+    def save(self):
+        supervisor = self.supervisor
+        state = [0] * supervisor.state_size()
+        supervisor.save_into(state)
+        version = supervisor.version
+        self.store.save({"state": state})
+        self.saved_version = version
+        self.saves += 1

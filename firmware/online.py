@@ -1,0 +1,141 @@
+"""The gateway's network side: MQTT telemetry, the OpenDTU/AhoyDTU bridge and the HTTP status server.
+
+    online = Online(settings, status, fleet, set_export_limit, setting)
+    online.poll(now_ms, net_up)                  # every service pass, outside the control tick
+    online.publish_event(kind, t_ms, a, b)        # the firmware's event fan-out
+    online.close()                                # clean stop: "offline", disconnect, close the listener
+
+What exists follows the settings: with `mqtt_server` set, one MQTT session
+(lib/mqtt_session.py) carries telemetry with Home Assistant discovery
+(lib/telemetry.py) and, with `dtu_type` opendtu or ahoydtu, the DTU bridge
+(lib/mqtt_bridge.py), the inverter link then. With `http_enabled`, the status
+server (lib/http_status.py) listens on `http_port` once the network is up;
+its only write, a new export limit, goes through `set_export_limit` (the
+firmware passes cfg.set, so it is checked, logged as CONFIG_CHANGED and acts
+at the next control tick).
+
+Blocking, bounded: an MQTT connection attempt blocks for at most
+CONNECT_TIMEOUT_MS per step (TCP connect, CONNACK, each SUBACK; a host name
+also needs a DNS lookup, which lwIP bounds itself: use an IP address to
+avoid it), at most once per `mqtt_retry_s`. Connected, a poll only reads
+what has arrived and sends what is due (telemetry every telemetry_period_s,
+~1 KB). An HTTP poll does one bounded step. All of it allocates, none of it
+runs in the control tick.
+"""
+
+from compat import const
+
+CONNECT_TIMEOUT_MS = const(2000)
+_DTU_PREFIXES = {"opendtu": "solar", "ahoydtu": "inverter"}
+
+
+class Online:
+    def __init__(self, settings, status, fleet, set_export_limit, setting):
+        self.settings = settings
+        self.status = status
+        self._set_export_limit = set_export_limit
+        self._setting = setting
+        self.session = None
+        self.bridge = None
+        self.telemetry = None
+        self.http = None
+        self.http_error = None
+        if settings["mqtt_server"]:
+            self._mqtt(settings, fleet)
+
+    def _mqtt(self, settings, fleet):
+        import mqtt
+        import mqtt_session
+        import telemetry
+
+        client = mqtt.MQTTClient(
+            settings["mqtt_node_id"], settings["mqtt_server"], settings["mqtt_port"],
+            user=settings["mqtt_user"] or None, password=settings["mqtt_password"] or None,
+            keepalive=settings["mqtt_keepalive_s"], timeout_ms=CONNECT_TIMEOUT_MS,
+        )
+        self.session = mqtt_session.Session(client, retry_ms=settings["mqtt_retry_s"] * 1000)
+        dtu = settings["dtu_type"]
+        if dtu != "none" and fleet.count:
+            self.bridge = _bridge(self.session, fleet, settings)
+        self.telemetry = telemetry.Telemetry(
+            self.session, self.status, node_id=settings["mqtt_node_id"], prefix=settings["mqtt_prefix"],
+            discovery_prefix=settings["ha_discovery_prefix"], telemetry_period_s=settings["telemetry_period_s"],
+            bridge=self.bridge,
+        )
+
+    def poll(self, now_ms, net_up=True):
+        if not net_up:
+            return
+        session = self.session
+        if session is not None:
+            session.poll(now_ms)
+            if self.bridge is not None:
+                self.bridge.poll(now_ms)
+            self.telemetry.poll(now_ms)
+        if self.http is None and self.http_error is None and self.settings["http_enabled"]:
+            self._listen()
+        if self.http is not None:
+            self.http.poll(now_ms)
+
+    def _listen(self):
+        import http_status
+
+        try:
+            self.http = http_status.StatusServer(
+                self.status.snapshot, self._set_export_limit, self._setting, port=self.settings["http_port"],
+            )
+        except OSError as error:
+            self.http_error = error
+            print("http: cannot listen on port %d: %r" % (self.settings["http_port"], error))
+
+    def publish_event(self, kind, t_ms, a=0, b=0):
+        if self.telemetry is not None:
+            self.telemetry.publish_event(kind, t_ms, a, b)
+
+    def close(self):
+        if self.telemetry is not None:
+            self.telemetry.close()
+        if self.session is not None:
+            self.session.client.close()
+        if self.http is not None:
+            self.http.close()
+            self.http = None
+
+    def describe(self):
+        """One status line per part that exists."""
+        lines = []
+        session = self.session
+        if session is not None:
+            lines.append("mqtt %s:%d: %s, connects %d, drops %d, last error %r; telemetry sent %d, events %d" % (
+                self.settings["mqtt_server"], self.settings["mqtt_port"],
+                "connected" if session.connected else "DISCONNECTED", session.connects, session.drops,
+                session.last_error, self.telemetry.published, self.telemetry.events_published))
+        bridge = self.bridge
+        if bridge is not None:
+            lines.append("dtu %s: commands %d, acks %d, timeouts %d, reports %d, malformed %d" % (
+                self.settings["dtu_type"], bridge.commands, bridge.acks, bridge.timeouts, bridge.reports,
+                bridge.malformed))
+        if self.http is not None:
+            lines.append("http :%d: served %d, errors %d, writes %d (writes %s)" % (
+                self.settings["http_port"], self.http.served, self.http.errors, self.http.writes,
+                "on" if self._setting("http_writes") else "off"))
+        elif self.http_error is not None:
+            lines.append("http: NOT LISTENING: %r" % (self.http_error,))
+        return lines
+
+
+def _bridge(session, fleet, settings):
+    import mqtt_bridge
+
+    dtu = settings["dtu_type"]
+    rows = settings["inverters"]
+    ids = [row.get("dtu_id", row["serial"] if dtu == "opendtu" else str(index)) for index, row in enumerate(rows)]
+    names = None
+    if dtu == "ahoydtu":
+        names = [row.get("dtu_name") for row in rows]
+        if None in names:
+            raise ValueError("ahoydtu: every inverter row needs its dtu_name (the name set in AhoyDTU)")
+    return mqtt_bridge.DtuBridge(
+        session, fleet, mqtt_bridge.OPENDTU if dtu == "opendtu" else mqtt_bridge.AHOYDTU,
+        settings["dtu_prefix"] or _DTU_PREFIXES[dtu], ids, names, ack_timeout_ms=settings["dtu_ack_timeout_ms"],
+    )
