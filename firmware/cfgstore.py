@@ -20,15 +20,18 @@ class ConfigStore:
         self.path = path
         self.tmp_path = path + ".tmp"
         self.problem = None  # why the last load() found nothing usable
+        self.missing = False  # the last load() found no file at all (a first boot), rather than a bad one
 
     def load(self):
         """The saved dict, or None (missing, unreadable or not a JSON object; see `problem`)."""
         self.problem = None
+        self.missing = False
         try:
             with open(self.path) as file:
                 text = file.read()
         except OSError:
             self.problem = "no saved configuration at " + self.path
+            self.missing = True
             return None
         except ValueError:  # not text (CPython's UnicodeError)
             self.problem = self.path + " is corrupt (not text)"

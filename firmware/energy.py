@@ -48,7 +48,7 @@ class EnergyCounters:
             return None
         saved = self.store.load()
         if saved is None:
-            return self.store.problem
+            return "none saved yet (%s)" % self.store.path if self.store.missing else self.store.problem
         for name in NAMES:
             value = saved.get(name, 0)
             if type(value) is not int or value < 0:

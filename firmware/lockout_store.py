@@ -25,7 +25,7 @@ class LockoutStore:
     def load(self):
         saved = self.store.load()
         if saved is None:
-            return self.store.problem
+            return "none saved yet (%s)" % self.store.path if self.store.missing else self.store.problem
         state = saved.get("state")
         if not isinstance(state, list) or not all(type(value) is int for value in state):
             return self.store.path + " is corrupt (no list of integers)"

@@ -148,6 +148,7 @@ def _config(scn):
         "meter_type": "dtsu666",
         "meter_position": scn.meter["position"],
         "meter_period_ms": int(round(scn.meter["period_s"] * 1000)),
+        "http_enabled": False,  # nobody browses a simulation; port 80 is the host's
         "inverters": [
             {"serial": "1141%08d" % (index + 1), "rated_w": int(inv["rated_w"]), "phase": inv["phase"],
              "inputs": inv["inputs"]}
@@ -218,7 +219,11 @@ def run(scn, seed=1, workdir=None):
                 pv_total[k] = sum(out)
                 limits[k] = sum(inv.limit_w for inv in inverters)
                 if meter.update(t_s, grid, phase_load):
-                    dtsu.set(phase_power_w=list(meter.phase_w), voltage_v=[230.0] * 3, frequency_hz=50.0)
+                    # A real meter's currents follow its power (unity power factor): the firmware
+                    # checks power against voltage times current.
+                    currents = [abs(power_w) / 230.0 for power_w in meter.phase_w]
+                    dtsu.set(phase_power_w=list(meter.phase_w), voltage_v=[230.0] * 3, current_a=currents,
+                             frequency_hz=50.0)
                 meter_bus.silent = not meter.online(t_s)
                 link.service(t_s)
                 if pending_rx:

@@ -50,7 +50,7 @@ def main(argv=None):
     parser.add_argument("--seconds", type=int, default=30)
     args = parser.parse_args(argv)
     config = {"meter_type": args.meter, "meter_address": args.address, "meter_baud": args.baud,
-              "meter_parity": args.parity, "meter_stop_bits": args.stop_bits}
+              "meter_parity": args.parity, "meter_stop_bits": args.stop_bits, "http_enabled": False}
     fd = open_port(args.port, args.baud, args.parity, args.stop_bits)
     with tempfile.TemporaryDirectory(prefix="hostboard-") as workdir:
         config_path = Path(workdir) / "config.json"

@@ -48,7 +48,7 @@ class InstantLink:
 class Bench:
     """The gateway on the fake chip with a meter whose grid power follows the plant."""
 
-    def __init__(self, export_limit_w=0, load_w=300):
+    def __init__(self, export_limit_w=0, load_w=300, data_dir=None, **overrides):
         machine.reset_hardware()
         self.clock = machine.VirtualClock()
         machine.use_clock(self.clock)
@@ -61,8 +61,9 @@ class Bench:
             {"serial": "114182000001", "rated_w": 800, "phase": 1, "inputs": 2},
             {"serial": "114182000002", "rated_w": 600, "phase": 1, "inputs": 2},
         ]
+        settings.update(overrides)
         self.load_w = load_w
-        self.app = app.App(BOARD, settings, clock=self.clock.ticks_ms)
+        self.app = app.App(BOARD, settings, clock=self.clock.ticks_ms, data_dir=data_dir)
         self.link = InstantLink(self.app.fleet)
         self.app.links = (self.link,)
         self._serve = self.meter.serve  # bound once: period() runs under heap_lock
