@@ -1,7 +1,7 @@
 """Run the firmware on this PC (the unix port, "host" board) against a real meter on a serial port.
 
     python tools/hostboard.py --port /dev/ttyUSB0 [--meter dtsu666] [--address 1] [--baud 9600]
-                              [--parity N] [--stop-bits 1] [--seconds 30]
+                              [--parity N] [--stop-bits 1] [--seconds 30] [--set KEY=VALUE ...]
 
 The meter bus is the serial device: a USB-RS485 adapter (they switch
 direction by themselves) or a pseudo-terminal. The firmware runs in real time
@@ -9,6 +9,11 @@ exactly as app.main() starts it on a board, without inverters, and prints
 its status() every 5 s: the quickest way to see what the firmware makes of a
 meter before flashing a gateway. For the closed loop with simulated
 inverters, see `make hil` (tools/hil.py).
+
+`--set KEY=VALUE` sets any configuration key (VALUE as JSON, else as text),
+e.g. `--set mqtt_server=192.168.1.10 --set http_enabled=true --set
+http_port=8080` to see the telemetry and the status page from this PC (the
+HTTP server is off unless set: port 80 needs root).
 """
 
 import argparse
@@ -48,9 +53,17 @@ def main(argv=None):
     parser.add_argument("--parity", default="N", choices=sorted(PARITY_FLAGS))
     parser.add_argument("--stop-bits", type=int, default=1, choices=(1, 2))
     parser.add_argument("--seconds", type=int, default=30)
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="a configuration key (VALUE as JSON, else text); repeatable")
     args = parser.parse_args(argv)
     config = {"meter_type": args.meter, "meter_address": args.address, "meter_baud": args.baud,
               "meter_parity": args.parity, "meter_stop_bits": args.stop_bits, "http_enabled": False}
+    for item in args.set:
+        key, _, value = item.partition("=")
+        try:
+            config[key] = json.loads(value)
+        except ValueError:
+            config[key] = value
     fd = open_port(args.port, args.baud, args.parity, args.stop_bits)
     with tempfile.TemporaryDirectory(prefix="hostboard-") as workdir:
         config_path = Path(workdir) / "config.json"
