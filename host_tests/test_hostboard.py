@@ -12,7 +12,8 @@ ROOT = Path(__file__).resolve().parent.parent
 def test_the_firmware_reads_a_dtsu666_on_a_serial_port_in_real_time():
     # Real time: ten seconds leave room for a retried start-up on a busy machine.
     meter = EmulatedMeter("dtsu666", address=3)
-    meter.set(phase_power_w=[700.0, -200.0, 1000.0])
+    # Currents to match (|P| / 230 V): the firmware refuses power above voltage times current.
+    meter.set(phase_power_w=[700.0, -200.0, 1000.0], current_a=[3.1, 0.9, 4.4])
     with MeterBus(meter) as bus:
         done = subprocess.run(
             [sys.executable, str(ROOT / "tools" / "hostboard.py"), "--port", bus.port, "--address", "3",
