@@ -59,8 +59,6 @@ from fleet import CMD_ACKED, CMD_FAILED, CMD_IDLE, CMD_QUEUED, CMD_SENT, Fleet
 from guard import FAILSAFE_REASONS, Guard
 from lockout_store import LockoutStore
 from netclock import NetClock
-from online import Online
-from plant_status import PlantStatus
 from reading import Reading
 from service_loop import ServiceLoop
 
@@ -140,8 +138,6 @@ class App:
             )
         self.guard = Guard(self.reading, settings["meter_type"], self.ring, self.supervisor, settings["failsafe_ms"])
         self._files(data_dir, settings)
-        self.status_doc = PlantStatus(self.reading, self.fleet, self.controller, self.meter, self.energy,
-                                      self.pv_reading)
         # Inverter links stepped by the control loop (objects with step(now_ms)), and the
         # Hoymiles radio link, which has its own fast timer (hm_radio.RadioService).
         links = [] if make_links is None else list(make_links(self.fleet, settings))
@@ -153,7 +149,7 @@ class App:
         if settings["dtu_type"] == "none":  # a DTU bridge is the link for every Hoymiles inverter
             self.radio = _radio_service(board, self.fleet, settings, clock)
         self.net = NetClock(settings["wifi_ssid"], settings["wifi_password"], settings["ntp_server"])
-        self.online = Online(settings, self.status_doc, self.fleet, self.set_export_limit, settings.get)
+        self.online = self._online(settings)
         self.meter_status = meters.IDLE
         self._done = 0  # Modbus transactions finished (any outcome)
         self._done_ms = clock()
@@ -163,6 +159,16 @@ class App:
         self.safe_loop = None
         self.service = ServiceLoop((self._network, self._drain_events, self._persist), clock=clock)
         self._tee = events.EventRing(_RING_SIZE)  # the drained events, on their way into the log
+
+    def _online(self, settings):
+        """MQTT and HTTP (online.py), or None when neither is configured (their modules are not even loaded)."""
+        if not settings["mqtt_server"] and not settings["http_enabled"]:
+            return None
+        from online import Online
+        from plant_status import PlantStatus
+
+        status = PlantStatus(self.reading, self.fleet, self.controller, self.meter, self.energy, self.pv_reading)
+        return Online(settings, status, self.fleet, self.set_export_limit, settings.get)
 
     def _files(self, data_dir, settings):
         """The event log, the energy counters and the supervisor state: loaded now, saved by the service loop."""
@@ -229,14 +235,16 @@ class App:
 
     def _network(self, now_ms):
         self.net.poll(now_ms)
-        self.online.poll(now_ms, self.net.up)
+        if self.online is not None:
+            self.online.poll(now_ms, self.net.up)
 
     def _drain_events(self, now_ms):
         """Take every event out of the ring once, and give each to the event log and to telemetry."""
         ring, tee, online = self.ring, self._tee, self.online
         while ring.pop():
             tee.push(ring.last_kind, ring.last_t_ms, ring.last_a, ring.last_b)
-            online.publish_event(ring.last_kind, ring.last_t_ms, ring.last_a, ring.last_b)
+            if online is not None:
+                online.publish_event(ring.last_kind, ring.last_t_ms, ring.last_a, ring.last_b)
         tee.lost += ring.lost
         ring.lost = 0
         if not tee.count and not tee.lost and not self.notes:
@@ -331,7 +339,8 @@ class App:
         self.service.stop()
         now_ms = self._clock()
         self._drain_events(now_ms)
-        self.online.close()
+        if self.online is not None:
+            self.online.close()
         self.energy.update(now_ms, self.reading, self.pv_dw())
         self.energy.save()
         if self.lockout is not None:
@@ -387,8 +396,9 @@ class App:
         print("service: %s, %d passes, faults %d; %s" % (
             "running" if self.service.running else "STOPPED", self.service.ticks, self.service.faults,
             self.net.describe()))
-        for line in self.online.describe():
-            print(line)
+        if self.online is not None:
+            for line in self.online.describe():
+                print(line)
 
     def _status_safety(self):
         guard = self.guard

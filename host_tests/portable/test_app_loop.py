@@ -61,6 +61,7 @@ class Bench:
             {"serial": "114182000001", "rated_w": 800, "phase": 1, "inputs": 2},
             {"serial": "114182000002", "rated_w": 600, "phase": 1, "inputs": 2},
         ]
+        settings["http_enabled"] = False  # no listener on the host's port 80
         settings.update(overrides)
         self.load_w = load_w
         self.app = app.App(BOARD, settings, clock=self.clock.ticks_ms, data_dir=data_dir)
