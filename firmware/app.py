@@ -68,6 +68,7 @@ _MODE_NAMES = {MODE_STARTING: "starting (fail-safe)", MODE_FAILSAFE: "FAIL-SAFE"
 _CMD_NAMES = {CMD_IDLE: "idle", CMD_QUEUED: "queued", CMD_SENT: "sent", CMD_ACKED: "acked", CMD_FAILED: "FAILED"}
 _TRIP_NAMES = ("none", "excursion too long", "too many stage-2 events")
 _RING_SIZE = const(32)
+_LIVE_KEYS = ("http_writes", "http_token")  # the HTTP server reads them at every request
 _MEMORY_LOG_LINES = const(50)  # without a data directory (tests) the log lives in RAM
 
 _app = None
@@ -294,14 +295,15 @@ class App:
         cfg.set("export_limit_w", watts)
 
     def apply(self, key, value):
-        """cfg listener: logged; the export limits act at the next tick, other keys after a restart."""
+        """cfg listener: logged; the export limits act at the next tick, the HTTP write settings at the next
+        request, other keys after a restart."""
         self.ring.push(events.CONFIG_CHANGED, self._clock(), cfg.KEYS.index(key), value if type(value) is int else 0)
         if key in ("export_limit_w", "phase_export_limit_w"):
             values = cfg.values()
             limits = _phase_limits(values["phase_export_limit_w"])
             self.controller.set_export_limit(values["export_limit_w"], limits)
             self.guard.set_limit(values["export_limit_w"], limits)
-        else:
+        elif key not in _LIVE_KEYS:
             print("cfg: %s takes effect after cfg.save() and a reset" % key)
 
     def reset_supervisor(self):

@@ -6,9 +6,11 @@
     >>> cfg.save()                          # kept across resets (JSON in /config.json)
     >>> cfg.reset()                         # back to the defaults (save() to keep that)
 
-Every key has a type, a range (or a list of choices) and a unit in SCHEMA. A
-bad value raises ValueError (or TypeError) naming the key and what it
-accepts, and changes nothing. The running application subscribes with
+Every key has a type (int, choice, text, bool, or the inverter list), a
+range (a list of choices, or a text length) and a unit in SCHEMA. A bad
+value raises ValueError (or TypeError) naming the key and what it accepts,
+and changes nothing. Secrets (SECRETS: the WiFi and MQTT passwords, the
+HTTP token) are set here and never printed: show() masks them. The running application subscribes with
 `on_change()`, so a new export limit reaches the controller at once.
 Reading from JSON never fails: a missing or corrupt file, or a saved value
 the schema no longer accepts, gives the default and a warning that `load()`
