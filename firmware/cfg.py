@@ -82,8 +82,8 @@ _SPECS = (
     ("http_token", TEXT, 0, 128, "", "", "bearer token for network writes (8..128 characters)"),
 )
 KEYS = tuple(spec[0] for spec in _SPECS)
-# key: (kind, low or choices, high, unit, default, what it is)
-SCHEMA = {spec[0]: spec[1:] for spec in _SPECS}
+# key: (key, kind, low or choices, high, unit, default, what it is): the _SPECS tuples themselves (RAM)
+SCHEMA = {spec[0]: spec for spec in _SPECS}
 # Never printed: show() masks them.
 SECRETS = ("wifi_password", "mqtt_password", "http_token")
 
@@ -100,7 +100,7 @@ _store = None  # set by load(); the first use without it loads PATH (REPL use wh
 
 
 def _range_text(key):
-    kind, low, high, unit, _, _ = SCHEMA[key]
+    _, kind, low, high, unit, _, _ = SCHEMA[key]
     if kind == CHOICE:
         return "one of " + ", ".join(repr(c) for c in low)
     if kind == INVERTERS:
@@ -116,7 +116,7 @@ def _checked(key, value):
     """`value` if it suits `key`, else raises an error naming the key and what it accepts."""
     if key not in SCHEMA:
         raise ValueError("unknown key %r; keys: %s" % (key, ", ".join(KEYS)))
-    kind, low, high = SCHEMA[key][:3]
+    _, kind, low, high = SCHEMA[key][:4]
     if kind == INT:
         if type(value) is not int:  # bool is not a number of watts
             raise TypeError("%s must be an int (%s), not %r" % (key, _range_text(key), value))
@@ -194,7 +194,7 @@ def _check_serial(where, row, serials):
 def defaults():
     values = {}
     for key in KEYS:
-        default = SCHEMA[key][4]
+        default = SCHEMA[key][5]
         values[key] = list(default) if isinstance(default, list) else default
     return values
 
@@ -285,10 +285,10 @@ def show():
     for key in KEYS:
         spec = SCHEMA[key]
         value = masked(key, _values.get(key))
-        unit = spec[3]
+        unit = spec[4]
         note = "  (not saved)" if key in _changed else ""
         print("%-22s %r%s%s    [%s, default %r]" % (key, value, " " + unit if unit else "", note, _range_text(key),
-                                                  spec[4]))
+                                                  spec[5]))
 
 
 def masked(key, value):
