@@ -52,11 +52,11 @@ import rs485
 import supervisor
 from cfgstore import ConfigStore
 from compat import const, ticks_diff, ticks_ms
-from controller import GRID, LOAD, MODE_FAILSAFE, MODE_REGULATING, MODE_STARTING, NO_LIMIT, Controller
+from controller import GRID, LOAD, NO_LIMIT, Controller
 from energy import EnergyCounters
 from eventlog import EventLog, describe
-from fleet import CMD_ACKED, CMD_FAILED, CMD_IDLE, CMD_QUEUED, CMD_SENT, Fleet
-from guard import FAILSAFE_REASONS, Guard
+from fleet import Fleet
+from guard import Guard
 from lockout_store import LockoutStore
 from netclock import NetClock
 from reading import Reading
@@ -64,9 +64,6 @@ from service_loop import ServiceLoop
 
 BOARD_PATH = "/board.json"
 _STALL_MS = const(5000)  # no Modbus transaction finished for this long: no progress
-_MODE_NAMES = {MODE_STARTING: "starting (fail-safe)", MODE_FAILSAFE: "FAIL-SAFE", MODE_REGULATING: "regulating"}
-_CMD_NAMES = {CMD_IDLE: "idle", CMD_QUEUED: "queued", CMD_SENT: "sent", CMD_ACKED: "acked", CMD_FAILED: "FAILED"}
-_TRIP_NAMES = ("none", "excursion too long", "too many stage-2 events")
 _RING_SIZE = const(32)
 _LIVE_KEYS = ("http_writes", "http_token")  # the HTTP server reads them at every request
 _MEMORY_LOG_LINES = const(50)  # without a data directory (tests) the log lives in RAM
@@ -358,73 +355,10 @@ class App:
             print("(no events logged)")
 
     def status(self):
-        reading, controller, fleet, meter, loop = self.reading, self.controller, self.fleet, self.meter, self.loop
-        now_ms = self._clock()
-        state = "running" if loop.running else ("SAFE MODE" if self.safe_loop else "STOPPED")
-        print("loop: %s, %d ticks, last %d us, max %d us, overruns %d, faults %d" % (
-            state, loop.ticks, loop.tick_us, loop.max_tick_us, loop.overruns, loop.faults))
-        age = ticks_diff(now_ms, reading.t_ms) if reading.seq else -1
-        print("meter %s @%d: %s, power %s W (L1 %s, L2 %s, L3 %s), age %d ms, samples %d" % (
-            meter.name, meter.address, "valid" if reading.valid else "NO VALID READING",
-            _w(reading.power_dw), _w(reading.phase_power_dw[0]), _w(reading.phase_power_dw[1]),
-            _w(reading.phase_power_dw[2]), age, reading.seq))
-        print("  last status: %s; ok %d, timeout %d, crc %d, exception %d, invalid %d" % (
-            meters.STATUS_NAMES.get(self.meter_status, self.meter_status), meter.ok, meter.timeout, meter.crc,
-            meter.exception, meter.invalid))
-        self._status_safety()
-        if self.pv_meter is not None:
-            pv = self.pv_reading
-            print("pv meter %s @%d: %s, power %s W" % (self.pv_meter.name, self.pv_meter.address,
-                                                     "valid" if pv.valid else "NO VALID READING", _w(pv.power_dw)))
-        print("bus: frames %d, drained %d bytes, tx timeouts %d" % (
-            self.bus.frames, self.bus.drained, self.bus.tx_timeouts))
-        if self.radio is not None:
-            print("radio: %s, %d steps, overruns %d" % (
-                "running" if self.radio.running else "STOPPED", self.radio.ticks, self.radio.overruns))
-        limit = controller.export_limit_dw
-        print("control: %s; export limit %s W; PV %s W, load %s W, allowed %s W, limits total %s W, commands %d"
-              % (_MODE_NAMES.get(controller.mode, controller.mode), "none" if limit < 0 else _w(limit),
-                 _w(controller.pv_dw), _w(controller.load_dw), _w(controller.allowed_dw), _w(controller.limit_dw),
-                 controller.commands))
-        for index in range(fleet.count):
-            seen = ticks_diff(now_ms, fleet.output_t_ms[index]) // 1000 if fleet.output_seq[index] else -1
-            print("inverter %d %s L%d: limit %s W (%s), output %s W (%d s ago), rated %s W" % (
-                index, self.serials[index], fleet.phase[index] + 1, _w(fleet.target_dw[index]),
-                _CMD_NAMES.get(fleet.cmd_state[index], "?"), _w(fleet.output_dw[index]), seen,
-                _w(fleet.rated_dw[index])))
-        energy = self.energy
-        print("energy: import %d Wh, export %d Wh, PV %d Wh (saved %d times)" % (
-            energy.import_wh, energy.export_wh, energy.pv_wh, energy.saves))
-        print("service: %s, %d passes, faults %d; %s" % (
-            "running" if self.service.running else "STOPPED", self.service.ticks, self.service.faults,
-            self.net.describe()))
-        if self.online is not None:
-            for line in self.online.describe():
-                print(line)
+        """Print the live state (report.py: loaded only when asked, to spare the RAM)."""
+        import report
 
-    def _status_safety(self):
-        guard = self.guard
-        print("  plausibility: %s, checks %d, episodes %d, max current %d A; meter losses %d" % (
-            "IMPLAUSIBLE" if guard.implausible else "ok", guard.checks, guard.implausible_episodes,
-            guard.plausibility.max_current_ma // 1000, guard.meter_losses))
-        if self.controller.mode == MODE_FAILSAFE:
-            print("  fail-safe because: %s" % FAILSAFE_REASONS[guard.failsafe_reason()])
-        sup = self.supervisor
-        if sup is None:
-            print("supervisor: off (meter on the load side)")
-            return
-        lockout = ("LOCKOUT %d s left (%s); app.reset_supervisor() ends it" % (
-            sup.lockout_left_s, _TRIP_NAMES[sup.trip_reason] if 0 <= sup.trip_reason < 3 else sup.trip_reason)
-            if sup.tripped else "no lockout")
-        print("supervisor: %s; excursions %d (now: %s), stage-2 total %d, trips %d, clock %d s" % (
-            lockout, sup.excursions, "yes" if sup.in_excursion else "no", sup.stage2_total, sup.trips, sup.clock_s))
-
-
-def _w(power_dw):
-    """Deci-watts as watts with one decimal, for people."""
-    sign = "-" if power_dw < 0 else ""
-    power_dw = abs(power_dw)
-    return "%s%d.%d" % (sign, power_dw // 10, power_dw % 10)
+        report.status(self, self._clock())
 
 
 def main(board_path=BOARD_PATH, config_path=cfg.PATH, make_links=None, clock=ticks_ms):

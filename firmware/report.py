@@ -1,0 +1,86 @@
+"""app.status(): the gateway's state for people at the REPL.
+
+Loaded only when status() is called, so its code and strings take no RAM
+on a gateway nobody asks; it only reads the running App's parts.
+"""
+
+import meters
+from compat import ticks_diff
+from controller import MODE_FAILSAFE, MODE_REGULATING, MODE_STARTING
+from fleet import CMD_ACKED, CMD_FAILED, CMD_IDLE, CMD_QUEUED, CMD_SENT
+from guard import FAILSAFE_REASONS
+
+_MODE_NAMES = {MODE_STARTING: "starting (fail-safe)", MODE_FAILSAFE: "FAIL-SAFE", MODE_REGULATING: "regulating"}
+_CMD_NAMES = {CMD_IDLE: "idle", CMD_QUEUED: "queued", CMD_SENT: "sent", CMD_ACKED: "acked", CMD_FAILED: "FAILED"}
+_TRIP_NAMES = ("none", "excursion too long", "too many stage-2 events")
+
+
+def status(app, now_ms):
+    """What app.status() prints; see docs/FIRMWARE.md for the fields."""
+    reading, controller, fleet, meter, loop = app.reading, app.controller, app.fleet, app.meter, app.loop
+    state = "running" if loop.running else ("SAFE MODE" if app.safe_loop else "STOPPED")
+    print("loop: %s, %d ticks, last %d us, max %d us, overruns %d, faults %d" % (
+        state, loop.ticks, loop.tick_us, loop.max_tick_us, loop.overruns, loop.faults))
+    age = ticks_diff(now_ms, reading.t_ms) if reading.seq else -1
+    print("meter %s @%d: %s, power %s W (L1 %s, L2 %s, L3 %s), age %d ms, samples %d" % (
+        meter.name, meter.address, "valid" if reading.valid else "NO VALID READING",
+        _w(reading.power_dw), _w(reading.phase_power_dw[0]), _w(reading.phase_power_dw[1]),
+        _w(reading.phase_power_dw[2]), age, reading.seq))
+    print("  last status: %s; ok %d, timeout %d, crc %d, exception %d, invalid %d" % (
+        meters.STATUS_NAMES.get(app.meter_status, app.meter_status), meter.ok, meter.timeout, meter.crc,
+        meter.exception, meter.invalid))
+    _safety(app)
+    if app.pv_meter is not None:
+        pv = app.pv_reading
+        print("pv meter %s @%d: %s, power %s W" % (app.pv_meter.name, app.pv_meter.address,
+                                                 "valid" if pv.valid else "NO VALID READING", _w(pv.power_dw)))
+    print("bus: frames %d, drained %d bytes, tx timeouts %d" % (
+        app.bus.frames, app.bus.drained, app.bus.tx_timeouts))
+    if app.radio is not None:
+        print("radio: %s, %d steps, overruns %d" % (
+            "running" if app.radio.running else "STOPPED", app.radio.ticks, app.radio.overruns))
+    limit = controller.export_limit_dw
+    print("control: %s; export limit %s W; PV %s W, load %s W, allowed %s W, limits total %s W, commands %d"
+          % (_MODE_NAMES.get(controller.mode, controller.mode), "none" if limit < 0 else _w(limit),
+             _w(controller.pv_dw), _w(controller.load_dw), _w(controller.allowed_dw), _w(controller.limit_dw),
+             controller.commands))
+    for index in range(fleet.count):
+        seen = ticks_diff(now_ms, fleet.output_t_ms[index]) // 1000 if fleet.output_seq[index] else -1
+        print("inverter %d %s L%d: limit %s W (%s), output %s W (%d s ago), rated %s W" % (
+            index, app.serials[index], fleet.phase[index] + 1, _w(fleet.target_dw[index]),
+            _CMD_NAMES.get(fleet.cmd_state[index], "?"), _w(fleet.output_dw[index]), seen,
+            _w(fleet.rated_dw[index])))
+    energy = app.energy
+    print("energy: import %d Wh, export %d Wh, PV %d Wh (saved %d times)" % (
+        energy.import_wh, energy.export_wh, energy.pv_wh, energy.saves))
+    print("service: %s, %d passes, faults %d; %s" % (
+        "running" if app.service.running else "STOPPED", app.service.ticks, app.service.faults,
+        app.net.describe()))
+    if app.online is not None:
+        for line in app.online.describe():
+            print(line)
+
+def _safety(app):
+    guard = app.guard
+    print("  plausibility: %s, checks %d, episodes %d, max current %d A; meter losses %d" % (
+        "IMPLAUSIBLE" if guard.implausible else "ok", guard.checks, guard.implausible_episodes,
+        guard.plausibility.max_current_ma // 1000, guard.meter_losses))
+    if app.controller.mode == MODE_FAILSAFE:
+        print("  fail-safe because: %s" % FAILSAFE_REASONS[guard.failsafe_reason()])
+    sup = app.supervisor
+    if sup is None:
+        print("supervisor: off (meter on the load side)")
+        return
+    lockout = ("LOCKOUT %d s left (%s); app.reset_supervisor() ends it" % (
+        sup.lockout_left_s, _TRIP_NAMES[sup.trip_reason] if 0 <= sup.trip_reason < 3 else sup.trip_reason)
+        if sup.tripped else "no lockout")
+    print("supervisor: %s; excursions %d (now: %s), stage-2 total %d, trips %d, clock %d s" % (
+        lockout, sup.excursions, "yes" if sup.in_excursion else "no", sup.stage2_total, sup.trips, sup.clock_s))
+
+
+
+def _w(power_dw):
+    """Deci-watts as watts with one decimal, for people."""
+    sign = "-" if power_dw < 0 else ""
+    power_dw = abs(power_dw)
+    return "%s%d.%d" % (sign, power_dw // 10, power_dw % 10)
