@@ -25,7 +25,7 @@ runs in the control tick.
 
 from compat import const
 
-CONNECT_TIMEOUT_MS = const(2000)
+CONNECT_TIMEOUT_MS = const(1000)  # a LAN broker answers in milliseconds; a dead one costs this per step
 _DTU_PREFIXES = {"opendtu": "solar", "ahoydtu": "inverter"}
 
 
