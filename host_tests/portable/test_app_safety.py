@@ -6,6 +6,7 @@ Bench); events are read where they end up: the event log and telemetry.
 
 import os
 
+import allocs
 import app
 import controller
 import events
@@ -13,6 +14,7 @@ import plausibility
 from guard import FAILSAFE_IMPLAUSIBLE, FAILSAFE_TRIP, max_current_ma
 from test_app_loop import Bench
 from test_cfg_repl import _fresh_dir
+from testkit import micropython_only
 
 
 class Telemetry:
@@ -219,4 +221,31 @@ def test_status_shows_supervisor_and_safety_lines():
         app.log()
     finally:
         app._app = None
+        bench.close()
+
+
+@micropython_only
+def test_the_tick_allocates_nothing_while_implausible_or_tripped():
+    bench = Bench(export_limit_w=0, load_w=500, excursion_trip_s=5)
+    try:
+        bench.run(200)
+        bench.meter.set_float(0x2008, 3500.0)
+        bench.run(160, follow_plant=False)  # every request seen once: the slave's answers are cached
+        assert bench.app.guard.implausible
+        bench.app.service.stop()  # its jobs allocate by design
+        checks = bench.app.guard.checks
+        allocs.assert_free(bench.period, n=400)
+        assert bench.app.guard.checks > checks and bench.app.guard.implausible
+    finally:
+        bench.close()
+    bench = Bench(export_limit_w=0, load_w=500, excursion_trip_s=5)
+    try:
+        _trip(bench)
+        bench.load_w = 500
+        bench.run(160)
+        bench.run(160, follow_plant=False)
+        bench.app.service.stop()
+        allocs.assert_free(bench.period, n=400)
+        assert bench.app.supervisor.tripped and bench.app.controller.mode == controller.MODE_FAILSAFE
+    finally:
         bench.close()
