@@ -100,13 +100,12 @@ class Guard:
         """One poll of the grid meter's driver; returns its status. The reading is invalid while implausible."""
         reading = self.reading
         reading.valid = self.meter_valid  # the driver owns validity; ours is laid over it below
-        block = meter._block  # the block whose answer this step may decode
         status = meter.step(now_ms)
         self.meter_valid = reading.valid
         if status == meters.SAMPLE:
             if self._ui_read:
                 self._run_check(now_ms)
-        elif status == meters.UPDATED and block == _UI_BLOCK:
+        elif status == meters.UPDATED and meter.answered_block == _UI_BLOCK:
             self._before(reading.phase_power_dw)
         elif status == meters.STARTED:
             self.plausibility.max_current_ma = max_current_ma(self.model, meter.ct_ratio)

@@ -345,6 +345,7 @@ class Meter:
         self._waiting = False
         self._stage = 0  # index into the start-up plan
         self._block = 0
+        self.answered_block = -1  # the register block whose answer the last step() decoded
         self._slow_next = 1
         self._cycle = 0
         self._t_due = 0
@@ -426,6 +427,7 @@ class Meter:
 
     def _answer(self, status, now_ms):
         block = self._block
+        self.answered_block = block
         if status == modbus.DONE:
             status = self._decode(block)
         if block == 0:
