@@ -6,13 +6,19 @@ worse than not controlling at all, so the firmware runs `check()` on every
 sample and, when it fails, marks the reading invalid (the controller then
 holds the fail-safe limits) and logs the reason and phase.
 
-Rules, per phase the meter measures:
-- voltage within 176..288 V (230 V -23 % .. +25 %, wider than any grid code
-  allows a grid to stay connected);
+Rules, per phase the grid has (and the meter measures):
+- voltage within 176..288 V at 230 V nominal (-23 % .. +25 %, wider than any
+  grid code allows a grid to stay connected), the same window scaled to the
+  grid's nominal voltage and rounded to whole volts elsewhere: 92..150 V on
+  the 120 V legs of a North American split-phase grid;
 - current at most the meter's rated maximum times the CT ratio;
 - frequency within 45..65 Hz;
 - |P| at most U*I times (1 + accuracy) plus a floor for the meter's resolution
   at low current: real power can never exceed apparent power.
+
+Only the first `phases` phases are checked: 1 on a single-phase grid, 2 on
+a split-phase grid (L1 and L2; the meter's unused L3 reads 0 V and must not
+fail), 3 on a three-phase grid; never more than the reading has.
 
 All in integers: U*I is formed as dV x (mA / 10) / 100 after the voltage and
 current checks have bounded both, so it stays far below 2**30 (2880 dV x 60000
@@ -29,18 +35,28 @@ POWER = const(4)
 
 NAMES = ("ok", "voltage out of range", "current above rating", "frequency out of range", "power above U*I")
 
-VOLTAGE_MIN_DV = const(1760)
-VOLTAGE_MAX_DV = const(2880)
+NOMINAL_V = const(230)
+VOLTAGE_MIN_V = const(176)  # at NOMINAL_V; scaled to other nominal voltages
+VOLTAGE_MAX_V = const(288)
 FREQUENCY_MIN_CHZ = const(4500)
 FREQUENCY_MAX_CHZ = const(6500)
 
 
 class Plausibility:
-    def __init__(self, max_current_ma, accuracy_pct=1, power_floor_w=10):
-        """max_current_ma: the meter's maximum current times the CT ratio (primary side)."""
+    def __init__(self, max_current_ma, accuracy_pct=1, power_floor_w=10, phases=3, nominal_voltage_v=NOMINAL_V):
+        """max_current_ma: the meter's maximum current times the CT ratio (primary side); phases: the
+        grid's phases or legs (1, 2 for split-phase, 3); nominal_voltage_v: phase (leg) to neutral."""
         if not 0 < max_current_ma <= 600000:
             raise ValueError("max_current_ma must be 1..600000 (600 A)")
+        if not 1 <= phases <= 3:
+            raise ValueError("phases must be 1, 2 (split-phase) or 3")
+        if not 100 <= nominal_voltage_v <= 240:
+            raise ValueError("nominal_voltage_v must be 100..240")
         self.max_current_ma = max_current_ma
+        self.phases = phases
+        # Whole volts, rounded: 176..288 V at 230 V, 92..150 V at 120 V.
+        self.voltage_min_dv = (nominal_voltage_v * VOLTAGE_MIN_V + NOMINAL_V // 2) // NOMINAL_V * 10
+        self.voltage_max_dv = (nominal_voltage_v * VOLTAGE_MAX_V + NOMINAL_V // 2) // NOMINAL_V * 10
         self.accuracy_pct = accuracy_pct
         self.power_floor_dw = power_floor_w * 10
         self.reason = OK
@@ -51,7 +67,7 @@ class Plausibility:
         self.reason = OK
         if not FREQUENCY_MIN_CHZ <= reading.frequency_chz <= FREQUENCY_MAX_CHZ:
             return self._fail(FREQUENCY, 0)
-        for phase in range(reading.phases):
+        for phase in range(min(self.phases, reading.phases)):
             reason = self._phase_reason(reading, phase)
             if reason != OK:
                 return self._fail(reason, phase)
@@ -59,7 +75,7 @@ class Plausibility:
 
     def _phase_reason(self, reading, phase):
         voltage_dv = reading.voltage_dv[phase]
-        if not VOLTAGE_MIN_DV <= voltage_dv <= VOLTAGE_MAX_DV:
+        if not self.voltage_min_dv <= voltage_dv <= self.voltage_max_dv:
             return VOLTAGE
         # Compared, never negated: -(-2**30) is already a long int on the ESP32.
         current_ma = reading.current_ma[phase]

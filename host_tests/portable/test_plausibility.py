@@ -70,8 +70,52 @@ def test_the_largest_ct_stays_in_range():
     assert check.check(reading) == plausibility.OK
 
 
-def test_a_bad_rating_is_refused():
+def split_phase():
+    """A 120/240 V split-phase house on a three-phase meter: 120 V legs on L1 and L2, L3 unused (0 V, 0 A, 0 W)."""
+    reading = healthy()
+    reading.frequency_chz = 6000
+    for phase in range(2):
+        reading.voltage_dv[phase] = 1205
+        reading.phase_power_dw[phase] = -11000  # 1.1 kW export at 10 A, 120.5 V
+    reading.voltage_dv[2] = 0
+    reading.current_ma[2] = 0
+    reading.phase_power_dw[2] = 0
+    return reading
+
+
+def test_split_phase_checks_two_legs_at_120_v():
+    check = plausibility.Plausibility(80000, phases=2, nominal_voltage_v=120)
+    reading = split_phase()
+    assert check.check(reading) == plausibility.OK  # the unused L3 at 0 V is not checked
+    assert plausibility.Plausibility(80000).check(reading) == plausibility.VOLTAGE  # a 3-phase check fails it
+    for voltage_dv, expected in ((919, plausibility.VOLTAGE), (920, plausibility.OK), (1500, plausibility.OK),
+                                 (1501, plausibility.VOLTAGE), (2300, plausibility.VOLTAGE)):
+        reading.voltage_dv[1] = voltage_dv
+        reading.phase_power_dw[1] = 0
+        assert check.check(reading) == expected, voltage_dv
+    assert check.phase == 1
+    reading.voltage_dv[1] = 1205
+    reading.phase_power_dw[1] = -12300  # 1230 W > 120.5 V x 10 A x 1.01 + 10 W = 1227 W
+    assert check.check(reading) == plausibility.POWER and check.phase == 1
+
+
+def test_the_voltage_window_follows_the_nominal_voltage():
+    windows = {nominal: (check.voltage_min_dv, check.voltage_max_dv) for nominal, check in (
+        (nominal, plausibility.Plausibility(80000, nominal_voltage_v=nominal)) for nominal in (120, 230, 240))}
+    assert windows == {120: (920, 1500), 230: (1760, 2880), 240: (1840, 3010)}
+
+
+def test_phases_beyond_the_reading_are_not_checked():
+    check = plausibility.Plausibility(80000, phases=3)
+    assert check.check(healthy(1)) == plausibility.OK  # a single-phase meter on a 3-phase setting: L1 only
+
+
+def test_bad_settings_are_refused():
     raises(ValueError, plausibility.Plausibility, 0)
+    raises(ValueError, plausibility.Plausibility, 80000, 1, 10, 0)  # phases
+    raises(ValueError, plausibility.Plausibility, 80000, 1, 10, 4)
+    raises(ValueError, plausibility.Plausibility, 80000, 1, 10, 2, 99)  # nominal_voltage_v
+    raises(ValueError, plausibility.Plausibility, 80000, 1, 10, 2, 241)
 
 
 @micropython_only
@@ -86,3 +130,6 @@ def test_check_allocates_nothing():
         check.check(bad)
 
     allocs.assert_free(both)
+    split = plausibility.Plausibility(80000, phases=2, nominal_voltage_v=120)
+    legs = split_phase()
+    allocs.assert_free(lambda: split.check(legs))
