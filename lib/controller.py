@@ -66,6 +66,11 @@ _TREND_HORIZON_MS = const(5000)  # the farthest a falling load is extrapolated
 class Controller:
     """Keeps export at `export_limit_w` (and per-phase limits) by setting inverter limits.
 
+    phases: the phases (legs) the grid has: 3, 2 for a split-phase grid (legs L1 and L2; the
+    meter's L3 is unused) or 1. Every inverter must sit on one of them (ValueError otherwise),
+    and per-phase limits beyond them do not apply. Phase limits are per leg in split-phase; the
+    total is L1 + L2, as the meter sums it.
+
     Tuning keywords (all integers; defaults suit Hoymiles HM on a 1 s meter;
     docs/CONTROLLER.md has the table and the reasons): margin_w: import aimed
     at below the limit; jitter_pct: the margin is at least this share of the
@@ -91,6 +96,7 @@ class Controller:
         phase_export_limit_w=None,
         meter_position=GRID,
         failsafe_ms=3000,
+        phases=3,
         margin_w=15,
         slow_margin_w_per_s=2,
         trend_pct=100,
@@ -109,7 +115,14 @@ class Controller:
     ):
         if meter_position not in (GRID, LOAD):
             raise ValueError("meter_position must be GRID or LOAD")
+        if not 1 <= phases <= 3:
+            raise ValueError("phases must be 1, 2 (split-phase) or 3")
         count = fleet.count
+        for index in range(count):
+            if fleet.phase[index] >= phases:
+                raise ValueError("inverter %d is on L%d, but the grid has only %s" % (
+                    index, fleet.phase[index] + 1, ("L1", "L1 and L2 (split-phase)")[phases - 1]))
+        self.phases = phases
         self.fleet = fleet
         self.count = count
         self.meter_position = meter_position
@@ -191,10 +204,14 @@ class Controller:
     # -- configuration --------------------------------------------------------------------------
 
     def set_export_limit(self, export_limit_w, phase_export_limit_w=None):
-        """New limits (W; -1 = none), in force from the next step: the fail-safe table follows."""
+        """New limits (W; -1 = none), in force from the next step: the fail-safe table follows.
+
+        A limit on a phase the grid does not have (L3 in split-phase) does not apply: that phase
+        reads 0 W, and a limit there would only hold back the others."""
         self.export_limit_dw = NO_LIMIT if export_limit_w < 0 else export_limit_w * 10
         for phase in range(3):
-            limit_w = NO_LIMIT if phase_export_limit_w is None else phase_export_limit_w[phase]
+            unused = phase_export_limit_w is None or phase >= self.phases
+            limit_w = NO_LIMIT if unused else phase_export_limit_w[phase]
             self.phase_limit_dw[phase] = NO_LIMIT if limit_w < 0 else limit_w * 10
         self._plan_failsafe()
         self._again = True
@@ -356,7 +373,10 @@ class Controller:
         self.allowed_dw = _allowance(self.load_dw, self.export_limit_dw, self.aim_margin_dw)
         cut = self.expected_dw - self.allowed_dw > self.aim_margin_dw // 2
         for phase in range(3):
-            if self._phase_need(phase, reading.phase_power_dw[phase]) > self.aim_margin_dw // 2:
+            # A phase without PV to cut (no inverter there) cannot need a cut, whatever its limit.
+            if self._phase_need(phase, reading.phase_power_dw[phase]) > self.aim_margin_dw // 2 and (
+                self.phase_expect_dw[phase] > 0
+            ):
                 cut = True
         if cut:
             self._cut(self.expected_dw - self.allowed_dw)

@@ -15,13 +15,14 @@ PERIOD_MS = 250
 class Bench:
     """A controller with its fleet and meter reading, and a link that acks every command at once."""
 
-    def __init__(self, ratings=(800,), phases=None, limit_w=0, phase_limits=None, start_ms=0, **tuning):
+    def __init__(self, ratings=(800,), phases=None, limit_w=0, phase_limits=None, start_ms=0, grid_phases=3,
+                 **tuning):
         self.fleet = fleet.Fleet(len(ratings))
         for index, rated_w in enumerate(ratings):
             self.fleet.add(index, rated_w, phase=0 if phases is None else phases[index], inputs=2)
         self.reading = reading.Reading()
         self.now_ms = start_ms
-        self.control = controller.Controller(self.fleet, limit_w, phase_limits, **tuning)
+        self.control = controller.Controller(self.fleet, limit_w, phase_limits, phases=grid_phases, **tuning)
 
     def sample(self, power_w, phase_w=None):
         """A fresh meter sample taken now."""
@@ -376,6 +377,47 @@ def test_an_unreachable_inverter_is_retried_ever_less_often_and_the_others_regul
     # The inverter that answers took the whole cut: the export is gone.
     assert 0 <= bench.reading.power_dw <= 2 * bench.control.aim_margin_dw
     assert bench.targets()[alive] <= (1300 - dead_output_w) * 10
+
+
+def test_split_phase_regulates_each_leg_and_the_total():
+    # 120/240 V: legs L1 and L2, 100 W export per leg and 150 W in total; the limit given for the
+    # unused L3 (0 W, where the meter reads 0 W) does not apply.
+    bench = Bench((800, 800), phases=(0, 1), limit_w=150, phase_limits=[100, 100, 0], grid_phases=2)
+    bench.settle(0, seconds=30, phase_load_w=(100, 50, 0))
+    bench.settle(0, seconds=30, phase_load_w=(300, 50, 0))  # the kettle on L1: room to raise
+    leg1, leg2 = bench.targets()
+    margin = bench.control.aim_margin_dw
+    assert 1500 - 2 * margin <= leg2 <= 1500  # L2: its 50 W load + its own 100 W limit
+    assert leg1 <= 4000  # L1: its 300 W load + 100 W
+    assert 5000 - 2 * margin <= leg1 + leg2 <= 5000  # the total: 350 W load + 150 W, less than 400 W + 150 W
+    grid1, grid2 = 300 - leg1 // 10, 0 - leg2 // 10  # L2's 50 W load switches off
+    bench.sample(grid1 + grid2, (grid1, grid2, 0))
+    assert bench.step() == 1  # one cut, on L2's inverter
+    assert bench.targets()[1] <= leg2 - 500 and bench.targets()[0] == leg1
+
+
+def test_a_limit_on_a_phase_without_inverters_does_not_block_raises():
+    bench = Bench((800,), limit_w=-1, phase_limits=[0, -1, 0])  # nothing on L3, which imports nothing
+    bench.settle(0, seconds=20, phase_load_w=(100, 0, 0))
+    bench.settle(0, seconds=20, phase_load_w=(400, 0, 0))
+    assert 4000 - 2 * bench.control.aim_margin_dw <= bench.targets()[0] <= 4000  # L1 follows its load up
+
+
+def test_split_phase_failsafe_uses_both_legs():
+    bench = Bench((800, 800), phases=(0, 1), limit_w=-1, phase_limits=[100, 50, 0], grid_phases=2)
+    bench.step()
+    assert bench.targets() == [1000, 500]
+
+
+def test_an_inverter_on_a_phase_the_grid_lacks_is_refused():
+    table = fleet.Fleet(2)
+    table.add(0, 800, phase=0, inputs=2)
+    table.add(1, 800, phase=2, inputs=2)
+    error = raises(ValueError, controller.Controller, table, 0, None, controller.GRID, 3000, 2)
+    assert "L3" in str(error) and "split-phase" in str(error)
+    raises(ValueError, controller.Controller, table, 0, None, controller.GRID, 3000, 1)
+    raises(ValueError, controller.Controller, table, 0, None, controller.GRID, 3000, 4)
+    assert controller.Controller(table, 0).phases == 3  # the default keeps every three-phase caller working
 
 
 def test_bad_meter_position_is_refused():
