@@ -29,6 +29,10 @@ array of ints. `version` grows whenever something worth saving changed (an
 event, a trip, a reset, the end of a lockout, and every `LOCKOUT_SAVE_S`
 during a lockout), so the firmware saves only then and spares the flash.
 
+Split-phase: with `phases=2` (legs L1 and L2) a limit given for L3 does not
+apply; the meter's unused L3 reads about 0 W, and its noise must not count
+as an excursion. The total is the meter's, L1 + L2.
+
 Timing and memory: `step` is O(stage2_max) small-int work, no allocation.
 Only a grid-side meter measures export at the connection point; on a
 load-side meter the firmware does not run the supervisor.
@@ -51,9 +55,12 @@ MAX_STAGE2_EVENTS = const(16)
 
 class Supervisor:
     def __init__(self, ring, export_limit_w=0, phase_export_limit_w=None, stage2_s=15, trip_s=60,
-                 stage2_max=2, window_s=600, lockout_s=4 * 3600, stale_ms=3000):
+                 stage2_max=2, window_s=600, lockout_s=4 * 3600, stale_ms=3000, phases=3):
         if not 1 <= stage2_max <= MAX_STAGE2_EVENTS:
             raise ValueError("stage2_max must be 1..%d" % MAX_STAGE2_EVENTS)
+        if not 1 <= phases <= 3:
+            raise ValueError("phases must be 1, 2 (split-phase) or 3")
+        self.phases = phases
         self.ring = ring
         self.stage2_ms = stage2_s * 1000
         self.trip_ms = trip_s * 1000
@@ -92,7 +99,8 @@ class Supervisor:
     def set_limit(self, export_limit_w, phase_export_limit_w=None):
         self.limit_dw = export_limit_w * 10
         for phase in range(3):
-            limit_w = -1 if phase_export_limit_w is None else phase_export_limit_w[phase]
+            unused = phase_export_limit_w is None or phase >= self.phases
+            limit_w = -1 if unused else phase_export_limit_w[phase]
             self.phase_limit_dw[phase] = -1 if limit_w < 0 else limit_w * 10
 
     def over_limit_dw(self, reading):

@@ -60,6 +60,20 @@ def test_an_excursion_over_15_s_is_a_stage2_event():
     assert trace.kinds() == [events.STAGE2, events.EXCURSION]
 
 
+def test_split_phase_watches_each_leg_and_ignores_l3():
+    # 120/240 V split-phase: 100 W per leg; the limit given for the unused L3 does not apply
+    # there, where the meter's noise reads a watt of export.
+    trace = Trace(limit_w=150, phase_limits_w=[100, 100, 0], phases=2)
+    trace.run(20, -141, (-20, -120, -1))  # L2 20 W over its limit, the total under its own
+    trace.run(1, 0, (0, 0, -1))
+    assert trace.sup.stage2_total == 1 and trace.sup.excursions == 1
+    assert trace.kinds() == [events.STAGE2, events.EXCURSION]
+    assert trace.ring.last_a == 200  # the peak: L2's 20 W, not L3's watt
+    trace.run(20, -91, (-40, -50, -1))
+    assert trace.sup.excursions == 1  # under every limit that applies
+    raises(ValueError, supervisor.Supervisor, trace.ring, 0, None, 15, 60, 2, 600, 3600, 3000, 4)
+
+
 def test_exactly_15_s_is_not_stage2():
     trace = Trace(limit_w=0)
     trace.run(15, -50)
