@@ -28,8 +28,10 @@ revert timer and sends no heartbeat.
 
 After `fail_limit` failed transactions in a row an inverter is rediscovered
 (it may have restarted or been replaced, and forgotten its limit); once it
-is found again, the newest limit is written at once. A queued limit for an
-inverter whose map is not known is reported `failed` at once.
+is found again, the newest limit is written at once. A limit queued while
+the map is still being discovered waits for it, so the fail-safe limits at
+boot are the first thing written; once discovery has failed (the map is
+broken) a queued limit is reported `failed` at once.
 
 Sharing a bus: the link takes turns with the meter drivers through
 `master.free()` and `master.waiter`, like lib/meters.py.
@@ -175,14 +177,16 @@ class SunSpecLink:
         self._unit = 0
         while self._unit < self.count:
             if self.fleet.cmd_state[self.row[self._unit]] == CMD_QUEUED:
-                if self.maps[self._unit].phase == sunspec.READY:
+                phase = self.maps[self._unit].phase
+                if phase == sunspec.READY:
                     return True
-                self._refuse(self.row[self._unit], now_ms)
+                if phase == sunspec.BROKEN:
+                    self._refuse(self.row[self._unit], now_ms)
             self._unit += 1
         return False
 
     def _refuse(self, row, now_ms):
-        """Taken, and failed: no map yet (the controller sees it at once)."""
+        """Taken, and failed: discovery failed (the controller sees it at once)."""
         self.fleet.sent(row, now_ms)
         self.fleet.failed(row, now_ms)
 

@@ -288,9 +288,21 @@ def test_float_inverter_models_report_output():
     assert rig.map.float_values and rig.fleet.output_dw[0] == 24525
 
 
-def test_a_command_before_discovery_fails_at_once():
-    regs, _ = build()
-    rig = Rig(regs)
+def test_a_command_queued_during_discovery_is_the_first_write():
+    """At boot the fail-safe limits are queued before the map is known: they wait for it, then go first."""
+    regs, where = build()
+    rig = Rig(regs, revert_s=30)
+    rig.fleet.command(0, 20000, rig.now)
+    rig.link.step(rig.now)
+    assert rig.fleet.cmd_state[0] == fleet.CMD_QUEUED
+    seen = rig.run(1000, sunspec_link.WRITTEN)
+    assert seen[-2:] == [sunspec_link.READY, sunspec_link.WRITTEN], seen
+    assert rig.slave.writes == [(where["controls"] + 5, [400, 0, 30, 0, 1])]
+    assert rig.fleet.cmd_state[0] == fleet.CMD_ACKED
+
+
+def test_a_command_for_an_inverter_that_was_not_found_fails_at_once():
+    rig = broken({1: 2}, sunspec.NO_MAP)
     rig.fleet.command(0, 20000, rig.now)
     rig.link.step(rig.now)
     assert rig.fleet.cmd_state[0] == fleet.CMD_FAILED
