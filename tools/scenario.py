@@ -23,7 +23,11 @@ INVERTER_DEFAULTS = {
 }
 METER_DEFAULTS = {"position": "grid", "period_s": 1.0, "latency_s": 0.1, "noise_pct": 0.0, "dropouts_s": []}
 SINGLE_PHASE = ("load_w",)
+SPLIT_PHASE = ("load_l1_w", "load_l2_w")
 THREE_PHASE = ("load_l1_w", "load_l2_w", "load_l3_w")
+# The grid: its load columns and how many phases (legs) it has. Split-phase: legs L1 and L2 of
+# the meter, L3 unused (0 W).
+GRIDS = {"1p": (SINGLE_PHASE, 1), "split": (SPLIT_PHASE, 2), "3p": (THREE_PHASE, 3)}
 
 
 class ScenarioError(ValueError):
@@ -34,17 +38,27 @@ class Scenario:
     """Everything a run needs, with the series already on the step grid.
 
     `load_w[p][k]` is the load on phase p at step k; `pv_w[i][k]` the AC power
-    inverter i could make. Single-phase series put the load on L1.
+    inverter i could make. Single-phase series put the load on L1, split-phase
+    series on the legs L1 and L2; the phases a grid lacks carry 0 W.
     """
 
     def __init__(self, spec, times_s, columns):
         self.name = spec["name"]
         self.step_s = float(spec["step_s"])
         self.export_limit_w = float(spec["export_limit_w"])
+        self.grid = spec.get("grid", "3p" if all(name in columns for name in THREE_PHASE) else "1p")
+        if self.grid not in GRIDS:
+            raise ScenarioError("grid must be '1p', 'split' or '3p'")
+        load_columns, self.phases = GRIDS[self.grid]
         phase_limits = spec.get("phase_export_limit_w")
+        if phase_limits is not None and self.grid == "split" and len(phase_limits) == 2:
+            phase_limits = list(phase_limits) + [None]  # per leg; L3 is unused
         self.phase_export_limit_w = None if phase_limits is None else [_phase_limit(x) for x in phase_limits]
         if self.phase_export_limit_w is not None and len(self.phase_export_limit_w) != 3:
             raise ScenarioError("phase_export_limit_w needs 3 values (null = no limit on that phase)")
+        if self.phase_export_limit_w is not None:
+            for phase in range(self.phases, 3):
+                self.phase_export_limit_w[phase] = None  # a phase the grid does not have: no limit
         self.telemetry_period_s = float(spec.get("telemetry_period_s", 5.0))
         self.link_timeout_s = float(spec.get("link_timeout_s", 2.0))
         self.meter = dict(METER_DEFAULTS, **spec["meter"])
@@ -52,8 +66,9 @@ class Scenario:
             raise ScenarioError("meter position must be 'grid' or 'load'")
         self.inverters = [dict(INVERTER_DEFAULTS, **row) for row in spec["inverters"]]
         for inv in self.inverters:
-            if inv["phase"] not in (1, 2, 3):
-                raise ScenarioError("inverter %s: phase must be 1, 2 or 3" % inv["name"])
+            if inv["phase"] not in range(1, self.phases + 1):
+                raise ScenarioError("inverter %s: phase must be %s on a %s grid" % (
+                    inv["name"], " or ".join(str(p) for p in range(1, self.phases + 1)), self.grid))
         end_s = times_s[-1]
         self.duration_s = float(spec.get("duration_s", end_s))
         if self.duration_s > end_s:
@@ -61,15 +76,12 @@ class Scenario:
         self.steps = int(round(self.duration_s / self.step_s))
         grid = np.arange(self.steps) * self.step_s
         self.times_s = grid
-        if all(name in columns for name in THREE_PHASE):
-            loads = [columns[name] for name in THREE_PHASE]
-            self.phases = 3
-        elif "load_w" in columns:
-            zero = np.zeros_like(times_s)
-            loads = [columns["load_w"], zero, zero]
-            self.phases = 1
-        else:
-            raise ScenarioError("the CSV needs load_w or load_l1_w,load_l2_w,load_l3_w")
+        if not all(name in columns for name in load_columns):
+            raise ScenarioError("the CSV of a %s grid needs %s" % (self.grid, ",".join(load_columns)))
+        if self.grid == "split" and "load_l3_w" in columns:
+            raise ScenarioError("a split-phase grid has no L3: drop load_l3_w")
+        zero = np.zeros_like(times_s)
+        loads = [columns[name] for name in load_columns] + [zero] * (3 - len(load_columns))
         self.load_w = [np.interp(grid, times_s, column) for column in loads]
         self.pv_w = []
         for inv in self.inverters:
