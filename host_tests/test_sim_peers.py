@@ -24,6 +24,7 @@ class StubScenario:
     def __init__(self, ratings, export_limit_w=0.0, position="grid"):
         self.export_limit_w = export_limit_w
         self.phase_export_limit_w = None
+        self.phases = 1
         self.meter = {"position": position}
         self.inverters = [{"rated_w": r, "inputs": 2} for r in ratings]
 

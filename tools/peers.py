@@ -25,6 +25,7 @@ class Site:
         self.export_limit_w = scenario.export_limit_w
         self.phase_export_limit_w = scenario.phase_export_limit_w
         self.position = scenario.meter["position"]
+        self.phases = scenario.phases
         self.rated_w = [float(inv["rated_w"]) for inv in scenario.inverters]
         self.min_w = scenario.min_output_w
         self.count = len(self.rated_w)
@@ -385,6 +386,7 @@ class Ours:
             phase_export_limit_w=None if phases is None else [-1 if w is None else int(w) for w in phases],
             meter_position=LOAD if site.position == "load" else GRID,
             failsafe_ms=3000,
+            phases=site.phases,
         )
         self._next_s = 0.0
 
