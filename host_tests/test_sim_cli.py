@@ -14,7 +14,7 @@ import sim
 ROOT = Path(__file__).resolve().parent.parent
 KEYS = {"export_over_limit_wh", "max_over_limit_w", "seconds_over_limit", "longest_excursion_s",
         "excursions_over_5s", "excursions_over_15s", "pv_produced_wh", "lost_yield_wh", "limit_commands",
-        "failsafe_reaction_s"}
+        "failsafe_reaction_s", "stage2_events", "trips"}
 
 # The example of the issue, word for word, with a 5-minute series.
 ISSUE_EXAMPLE = {"name": "kettle-1p", "step_s": 0.1, "export_limit_w": 0, "phase_export_limit_w": None,
@@ -54,6 +54,7 @@ def test_json_is_one_object_with_exactly_the_contract_keys(tmp_path, controller)
     if controller == "oracle":
         assert result["lost_yield_wh"] == 0.0 and result["export_over_limit_wh"] == 0.0
         assert result["failsafe_reaction_s"] is None  # the oracle has no meter to lose
+        assert result["stage2_events"] == 0 and result["trips"] == 0
 
 
 def test_same_seed_repeats_exactly_and_another_seed_differs(tmp_path):

@@ -15,6 +15,8 @@ class FakeRun:
         self.phase_export_limit_w = phase_limits
         self.limit_commands = 7
         self.failsafe_reaction_s = None
+        self.stage2_events = 0
+        self.trips = 0
 
 
 def single_phase(grid):

@@ -21,6 +21,8 @@ KEYS = (
     "lost_yield_wh",
     "limit_commands",
     "failsafe_reaction_s",
+    "stage2_events",
+    "trips",
 )
 
 
@@ -98,4 +100,6 @@ def score(run, oracle_pv_wh):
         "lost_yield_wh": round(max(0.0, oracle_pv_wh - (pv_wh - over_wh)), 3),
         "limit_commands": run.limit_commands,
         "failsafe_reaction_s": run.failsafe_reaction_s,
+        "stage2_events": run.stage2_events,
+        "trips": run.trips,
     }

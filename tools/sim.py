@@ -26,6 +26,7 @@ sys.path[:0] = [str(Path(__file__).resolve().parent), str(Path(__file__).resolve
 
 import metrics  # noqa: E402
 import scenario as scenario_mod  # noqa: E402
+import supervision  # noqa: E402
 from fleet import Fleet  # noqa: E402
 from peers import PEERS, Ours, Site  # noqa: E402
 from plant import Inverter, Link, Meter, ticks  # noqa: E402
@@ -51,6 +52,9 @@ class Run:
         self.limits_in_force_w = None
         self.limit_commands = 0
         self.failsafe_reaction_s = None
+        self.meter_samples = None  # [(t_s, [W per phase])] a grid-side meter delivered
+        self.stage2_events = 0
+        self.trips = 0
         self.metrics = None
 
 
@@ -90,6 +94,7 @@ def _run_plant(scn, name, seed, record):
     reading = Reading(phases=scn.phases)
     controller = Ours(site, reading) if name == "ours" else PEERS[name](site)
 
+    samples = [] if scn.meter["position"] == "grid" else None
     grid_phase = np.empty((3, steps))
     pv_total = np.empty(steps)
     limits = np.empty(steps)
@@ -106,6 +111,8 @@ def _run_plant(scn, name, seed, record):
         limits[k] = sum(inv.limit_w for inv in inverters)
         if meter.update(t_s, grid, phase_load):
             _update_reading(reading, meter, t_s)
+            if samples is not None:
+                samples.append((t_s, list(meter.phase_w)))
         link.service(t_s)
         controller.step(t_s)
         nxt = k + 1 if k < last else k
@@ -115,6 +122,7 @@ def _run_plant(scn, name, seed, record):
     record.pv_total_w = pv_total
     record.limits_in_force_w = limits
     record.limit_commands = link.sent
+    record.meter_samples = samples
     bound_w = max(scn.export_limit_w, sum(scn.min_output_w))
     record.failsafe_reaction_s = metrics.failsafe_reaction_s(scn.times_s, limits, meter.dropouts_s, bound_w)
 
@@ -128,12 +136,23 @@ def run(scn, name, seed=1):
         _run_oracle(scn, record)
     else:
         _run_plant(scn, name, seed, record)
+    _supervise(scn, record)
     phases = [inv["phase"] - 1 for inv in scn.inverters]
     oracle = metrics.oracle_outputs_w(np.array(scn.load_w), np.array(scn.pv_w), phases, scn.export_limit_w,
                                       scn.phase_export_limit_w)
     oracle_pv_wh = float(oracle.sum() * scn.step_s / 3600.0)
     record.metrics = metrics.score(record, oracle_pv_wh)
     return record
+
+
+def _supervise(scn, record):
+    """The supervisor's counts on a connection-point meter (tools/supervision.py)."""
+    samples = record.meter_samples
+    if samples is None:
+        samples = supervision.connection_samples(scn.times_s, record.grid_phase_w, scn.meter)
+    end_s = scn.steps * scn.step_s
+    record.stage2_events, record.trips = supervision.counts(samples, end_s, scn.export_limit_w,
+                                                           scn.phase_export_limit_w, scn.phases)
 
 
 HEADERS = ("scenario", "controller") + metrics.KEYS
