@@ -220,7 +220,27 @@ def limit_0_load_meter(out):
     write(out, spec, {"load_w": load, "pv_inv1_w": s.sun(760.0, 3), "pv_inv2_w": s.sun(570.0, 3)})
 
 
-BUILDERS = (sunny_and_cloudy, three_phase, fleet_of_six, meter_dropout, slow_hm1500, limit_600, limit_0_load_meter)
+def split_phase(out):
+    """A North American 120/240 V house: 120 V loads on one leg, 240 V loads across both."""
+    duration = 2400
+    s = Series(duration, random.Random(81))
+    l1 = s.base(150.0, 30.0)
+    l2 = s.base(90.0, 20.0)
+    s.fridge(l1, 420, 900, 110.0, offset_s=60)  # 120 V on L1
+    s.kettle(l1, 240, minutes=3.0, watts=1500.0)  # 120 V: 1.5 kW
+    s.add(l2, 600, 840, 1100.0)  # a 120 V microwave on L2
+    for leg in (l1, l2):  # a 240 V dryer's 5 kW heater cycling across both legs
+        s.oven(leg, 1000, 300, 8, 45, 60, watts=2500.0)
+    s.add(l1, 1000, 2140, 250.0)  # its 120 V drum motor
+    s.kettle(l2, 2200, minutes=2.0, watts=1500.0)
+    spec = {"name": "split-phase-house", "grid": "split", "step_s": 0.1, "export_limit_w": 200,
+            "phase_export_limit_w": [150, 150], "meter": METER, "telemetry_period_s": 5,
+            "inverters": [inverter("leg1", HM_800, 1), inverter("leg2", HM_600, 2)]}
+    write(out, spec, {"load_l1_w": l1, "load_l2_w": l2, "pv_leg1_w": s.sun(760.0, 4), "pv_leg2_w": s.sun(570.0, 4)})
+
+
+BUILDERS = (sunny_and_cloudy, three_phase, fleet_of_six, meter_dropout, slow_hm1500, limit_600, limit_0_load_meter,
+            split_phase)
 
 
 def main(argv=None):
