@@ -32,10 +32,12 @@ class Site:
 
     @property
     def total_limit_w(self):
-        """The peers only know a total limit: the per-phase limits, if any, are summed into it."""
+        """The peers only know a total limit: the per-phase limits, if any, are summed into it
+        (over the grid's phases: the two legs of a split-phase grid)."""
         limits = [self.export_limit_w]
-        if self.phase_export_limit_w is not None and None not in self.phase_export_limit_w:
-            limits.append(sum(self.phase_export_limit_w))
+        phase_limits = (self.phase_export_limit_w or [None])[:self.phases]
+        if None not in phase_limits:
+            limits.append(sum(phase_limits))
         return min(limits)
 
     def reported_w(self, index):
