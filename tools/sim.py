@@ -53,8 +53,8 @@ class Run:
         self.limit_commands = 0
         self.failsafe_reaction_s = None
         self.meter_samples = None  # [(t_s, [W per phase])] a grid-side meter delivered
-        self.stage2_events = 0
-        self.trips = 0
+        self.stage2_events = None  # set by run(); None (a "-") where nobody fed a supervisor
+        self.trips = None
         self.metrics = None
 
 
