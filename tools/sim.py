@@ -136,7 +136,7 @@ def run(scn, name, seed=1):
         _run_oracle(scn, record)
     else:
         _run_plant(scn, name, seed, record)
-    _supervise(scn, record)
+    supervise(scn, record)
     phases = [inv["phase"] - 1 for inv in scn.inverters]
     oracle = metrics.oracle_outputs_w(np.array(scn.load_w), np.array(scn.pv_w), phases, scn.export_limit_w,
                                       scn.phase_export_limit_w)
@@ -145,8 +145,9 @@ def run(scn, name, seed=1):
     return record
 
 
-def _supervise(scn, record):
-    """The supervisor's counts on a connection-point meter (tools/supervision.py)."""
+def supervise(scn, record):
+    """Fill record.stage2_events and .trips: the supervisor's counts on a connection-point meter
+    (tools/supervision.py), from record.meter_samples or, without them, record.grid_phase_w."""
     samples = record.meter_samples
     if samples is None:
         samples = supervision.connection_samples(scn.times_s, record.grid_phase_w, scn.meter)
