@@ -55,7 +55,7 @@ FAILSAFE_REASONS = ("", "meter data missing", "implausible meter data", "supervi
 # The meter's rated maximum current with direct connection, and the CT meters' secondary rating.
 RATED_MA = {"ddsu666": 80000, "dtsu666": 80000, "sdm120": 45000, "sdm630": 100000}
 CT_SECONDARY_MA = const(6000)
-_PLAUSIBLE_MAX_MA = const(600000)  # the largest current lib/plausibility.py accepts
+_PLAUSIBLE_MAX_MA = plausibility.MAX_CURRENT_MA  # the largest current lib/plausibility.py accepts
 
 _UI_BLOCK = const(1)  # the slow block with voltages and currents, in every model table
 _NEVER = const(0)

@@ -21,11 +21,14 @@ a split-phase grid (L1 and L2; the meter's unused L3 reads 0 V and must not
 fail), 3 on a three-phase grid; never more than the reading has.
 
 All in integers: U*I is formed as dV x (mA / 10) / 100 after the voltage and
-current checks have bounded both, so it stays far below 2**30 (2880 dV x 60000
-for a 600 A CT). No allocation.
+current checks have bounded both, so it stays below 2**30 (3000 dV x 300000
+for 3 kA at 300 V). No allocation.
 """
 
 from compat import const
+
+# 3 kA: a DTSU666 behind a 2500/5 CT reads up to 3 kA; U*I stays below 2**30 up to 300 V.
+MAX_CURRENT_MA = const(3000000)
 
 OK = const(0)
 VOLTAGE = const(1)
@@ -46,8 +49,8 @@ class Plausibility:
     def __init__(self, max_current_ma, accuracy_pct=1, power_floor_w=10, phases=3, nominal_voltage_v=NOMINAL_V):
         """max_current_ma: the meter's maximum current times the CT ratio (primary side); phases: the
         grid's phases or legs (1, 2 for split-phase, 3); nominal_voltage_v: phase (leg) to neutral."""
-        if not 0 < max_current_ma <= 600000:
-            raise ValueError("max_current_ma must be 1..600000 (600 A)")
+        if not 0 < max_current_ma <= MAX_CURRENT_MA:
+            raise ValueError("max_current_ma must be 1..%d (3 kA)" % MAX_CURRENT_MA)
         if not 1 <= phases <= 3:
             raise ValueError("phases must be 1, 2 (split-phase) or 3")
         if not 100 <= nominal_voltage_v <= 240:
