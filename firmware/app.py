@@ -100,12 +100,14 @@ class App:
         self.serials = [row["serial"] for row in inverters]
         self.reading = Reading()
         limits = _phase_limits(settings["phase_export_limit_w"])
+        phases = cfg.GRID_PHASES[settings["grid"]]
         self.controller = Controller(
             self.fleet,
             export_limit_w=settings["export_limit_w"],
             phase_export_limit_w=limits,
             meter_position=LOAD if settings["meter_position"] == "load" else GRID,
             failsafe_ms=settings["failsafe_ms"],
+            phases=phases,
         )
         baud = settings["meter_baud"]
         self.bus = rs485.open_bus(board["meter_bus"], baud, settings["meter_parity"], settings["meter_stop_bits"])
@@ -132,9 +134,12 @@ class App:
                 self.ring, settings["export_limit_w"], limits, stage2_s=settings["excursion_stage2_s"],
                 trip_s=settings["excursion_trip_s"], stage2_max=settings["stage2_events_max"],
                 window_s=settings["stage2_window_min"] * 60, lockout_s=settings["lockout_h"] * 3600,
-                stale_ms=settings["failsafe_ms"],
+                stale_ms=settings["failsafe_ms"], phases=phases,
             )
-        self.guard = Guard(self.reading, settings["meter_type"], self.ring, self.supervisor, settings["failsafe_ms"])
+        self.guard = Guard(
+            self.reading, settings["meter_type"], self.ring, self.supervisor, settings["failsafe_ms"],
+            phases=phases, nominal_voltage_v=settings["nominal_voltage_v"],
+        )
         self._files(data_dir, settings)
         # Inverter links stepped by the control loop (objects with step(now_ms)), and the
         # Hoymiles radio link, which has its own fast timer (hm_radio.RadioService).

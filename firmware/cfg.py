@@ -30,6 +30,8 @@ TEXT = "text"
 BOOL = "bool"
 
 _METERS = ("dtsu666", "ddsu666", "sdm120", "sdm630")
+GRIDS = ("1p", "split", "3p")
+GRID_PHASES = {"1p": 1, "split": 2, "3p": 3}
 
 # (key, kind, low or choices, high, unit, default, what it is), in the order show() lists them.
 # A key, a CLI flag and a telemetry field for the same thing share one name. For TEXT, low..high
@@ -44,6 +46,8 @@ _SPECS = (
     ("meter_stop_bits", CHOICE, (1, 2), None, "", 1, "bus stop bits"),
     ("meter_period_ms", INT, 200, 10000, "ms", 1000, "how often the meter's power is read"),
     ("meter_position", CHOICE, ("grid", "load"), None, "", "grid", "where the meter measures"),
+    ("grid", CHOICE, GRIDS, None, "", "3p", "1p, split (L1 and L2 legs) or 3p; inverters only on its phases"),
+    ("nominal_voltage_v", INT, 100, 240, "V", 230, "phase-to-neutral voltage (120 on 120/240 V split phase)"),
     ("pv_meter_type", CHOICE, ("none",) + _METERS, None, "", "none", "meter at the PV output, same bus"),
     ("pv_meter_address", INT, 1, 247, "", 2, "Modbus address of the PV meter"),
     ("control_period_ms", INT, 100, 2000, "ms", 250, "control tick period"),
@@ -178,6 +182,15 @@ def _check_inverters(key, value, most):
                 raise ValueError("%s: %s must be text of %d..%d characters" % (where, name, low, high))
 
 
+def _check_phases(grid, inverters):
+    """Every inverter on a phase the grid has (a split-phase grid has L1 and L2 only)."""
+    phases = GRID_PHASES[grid]
+    for number, row in enumerate(inverters):
+        if row.get("phase", 1) > phases:
+            raise ValueError("inverters[%d]: phase %d, but a %s grid has %s" % (
+                number, row.get("phase", 1), grid, ("only L1", "L1 and L2", "")[phases - 1]))
+
+
 def _check_serial(where, row, serials):
     """Hoymiles rows carry the 12-digit serial; a SunSpec row any name (1..32 characters)."""
     serial = row.get("serial")
@@ -221,6 +234,7 @@ def set(key, value):  # noqa: A001 - the REPL API is cfg.set(key, value)
     """Check `value` and make it live; nothing changes if it is refused. save() keeps it."""
     _loaded()
     value = _checked(key, value)
+    _check_phases(value if key == "grid" else _values["grid"], value if key == "inverters" else _values["inverters"])
     if isinstance(value, list):
         value = [dict(row) for row in value]
     _values[key] = value
@@ -263,6 +277,11 @@ def load(path=None):
             _values[key] = _checked(key, value)
         except (TypeError, ValueError) as error:
             _warnings.append("ignored saved value, using default: " + str(error))
+    try:
+        _check_phases(_values["grid"], _values["inverters"])
+    except ValueError as error:  # a hand-edited file: 3p accepts every row, and the empty phase fails safe
+        _warnings.append("%s; grid 3p used instead" % error)
+        _values["grid"] = "3p"
     for warning in _warnings:
         print("cfg: warning:", warning)
     return list(_warnings)

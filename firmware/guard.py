@@ -70,13 +70,16 @@ def max_current_ma(model, ct_ratio=1):
 
 
 class Guard:
-    def __init__(self, reading, model, ring, supervisor=None, failsafe_ms=3000):
+    def __init__(self, reading, model, ring, supervisor=None, failsafe_ms=3000, phases=3, nominal_voltage_v=230):
+        """phases: the grid's (1, 2 for split phase, 3); nominal_voltage_v: its phase-to-neutral voltage."""
         self.reading = reading
         self.model = model
         self.ring = ring
         self.supervisor = supervisor
         self.failsafe_ms = failsafe_ms
-        self.plausibility = plausibility.Plausibility(max_current_ma(model))
+        self.plausibility = plausibility.Plausibility(
+            max_current_ma(model), phases=phases, nominal_voltage_v=nominal_voltage_v
+        )
         self.blind = Reading()  # never valid: what the controller sees during a lockout
         # Plausibility's view: the reading's own voltage and current arrays, the bracketing powers.
         check = Reading(reading.phases)
