@@ -27,7 +27,6 @@ import argparse
 import json
 import os
 import queue
-import random
 import select
 import subprocess
 import sys
@@ -41,12 +40,11 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT / "tools"), str(ROOT / "lib"), str(ROOT / "host_tests")]
 
-import metrics  # noqa: E402
 import scenario as scenario_mod  # noqa: E402
 import sim  # noqa: E402
 from fleet import CMD_ACKED, CMD_FAILED, CMD_SENT, Fleet  # noqa: E402
 from meter_emulator import EmulatedMeter, MeterBus  # noqa: E402
-from plant import TICKS_START, Inverter, Link, Meter, ticks  # noqa: E402
+from plant import TICKS_START, ticks  # noqa: E402
 
 DEFAULT_SCENARIO = ROOT / "scenarios" / "hil" / "three-phase-3min.json"
 MICROPYPATH = ("hostboard", "firmware", "lib", "host_tests/fakes")
@@ -191,15 +189,11 @@ def run(scn, seed=1, workdir=None):
     config_path = workdir / "config.json"
     config_path.write_text(json.dumps(_config(scn)))
     steps, step_s = scn.steps, scn.step_s
-    load = [column.tolist() for column in scn.load_w]
-    pv = [column.tolist() for column in scn.pv_w]
     mirror = Mirror(scn)
-    inverters = [Inverter(spec, pv[i][0]) for i, spec in enumerate(scn.inverters)]
-    meter = Meter(scn.meter, random.Random("%d:meter" % seed))
-    link = Link(mirror.fleet, inverters, random.Random("%d:link" % seed), scn.telemetry_period_s, scn.link_timeout_s)
+    plant = sim.PlantRun(scn, mirror.fleet, seed)
+    meter, link = plant.meter, plant.link
     dtsu = EmulatedMeter("dtsu666", address=1)
     record = sim.Run(scn, "firmware (host board)")
-    grid_phase, pv_total, limits = np.empty((3, steps)), np.empty(steps), np.empty(steps)
     modes = np.empty(steps, dtype=int)
     requests = 0
     console = []  # what the firmware printed (boot messages, warnings, tracebacks)
@@ -210,15 +204,7 @@ def run(scn, seed=1, workdir=None):
             pending_rx = None
             for k in range(steps):
                 t_s = k * step_s
-                out = [0.0, 0.0, 0.0]
-                for inv in inverters:
-                    out[inv.phase] += inv.output_w
-                phase_load = [load[0][k], load[1][k], load[2][k]]
-                grid = [phase_load[p] - out[p] for p in range(3)]
-                grid_phase[:, k] = grid
-                pv_total[k] = sum(out)
-                limits[k] = sum(inv.limit_w for inv in inverters)
-                if meter.update(t_s, grid, phase_load):
+                if plant.measure(k):
                     # A real meter's currents follow its power (unity power factor): the firmware
                     # checks power against voltage times current.
                     currents = [abs(power_w) / 230.0 for power_w in meter.phase_w]
@@ -245,24 +231,14 @@ def run(scn, seed=1, workdir=None):
                         mirror.fleet.command(int(words[1]), int(words[2]), int(words[3]))
                     else:
                         console.append(line.rstrip())
-                nxt = k + 1 if k < steps - 1 else k
-                for i, inv in enumerate(inverters):
-                    inv.advance(t_s + step_s, step_s, pv[i][nxt])
+                plant.advance(k)
             firmware.send("status")
             status_lines, _ = firmware.reply()
         finally:
             firmware.close()
             bus.close()
-    record.grid_phase_w = grid_phase
-    record.pv_total_w = pv_total
-    record.limits_in_force_w = limits
-    record.limit_commands = link.sent
-    bound_w = max(scn.export_limit_w, sum(scn.min_output_w))
-    record.failsafe_reaction_s = metrics.failsafe_reaction_s(scn.times_s, limits, meter.dropouts_s, bound_w)
-    phases = [inv["phase"] - 1 for inv in scn.inverters]
-    oracle = metrics.oracle_outputs_w(np.array(scn.load_w), np.array(scn.pv_w), phases, scn.export_limit_w,
-                                      scn.phase_export_limit_w)
-    record.metrics = metrics.score(record, float(oracle.sum() * scn.step_s / 3600.0))
+    plant.record(record)
+    sim.score(scn, record)
     record.modes = modes
     record.meter_requests = requests
     record.meter_reads = dtsu.reads

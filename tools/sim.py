@@ -78,53 +78,82 @@ def _run_oracle(scn, record):
     record.pv_total_w = outputs.sum(axis=0)
 
 
+class PlantRun:
+    """The plant stepped through a scenario, and the traces a run is scored on.
+
+    Shared by every controller here and by tools/hil.py (the firmware on the
+    unix port): per step, `measure(k)` (the true grid power; the meter samples
+    it), then the caller's link and controller, then `advance(k)`.
+    """
+
+    def __init__(self, scn, fleet, seed):
+        self.scn = scn
+        self.load = [column.tolist() for column in scn.load_w]
+        self.pv = [column.tolist() for column in scn.pv_w]
+        self.inverters = [Inverter(spec, self.pv[i][0]) for i, spec in enumerate(scn.inverters)]
+        self.meter = Meter(scn.meter, random.Random("%d:meter" % seed))
+        self.link = Link(fleet, self.inverters, random.Random("%d:link" % seed), scn.telemetry_period_s,
+                         scn.link_timeout_s)
+        self.grid_phase_w = np.empty((3, scn.steps))
+        self.pv_total_w = np.empty(scn.steps)
+        self.limits_in_force_w = np.empty(scn.steps)
+        self.phase_load_w = [0.0, 0.0, 0.0]
+
+    def measure(self, k):
+        """Step k's true grid power per phase; True when the meter delivers a sample now."""
+        out = [0.0, 0.0, 0.0]
+        for inv in self.inverters:
+            out[inv.phase] += inv.output_w
+        load = self.load
+        phase_load = self.phase_load_w = [load[0][k], load[1][k], load[2][k]]
+        grid = [phase_load[0] - out[0], phase_load[1] - out[1], phase_load[2] - out[2]]
+        self.grid_phase_w[0, k], self.grid_phase_w[1, k], self.grid_phase_w[2, k] = grid
+        self.pv_total_w[k] = out[0] + out[1] + out[2]
+        self.limits_in_force_w[k] = sum(inv.limit_w for inv in self.inverters)
+        return self.meter.update(k * self.scn.step_s, grid, phase_load)
+
+    def advance(self, k):
+        """The inverters move to the end of step k."""
+        step_s = self.scn.step_s
+        nxt = min(k + 1, self.scn.steps - 1)
+        t_s = k * step_s
+        for i, inv in enumerate(self.inverters):
+            inv.advance(t_s + step_s, step_s, self.pv[i][nxt])
+
+    def record(self, record):
+        """Hand the traces, the command count and the fail-safe reaction to `record`."""
+        scn = self.scn
+        record.grid_phase_w = self.grid_phase_w
+        record.pv_total_w = self.pv_total_w
+        record.limits_in_force_w = self.limits_in_force_w
+        record.limit_commands = self.link.sent
+        bound_w = max(scn.export_limit_w, sum(scn.min_output_w))
+        record.failsafe_reaction_s = metrics.failsafe_reaction_s(scn.times_s, self.limits_in_force_w,
+                                                                 self.meter.dropouts_s, bound_w)
+
+
 def _run_plant(scn, name, seed, record):
-    count = len(scn.inverters)
-    steps, step_s = scn.steps, scn.step_s
-    load = [column.tolist() for column in scn.load_w]
-    pv = [column.tolist() for column in scn.pv_w]
-    fleet = Fleet(count)
+    fleet = Fleet(len(scn.inverters))
     for i, spec in enumerate(scn.inverters):
         fleet.add(i, rated_w=int(spec["rated_w"]), phase=spec["phase"] - 1, inputs=spec["inputs"])
         fleet.can_switch_off[i] = 1 if spec.get("can_switch_off") else 0
-    inverters = [Inverter(spec, pv[i][0]) for i, spec in enumerate(scn.inverters)]
-    meter = Meter(scn.meter, random.Random("%d:meter" % seed))
-    link = Link(fleet, inverters, random.Random("%d:link" % seed), scn.telemetry_period_s, scn.link_timeout_s)
-    site = Site(scn, fleet, meter)
+    plant = PlantRun(scn, fleet, seed)
+    site = Site(scn, fleet, plant.meter)
     reading = Reading(phases=scn.phases)
     controller = Ours(site, reading) if name == "ours" else PEERS[name](site)
-
     samples = [] if scn.meter["position"] == "grid" else None
-    grid_phase = np.empty((3, steps))
-    pv_total = np.empty(steps)
-    limits = np.empty(steps)
-    last = steps - 1
-    for k in range(steps):
-        t_s = k * step_s
-        out = [0.0, 0.0, 0.0]
-        for inv in inverters:
-            out[inv.phase] += inv.output_w
-        phase_load = [load[0][k], load[1][k], load[2][k]]
-        grid = [phase_load[0] - out[0], phase_load[1] - out[1], phase_load[2] - out[2]]
-        grid_phase[0, k], grid_phase[1, k], grid_phase[2, k] = grid
-        pv_total[k] = out[0] + out[1] + out[2]
-        limits[k] = sum(inv.limit_w for inv in inverters)
-        if meter.update(t_s, grid, phase_load):
+    meter = plant.meter
+    for k in range(scn.steps):
+        t_s = k * scn.step_s
+        if plant.measure(k):
             _update_reading(reading, meter, t_s)
             if samples is not None:
                 samples.append((t_s, list(meter.phase_w)))
-        link.service(t_s)
+        plant.link.service(t_s)
         controller.step(t_s)
-        nxt = k + 1 if k < last else k
-        for i, inv in enumerate(inverters):
-            inv.advance(t_s + step_s, step_s, pv[i][nxt])
-    record.grid_phase_w = grid_phase
-    record.pv_total_w = pv_total
-    record.limits_in_force_w = limits
-    record.limit_commands = link.sent
+        plant.advance(k)
+    plant.record(record)
     record.meter_samples = samples
-    bound_w = max(scn.export_limit_w, sum(scn.min_output_w))
-    record.failsafe_reaction_s = metrics.failsafe_reaction_s(scn.times_s, limits, meter.dropouts_s, bound_w)
 
 
 def run(scn, name, seed=1):
@@ -136,6 +165,11 @@ def run(scn, name, seed=1):
         _run_oracle(scn, record)
     else:
         _run_plant(scn, name, seed, record)
+    return score(scn, record)
+
+
+def score(scn, record):
+    """The supervisor's counts and every metric of a finished run, against the oracle's production."""
     supervise(scn, record)
     phases = [inv["phase"] - 1 for inv in scn.inverters]
     oracle = metrics.oracle_outputs_w(np.array(scn.load_w), np.array(scn.pv_w), phases, scn.export_limit_w,
