@@ -2,7 +2,7 @@
 
 import events
 from eventlog import EventLog, describe
-from ramdisk import PowerCut, RamFlash
+from ramdisk import PowerCut, RamFlash, mount, unmount
 from testkit import micropython_only
 
 MOUNT = "/evlog"
@@ -15,28 +15,14 @@ def test_lines_say_what_happened():
     assert describe(events.BOOT, 0, 0) == "boot"
 
 
-def _mounted(flash, format_first=False):
-    import os
-
-    if format_first:
-        os.VfsLfs2.mkfs(flash)
-    try:
-        os.umount(MOUNT)
-    except OSError:
-        pass
-    os.mount(os.VfsLfs2(flash), MOUNT)
 
 
-def _unmount():
-    import os
-
-    os.umount(MOUNT)
 
 
 @micropython_only
 def test_events_are_stamped_and_kept_in_order():
     flash = RamFlash()
-    _mounted(flash, format_first=True)
+    mount(flash, MOUNT, format_first=True)
     try:
         log = EventLog(MOUNT + "/events.log", max_bytes=4096)
         ring = events.EventRing(8)
@@ -51,13 +37,13 @@ def test_events_are_stamped_and_kept_in_order():
         log.drain(ring, now_ms=6000, boot_ms=0)
         assert log.lines()[-1] == "+5s meter lost"
     finally:
-        _unmount()
+        unmount(MOUNT)
 
 
 @micropython_only
 def test_the_log_stays_bounded():
     flash = RamFlash()
-    _mounted(flash, format_first=True)
+    mount(flash, MOUNT, format_first=True)
     try:
         log = EventLog(MOUNT + "/events.log", max_bytes=1024)
         ring = events.EventRing(4)
@@ -72,7 +58,7 @@ def test_the_log_stays_bounded():
         assert kept[-1].endswith("peak 19.9 W over, 1.0 s")
         assert 10 < len(kept) < 200
     finally:
-        _unmount()
+        unmount(MOUNT)
 
 
 @micropython_only
@@ -86,28 +72,28 @@ def test_a_power_cut_at_any_point_leaves_whole_lines():
             log.append([line])
 
     pristine = RamFlash()
-    _mounted(pristine, format_first=True)
-    _unmount()
+    mount(pristine, MOUNT, format_first=True)
+    unmount(MOUNT)
     probe = pristine.reboot()
-    _mounted(probe)
+    mount(probe, MOUNT)
     run(probe)
-    _unmount()
+    unmount(MOUNT)
     operations = probe.operations
     assert operations > 40
     for cut in range(operations):
         flash = pristine.reboot()
-        _mounted(flash)
+        mount(flash, MOUNT)
         flash.cut_after(cut)
         try:
             run(flash)
         except PowerCut:
             pass
-        _unmount()
-        _mounted(flash.reboot())
+        unmount(MOUNT)
+        mount(flash.reboot(), MOUNT)
         try:
             kept = EventLog(MOUNT + "/events.log").lines()
         finally:
-            _unmount()
+            unmount(MOUNT)
         assert all(line in written for line in kept), (cut, kept)
         positions = [written.index(line) for line in kept]
         assert positions == sorted(positions), (cut, positions)

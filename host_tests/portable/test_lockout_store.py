@@ -3,7 +3,7 @@
 import events
 from cfgstore import ConfigStore
 from lockout_store import LockoutStore
-from ramdisk import PowerCut, RamFlash
+from ramdisk import PowerCut, RamFlash, mount, unmount
 from reading import Reading
 from supervisor import TRIP_LONG_EXCURSION, Supervisor
 from testkit import micropython_only
@@ -11,22 +11,8 @@ from testkit import micropython_only
 MOUNT = "/lockout_test"
 
 
-def _mount(flash, format_first=False):
-    import os
-
-    if format_first:
-        os.VfsLfs2.mkfs(flash)
-    try:
-        os.umount(MOUNT)
-    except OSError:
-        pass
-    os.mount(os.VfsLfs2(flash), MOUNT)
 
 
-def _unmount():
-    import os
-
-    os.umount(MOUNT)
 
 
 def _store(path):
@@ -50,19 +36,19 @@ def _trip(supervisor):
 def test_a_lockout_survives_a_power_cut_at_every_step_of_its_save():
     # The old state: a clean history saved once. The new one: a trip with an hour of lockout.
     flash = RamFlash(block_size=512, block_count=32)
-    _mount(flash, format_first=True)
+    mount(flash, MOUNT, format_first=True)
     store = _store(MOUNT + "/supervisor.json")
     store.save()
     _trip(store.supervisor)
     new_lockout_s = store.supervisor.lockout_left_s
-    _unmount()
+    unmount(MOUNT)
     image = bytes(flash.data)
 
     outcomes = set()
     cut_after = 0
     while True:
         flash = RamFlash(512, 32, image)
-        _mount(flash)
+        mount(flash, MOUNT)
         store_now = _store(MOUNT + "/supervisor.json")
         _trip(store_now.supervisor)
         flash.cut_after(cut_after)
@@ -72,14 +58,14 @@ def test_a_lockout_survives_a_power_cut_at_every_step_of_its_save():
         except PowerCut:
             finished = False
         try:
-            _unmount()
+            unmount(MOUNT)
         except (OSError, PowerCut):
             pass
         rebooted = flash.reboot()
-        _mount(rebooted)
+        mount(rebooted, MOUNT)
         after = _store(MOUNT + "/supervisor.json")
         problem = after.load()
-        _unmount()
+        unmount(MOUNT)
         assert problem is None, (cut_after, problem)  # never neither: the old or the new state
         if after.supervisor.tripped:
             assert after.supervisor.lockout_left_s == new_lockout_s and after.supervisor.trips == 1

@@ -75,3 +75,22 @@ class RamFlash:
     def reboot(self):
         """A fresh device with the flash contents as they are now (after a cut, as the cut left them)."""
         return RamFlash(self.block_size, self.block_count, self.data)
+
+
+def mount(flash, path, format_first=False):
+    """Mount `flash` as LittleFS at `path` (MicroPython only), replacing whatever was mounted there."""
+    import os
+
+    if format_first:
+        os.VfsLfs2.mkfs(flash)
+    try:
+        os.umount(path)
+    except OSError:
+        pass
+    os.mount(os.VfsLfs2(flash), path)
+
+
+def unmount(path):
+    import os
+
+    os.umount(path)
