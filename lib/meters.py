@@ -384,7 +384,7 @@ class Meter:
             return self._collect(now_ms)
         if self._due_set and ticks_diff(now_ms, self._t_due) < 0:
             return IDLE
-        if not self._my_turn(now_ms):
+        if not self.master.take_turn(self.address, now_ms):
             return WAIT_BUS
         if self.started:
             self._register = self._block_reg[self._block]
@@ -396,16 +396,6 @@ class Meter:
         self.master.start_read(self.address, self.fc, self._register, self._count, now_ms)
         self._waiting = True
         return BUSY
-
-    def _my_turn(self, now_ms):
-        """Bus free and nobody else queued first; otherwise queue (one waiter at a time)."""
-        master = self.master
-        if master.free(now_ms) and (master.waiter == 0 or master.waiter == self.address):
-            master.waiter = 0
-            return True
-        if master.waiter == 0:
-            master.waiter = self.address
-        return False
 
     def _collect(self, now_ms):
         status = self.master.poll(now_ms)

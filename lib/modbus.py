@@ -152,6 +152,17 @@ class Master:
             return False
         return not self._quiet_pending or ticks_diff(now_ms, self._t_end) >= self.silence_ms
 
+    def take_turn(self, token, now_ms):
+        """True when the caller (any non-zero `token`, e.g. its Modbus address) may start a transaction:
+        the bus is free and nobody else queued first. Otherwise it queues, if nobody has, and goes next:
+        drivers sharing one bus take turns, and a slow meter cannot starve the others."""
+        if self.free(now_ms) and (self.waiter == 0 or self.waiter == token):
+            self.waiter = 0
+            return True
+        if self.waiter == 0:
+            self.waiter = token
+        return False
+
     def start_read(self, address, function, register, count, now_ms):
         """Send FC03/FC04 for `count` registers from `register`; False if the bus is not free."""
         if count < 1 or count > MAX_READ_REGISTERS or (function != FC_READ_HOLDING and function != FC_READ_INPUT):

@@ -34,7 +34,7 @@ boot are the first thing written; once discovery has failed (the map is
 broken) a queued limit is reported `failed` at once.
 
 Sharing a bus: the link takes turns with the meter drivers through
-`master.free()` and `master.waiter`, like lib/meters.py.
+`master.take_turn()`, like lib/meters.py.
 
 Timing and allocation: step() is a few hundred bytecodes at most (about
 20 us per transaction on a PC's unix port, see bench/bench_sunspec.py) and
@@ -145,19 +145,9 @@ class SunSpecLink:
         job = self._pick(now_ms)
         if job == _JOB_NONE:
             return IDLE
-        if not self._my_turn(now_ms):
+        if not self.master.take_turn(self._token, now_ms):
             return WAIT_BUS
         return self._start(job, now_ms)
-
-    def _my_turn(self, now_ms):
-        """Bus free and nobody else queued first; otherwise queue (as lib/meters.py does)."""
-        master = self.master
-        if master.free(now_ms) and (master.waiter == 0 or master.waiter == self._token):
-            master.waiter = 0
-            return True
-        if master.waiter == 0:
-            master.waiter = self._token
-        return False
 
     def _pick(self, now_ms):
         """The most urgent job (its unit in `_unit`), or _JOB_NONE."""
