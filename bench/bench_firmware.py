@@ -22,7 +22,9 @@ HEAPS = ("110k", "220k", "260k")
 MPY_DIR = "build/bench-mpy-x64"
 # Compiled like the device's /lib (bytecode .mpy, native code for this CPU), so
 # importing costs what it costs on the device, not the compiler's RAM.
-SOURCES = ("lib", "firmware", "host_tests/fakes", "host_tests/support")
+# lib/ is one folder per layer (tools/source_tree.py); the device gets them flattened.
+SOURCES = ["lib/" + layer for layer in sorted(os.listdir("lib"))]
+SOURCES += ["firmware", "host_tests/fakes", "host_tests/support"]
 EXTRA = ("host_tests/portable/test_app_loop.py",)
 
 

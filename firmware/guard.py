@@ -6,7 +6,7 @@
     controller.step(now_ms, guard.control_input(now_ms))  # steps the supervisor; blind while tripped
     guard.after_control(controller.mode, now_ms)          # fail-safe entered / left events
 
-Plausibility (lib/plausibility.py) needs voltages and currents, which the
+Plausibility (lib/meter/plausibility.py) needs voltages and currents, which the
 meter drivers read in a slow register block (block 1 of every model), every
 few power samples; power is read every sample. A check of a fresh power
 against currents read seconds earlier would flag every load step, so the
@@ -25,7 +25,7 @@ good and younger than `failsafe_ms`; METER_LOST and METER_BACK are pushed on
 the edges (not for the first sample after boot). An implausible episode is
 not a lost meter: it has its own event.
 
-The supervisor (lib/supervisor.py) watches export at the grid connection.
+The supervisor (lib/control/supervisor.py) watches export at the grid connection.
 While it is tripped (lockout), `control_input` hands the controller `blind`,
 a Reading that is never valid, so the controller holds the fail-safe limits
 through its own fail-safe path (the least invasive hold; the controller has
@@ -55,7 +55,7 @@ FAILSAFE_REASONS = ("", "meter data missing", "implausible meter data", "supervi
 # The meter's rated maximum current with direct connection, and the CT meters' secondary rating.
 RATED_MA = {"ddsu666": 80000, "dtsu666": 80000, "sdm120": 45000, "sdm630": 100000}
 CT_SECONDARY_MA = const(6000)
-_PLAUSIBLE_MAX_MA = plausibility.MAX_CURRENT_MA  # the largest current lib/plausibility.py accepts
+_PLAUSIBLE_MAX_MA = plausibility.MAX_CURRENT_MA  # the largest current lib/meter/plausibility.py accepts
 
 _UI_BLOCK = const(1)  # the slow block with voltages and currents, in every model table
 _NEVER = const(0)

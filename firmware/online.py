@@ -6,10 +6,10 @@
     online.close()                                # clean stop: "offline", disconnect, close the listener
 
 What exists follows the settings: with `mqtt_server` set, one MQTT session
-(lib/mqtt_session.py) carries telemetry with Home Assistant discovery
-(lib/telemetry.py) and, with `dtu_type` opendtu or ahoydtu, the DTU bridge
-(lib/mqtt_bridge.py), the inverter link then. With `http_enabled`, the status
-server (lib/http_status.py) listens on `http_port` once the network is up;
+(lib/net/mqtt_session.py) carries telemetry with Home Assistant discovery
+(lib/net/telemetry.py) and, with `dtu_type` opendtu or ahoydtu, the DTU bridge
+(lib/net/mqtt_bridge.py), the inverter link then. With `http_enabled`, the status
+server (lib/net/http_status.py) listens on `http_port` once the network is up;
 its only write, a new export limit, goes through `set_export_limit` (the
 firmware passes cfg.set, so it is checked, logged as CONFIG_CHANGED and acts
 at the next control tick).

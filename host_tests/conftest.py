@@ -19,6 +19,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from source_tree import DEVICE_DIRS
 from testkit import Skip
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -26,7 +27,7 @@ PORTABLE_DIR = ROOT / "host_tests" / "portable"
 SUPPORT_DIR = ROOT / "host_tests" / "support"
 RUNTIMES = ("cpython", "micropython")
 # Directories a portable test sees, on both runtimes (see pyproject.toml for CPython).
-MICROPYPATH = [PORTABLE_DIR, SUPPORT_DIR, ROOT / "host_tests" / "fakes", ROOT / "lib", ROOT / "firmware"]
+MICROPYPATH = [PORTABLE_DIR, SUPPORT_DIR, ROOT / "host_tests" / "fakes", *DEVICE_DIRS]
 MODULE_TIMEOUT_S = 300
 
 

@@ -5,7 +5,7 @@ On the ESP32 an int outside -2**30 .. 2**30-1 is a heap object: it allocates
 ints are 63 bits wide, so its heap_lock tests cannot see this. Here we run the
 device module on CPython with every arithmetic result checked.
 
-`load("controller")` returns a fresh copy of `lib/controller.py` whose syntax
+`load("controller")` returns a fresh copy of `lib/control/controller.py` whose syntax
 tree was rewritten so that every binary and unary operation, every call
 result, every augmented assignment and every integer literal passes through a
 check. That is the "int subclass" idea made total: a subclass loses its type

@@ -13,7 +13,7 @@ L=60, float32), nameplate 120 (L=26), basic settings 121 (L=30, optional),
 then immediate controls 123 (L=24) or DER AC controls 704 (L=65 or the
 draft's L=69), and the end marker 0xFFFF, 0. Offsets follow the
 sunspec/models JSON definitions, written out here independently of
-lib/sunspec.py.
+lib/sunspec/sunspec.py.
 
 Behaviour:
 - AC power: min(available_w, the limit in force) in W x 10**w_sf (int16),

@@ -1,4 +1,4 @@
-"""The HTTP status server from a real client: CPython's http.client against lib/http_status.py.
+"""The HTTP status server from a real client: CPython's http.client against lib/net/http_status.py.
 
 The server runs in a subprocess, under the MicroPython unix port (the code the ESP32 runs)
 and under CPython, serving a fixed plant state (host_tests/support/http_fixture_server.py).
@@ -16,10 +16,11 @@ import time
 from pathlib import Path
 
 import pytest
+import source_tree
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "host_tests" / "support" / "http_fixture_server.py"
-SEARCH_PATH = os.pathsep.join(str(ROOT / part) for part in ("lib", "host_tests/support"))
+SEARCH_PATH = source_tree.search_path("host_tests/support")
 TOKEN = "s3cret-Token_42"
 TIMEOUT_MS = 800
 

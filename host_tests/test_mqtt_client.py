@@ -1,4 +1,4 @@
-"""lib/mqtt.py and lib/mqtt_session.py against Mosquitto, and against a broker that sends garbage.
+"""lib/net/mqtt.py and lib/net/mqtt_session.py against Mosquitto, and against a broker that sends garbage.
 
 The well-behaved peer is a real Mosquitto on loopback; the badly behaved one
 is a TCP server in this process that answers CONNECT and then sends exactly
@@ -19,6 +19,7 @@ from pathlib import Path
 import broker as broker_process
 import mqtt
 import pytest
+import source_tree
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from mqtt_session import Session
@@ -368,7 +369,7 @@ def test_malformed_packets_end_the_session_under_micropython(fake, garbage, code
     peer = fake()
     victim = subprocess.Popen(
         [micropython_executable(), str(root / "host_tests" / "support" / "mp_mqtt_victim.py"), str(peer.port)],
-        env=dict(os.environ, MICROPYPATH="%s:%s" % (root / "lib", root / "host_tests" / "support")),
+        env=dict(os.environ, MICROPYPATH=source_tree.search_path("host_tests/support")),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

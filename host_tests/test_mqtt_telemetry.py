@@ -3,7 +3,7 @@
 The gateway side is host_tests/support/mp_mqtt_gateway.py in a `micropython`
 subprocess with lib/ as its path; this test is Home Assistant (it collects
 the discovery configs, states, availability and events) and the OpenDTU (it
-echoes each limit command and reports AC power), both with lib/mqtt.py on
+echoes each limit command and reports AC power), both with lib/net/mqtt.py on
 CPython.
 """
 
@@ -18,6 +18,7 @@ from pathlib import Path
 import broker as broker_process
 import mqtt
 import pytest
+import source_tree
 
 ROOT = Path(__file__).resolve().parent.parent
 RUN_TIMEOUT_S = 30
@@ -55,7 +56,7 @@ def test_gateway_on_the_unix_port_publishes_telemetry_and_drives_the_dtu(broker)
     dtu.set_callback(answer)
     dtu.connect()
     dtu.subscribe("mpdtu/+/cmd/#")
-    environment = dict(os.environ, MICROPYPATH="%s:%s" % (ROOT / "lib", ROOT / "host_tests" / "support"))
+    environment = dict(os.environ, MICROPYPATH=source_tree.search_path("host_tests/support"))
     gateway = subprocess.Popen(
         [micropython_executable(), str(ROOT / "host_tests" / "support" / "mp_mqtt_gateway.py"), str(broker.port)],
         env=environment,

@@ -1,4 +1,4 @@
-"""The simulator's supervisor counts: lib/supervisor.py fed what a connection-point meter reports."""
+"""The simulator's supervisor counts: lib/control/supervisor.py fed what a connection-point meter reports."""
 
 import json
 

@@ -1,6 +1,6 @@
 """SunSpec arithmetic stays exact and within the ESP32's small ints, over every documented input.
 
-lib/sunspec.py and lib/sunspec_link.py are loaded with each arithmetic result checked against
+lib/sunspec/sunspec.py and lib/sunspec/sunspec_link.py are loaded with each arithmetic result checked against
 +-2**30 and against being a float (ranges.load), then driven by hypothesis: every int16/uint16
 register value with every scale factor we accept, limits up to 2**30, ratings up to 10 MW, and
 the whole link (discovery, limit writes, power reads) on maps with random ratings and scale

@@ -12,15 +12,17 @@ import subprocess
 import sys
 from pathlib import Path
 
+import source_tree
+
 ROOT = Path(__file__).resolve().parent.parent
-PATH = ["bench", "lib", "firmware", "host_tests/support", "host_tests/fakes"]
+MICROPYPATH = source_tree.search_path("bench", "host_tests/support", "host_tests/fakes")
 
 
 def main():
     wanted = set(sys.argv[1:])
     scripts = sorted((ROOT / "bench").glob("bench_*.py"))
     micropython = Path(sys.executable).parent / "micropython"
-    env = dict(os.environ, MICROPYPATH=":".join(str(ROOT / part) for part in PATH))
+    env = dict(os.environ, MICROPYPATH=MICROPYPATH)
     failed = 0
     for script in scripts:
         if wanted and script.stem[len("bench_") :] not in wanted:

@@ -16,8 +16,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import source_tree
+
 ROOT = Path(__file__).resolve().parent.parent
-SOURCE_DIRS = (ROOT / "lib", ROOT / "firmware")
+SOURCE_DIRS = source_tree.DEVICE_DIRS
 BOOT_FILES = ("boot.py", "main.py")
 NATIVE_CODE = re.compile(r"^\s*@micropython\.(native|viper)\b", re.MULTILINE)
 

@@ -38,7 +38,10 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT / "tools"), str(ROOT / "lib"), str(ROOT / "host_tests")]
+sys.path[:0] = [str(ROOT / "tools"), str(ROOT / "host_tests")]
+import source_tree  # noqa: E402
+
+source_tree.import_lib()
 
 import scenario as scenario_mod  # noqa: E402
 import sim  # noqa: E402
@@ -47,7 +50,7 @@ from meter_emulator import EmulatedMeter, MeterBus  # noqa: E402
 from plant import TICKS_START, ticks  # noqa: E402
 
 DEFAULT_SCENARIO = ROOT / "scenarios" / "hil" / "three-phase-3min.json"
-MICROPYPATH = ("hostboard", "firmware", "lib", "host_tests/fakes")
+MICROPYPATH = source_tree.search_path("hostboard", "host_tests/fakes")
 ANSWER_TIMEOUT_S = 1.0  # real time allowed for pymodbus to answer one request
 STEP_TIMEOUT_S = 30.0  # real time allowed for the firmware to finish one step
 
@@ -61,7 +64,7 @@ class Firmware:
 
     def __init__(self, board_path, config_path):
         micropython = Path(sys.executable).parent / "micropython"
-        env = dict(os.environ, MICROPYPATH=":".join(str(ROOT / part) for part in MICROPYPATH))
+        env = dict(os.environ, MICROPYPATH=MICROPYPATH)
         command = [str(micropython), str(ROOT / "hostboard" / "hil_runner.py"), str(board_path), str(config_path)]
         self.process = subprocess.Popen(command + [str(TICKS_START)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                         stderr=subprocess.STDOUT, env=env, text=True, bufsize=1)

@@ -26,8 +26,10 @@ import termios
 import tty
 from pathlib import Path
 
+import source_tree
+
 ROOT = Path(__file__).resolve().parent.parent
-MICROPYPATH = ("hostboard", "firmware", "lib", "host_tests/fakes")
+MICROPYPATH = source_tree.search_path("hostboard", "host_tests/fakes")
 PARITY_FLAGS = {"N": 0, "E": termios.PARENB, "O": termios.PARENB | termios.PARODD}
 
 
@@ -68,7 +70,7 @@ def main(argv=None):
     with tempfile.TemporaryDirectory(prefix="hostboard-") as workdir:
         config_path = Path(workdir) / "config.json"
         config_path.write_text(json.dumps(config))
-        env = dict(os.environ, MICROPYPATH=":".join(str(ROOT / part) for part in MICROPYPATH))
+        env = dict(os.environ, MICROPYPATH=MICROPYPATH)
         micropython = Path(sys.executable).parent / "micropython"
         command = [str(micropython), str(ROOT / "hostboard" / "realtime_runner.py"), str(ROOT / "boards" / "host.json"),
                    str(config_path), str(fd), str(args.seconds)]

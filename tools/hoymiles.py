@@ -13,10 +13,11 @@ error message on stderr and exit status 1.
 
 import argparse
 import json
-import os
 import sys
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+import source_tree  # noqa: E402
+
+source_tree.import_lib()
 
 import hm_answers  # noqa: E402
 import hm_commands  # noqa: E402

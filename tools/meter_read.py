@@ -3,8 +3,8 @@
     python tools/meter_read.py --port DEV --meter {ddsu666,dtsu666,sdm120,sdm630} [--address 1]
         [--baud 9600] [--parity N|E|O] [--stopbits 1|2] [--fc 3|4] [--json] [--watch]
 
-It runs the firmware's own Modbus master and meter driver (lib/modbus.py,
-lib/meters.py) over pyserial, so what it shows is what the gateway will see:
+It runs the firmware's own Modbus master and meter driver (lib/meter/modbus.py,
+lib/meter/meters.py) over pyserial, so what it shows is what the gateway will see:
 power with the sign convention (+ import, - export) and the CT/VT ratios
 applied (primary side). `--json` prints one object with the keys power_w,
 phase_power_w (three-phase meters), voltage_v, current_a, frequency_hz,
@@ -18,9 +18,10 @@ import argparse
 import json
 import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "lib"))
+import source_tree  # noqa: E402
+
+source_tree.import_lib()
 
 import meters  # noqa: E402
 import modbus  # noqa: E402

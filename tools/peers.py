@@ -373,7 +373,7 @@ class Simple(_Script):
 
 
 class Ours:
-    """Our controller (lib/controller.py) through the Fleet and a Reading, every 0.25 s."""
+    """Our controller (lib/control/controller.py) through the Fleet and a Reading, every 0.25 s."""
 
     PERIOD_S = 0.25
 

@@ -22,7 +22,10 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path[:0] = [str(Path(__file__).resolve().parent), str(Path(__file__).resolve().parent.parent / "lib")]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import source_tree  # noqa: E402
+
+source_tree.import_lib()
 
 import metrics  # noqa: E402
 import scenario as scenario_mod  # noqa: E402

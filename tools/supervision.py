@@ -1,4 +1,4 @@
-"""The simulator's evidence for the grid operator: lib/supervisor.py's counts over one run.
+"""The simulator's evidence for the grid operator: lib/control/supervisor.py's counts over one run.
 
 The device's Supervisor (default settings: stage 2 after more than 15 s over
 the limit, a trip at 60 s or at 2 stage-2 events within 10 minutes) is fed

@@ -50,7 +50,7 @@ def test_max_current_follows_the_model_and_the_ct_ratio():
     assert max_current_ma("sdm630") == 100000 and max_current_ma("dtsu666") == 80000
     assert max_current_ma("dtsu666", 20) == 120000  # 100 A : 5 A CTs, 6 A secondary rating
     assert max_current_ma("dtsu666", 120) == 720000  # a 600/5 CT
-    assert max_current_ma("dtsu666", 9999) == 3000000  # lib/plausibility.py's ceiling
+    assert max_current_ma("dtsu666", 9999) == 3000000  # lib/meter/plausibility.py's ceiling
 
 
 def test_implausible_voltage_fails_safe_with_one_event_per_episode_and_recovers():

@@ -1,4 +1,4 @@
-"""Serves a fixed plant state with lib/http_status.py until killed (or RUN_S pass).
+"""Serves a fixed plant state with lib/net/http_status.py until killed (or RUN_S pass).
 
     micropython http_fixture_server.py PORT WRITES TOKEN TIMEOUT_MS LOG   (MICROPYPATH=lib:host_tests/support)
     python -u   http_fixture_server.py PORT WRITES TOKEN TIMEOUT_MS LOG   (PYTHONPATH=lib:host_tests/support)
@@ -22,7 +22,7 @@ RUN_S = 120
 
 
 class Controller:
-    """The controller attributes PlantStatus reads (a fixed state, not lib/controller.py)."""
+    """The controller attributes PlantStatus reads (a fixed state, not lib/control/controller.py)."""
 
     def __init__(self):
         self.mode = 2

@@ -1,4 +1,4 @@
-"""lib/mqtt.py and lib/mqtt_session.py under the MicroPython unix port, facing a broker that sends garbage.
+"""lib/net/mqtt.py and lib/net/mqtt_session.py under the MicroPython unix port, facing a broker that sends garbage.
 
 `micropython mp_mqtt_victim.py PORT` connects through a Session to
 127.0.0.1:PORT, then polls it (the caller's loop) until the connection is

@@ -2,7 +2,7 @@
 
     GET  /             the status page (inline JS polls /api/status and draws
                        grid power, PV power and the export limit on a canvas)
-    GET  /api/status   the plant's state as JSON (lib/plant_status.py)
+    GET  /api/status   the plant's state as JSON (lib/status/plant_status.py)
     POST /api/limit    {"export_limit_w": N} with `Authorization: Bearer <token>`
 
 Network writes are off unless the setting `http_writes` is true, and then

@@ -4,7 +4,7 @@ A SunSpec device holds the marker "SunS" (0x5375 0x6E53) at one of the base
 registers 40000, 50000 or 0, followed by a chain of models, each an ID
 register, a length register L and L data registers, ended by ID 0xFFFF.
 `SunSpecMap` finds the marker and walks the chain one Modbus read at a time,
-without doing any I/O itself: the link (lib/sunspec_link.py) asks it what to
+without doing any I/O itself: the link (lib/sunspec/sunspec_link.py) asks it what to
 read (`plan()` sets `register` and `count`), runs the transaction on its
 Modbus master and hands the answer back (`answer(master)`) or reports the
 failure (`fail(code)`). That keeps the protocol logic testable without a

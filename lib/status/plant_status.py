@@ -10,7 +10,7 @@ Everything but the reading and the fleet is optional and duck-typed, so the
 HTTP server's tests can serve a fixed state without the controller or meter
 modules, and a firmware without a PV meter simply leaves that part out:
 
-- controller: `mode` (MODE_* of lib/controller.py), `export_limit_dw`
+- controller: `mode` (MODE_* of lib/control/controller.py), `export_limit_dw`
   (-1 = no limit), `pv_dw`, `load_dw`, `limit_dw`, `commands`;
 - meter: the driver's counters `ok`, `timeout`, `crc`, `exception`, `invalid`;
 - energy: `import_wh`, `export_wh` and, where PV production is counted,

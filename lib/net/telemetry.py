@@ -1,6 +1,6 @@
 """MQTT telemetry with Home Assistant discovery: the plant's state every `telemetry_period_s`.
 
-    status = PlantStatus(reading, fleet, controller, meter, energy)   # lib/plant_status.py
+    status = PlantStatus(reading, fleet, controller, meter, energy)   # lib/status/plant_status.py
     telemetry = Telemetry(session, status, events=ring, node_id="em_garage")
     # main loop, outside the control tick:
     session.poll(now_ms); telemetry.poll(now_ms)

@@ -7,7 +7,7 @@ Each `step()` does at most one thing on the bus: collect the answer of the
 running transaction, or start the next one, in this order of priority:
 1. a limit the controller queued (`fleet.next_queued()`): written at once,
    reported `sent`, then `acked` or `failed`;
-2. discovery of an inverter whose map is not known yet (lib/sunspec.py),
+2. discovery of an inverter whose map is not known yet (lib/sunspec/sunspec.py),
    retried every `retry_ms` after a failure;
 3. the heartbeat: the limit in force is written again every third of
    `revert_s`, so the inverter's own revert timer never runs out while the
@@ -34,7 +34,7 @@ boot are the first thing written; once discovery has failed (the map is
 broken) a queued limit is reported `failed` at once.
 
 Sharing a bus: the link takes turns with the meter drivers through
-`master.take_turn()`, like lib/meters.py.
+`master.take_turn()`, like lib/meter/meters.py.
 
 Timing and allocation: step() is a few hundred bytecodes at most (about
 20 us per transaction on a PC's unix port, see bench/bench_sunspec.py) and
