@@ -7,7 +7,8 @@ import pytest
 from source_tree import FIRMWARE_DIR, LIB_DIRS, LIB_LAYERS, ROOT
 
 # What a lib/ module may import besides lib/ itself: modules every MicroPython port has built in.
-MICROPYTHON_BUILTINS = {"array", "errno", "gc", "json", "micropython", "os", "select", "socket", "struct", "sys", "time"}
+MICROPYTHON_BUILTINS = {"array", "errno", "gc", "json", "micropython", "os", "select", "socket", "struct", "sys",
+                        "time"}
 # Layers that may import one another's modules: none of the same rank, except within one folder.
 LAYER_RANK = {"common": 0, "meter": 1, "control": 2, "hoymiles": 3, "sunspec": 3, "status": 4, "net": 5}
 
@@ -49,7 +50,7 @@ def test_module_names_are_unique_across_lib_and_firmware():
 def test_lib_imports_only_lib_and_micropython_builtins(name):
     path = LIB[name]
     for imported in imported_names(path):
-        assert imported not in FIRMWARE, "%s imports firmware/%s.py: lib/ never reaches the device edge" % (path, imported)
+        assert imported not in FIRMWARE, "%s imports firmware/%s.py: lib/ never reaches the edge" % (path, imported)
         assert imported in LIB or imported in MICROPYTHON_BUILTINS or imported == "compat", (
             "%s imports %r, which is neither in lib/ nor built into MicroPython" % (path, imported))
 
