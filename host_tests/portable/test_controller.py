@@ -461,3 +461,22 @@ def test_step_allocates_nothing():
         bench.step()
 
     allocs.assert_free(cycle, 400)
+
+
+
+def test_hold_failsafe_overrides_fresh_samples_until_released():
+    """An explicit hold (a lockout, implausible data) keeps the fail-safe limits though samples are fresh."""
+    bench = Bench((800,), limit_w=0)
+    bench.settle(600)
+    assert bench.control.mode == controller.MODE_REGULATING and bench.targets()[0] > 5000
+    bench.control.hold_failsafe(3)
+    bench.sample(600)
+    bench.step()
+    assert bench.control.mode == controller.MODE_FAILSAFE
+    assert bench.targets()[0] == 240
+    bench.sample(600)
+    bench.step()
+    assert bench.targets()[0] == 240
+    bench.control.hold_failsafe(0)
+    bench.settle(600, seconds=5)
+    assert bench.control.mode == controller.MODE_REGULATING and bench.targets()[0] > 5000

@@ -144,6 +144,7 @@ class Controller:
         self.tolerance_dw = tolerance_w * 10
         # Telemetry: the mode, the last estimates (deci-watts) and commands issued.
         self.mode = MODE_STARTING
+        self.hold_reason = 0  # nonzero: a check outside the controller holds the fail-safe limits (hold_failsafe)
         self.pv_dw = 0  # PV output the meter saw in the newest sample (estimated)
         self.load_dw = 0  # load behind the meter (estimated on a grid meter)
         self.allowed_dw = 0  # PV total the limits allow now (load + limit - margin)
@@ -271,7 +272,7 @@ class Controller:
         if self._replan:
             self._replan = False
             self._plan_failsafe()
-        if not reading.valid or ticks_diff(now_ms, reading.t_ms) > self.failsafe_ms:
+        if self.hold_reason or not reading.valid or ticks_diff(now_ms, reading.t_ms) > self.failsafe_ms:
             if self.mode == MODE_REGULATING:
                 self.mode = MODE_FAILSAFE
             self._hold_failsafe()
@@ -283,6 +284,11 @@ class Controller:
             self._seq = reading.seq
             self._regulate(reading)
         return self.commands - before
+
+    def hold_failsafe(self, reason):
+        """Hold the fail-safe limits whatever the meter says while `reason` is nonzero (a plausibility
+        verdict, a supervisor lockout: the caller's code); 0 releases the hold. Called in the tick, before step()."""
+        self.hold_reason = reason
 
     def _hold_failsafe(self):
         for index in range(self.count):
