@@ -10,11 +10,11 @@ transmission on the next channel; while listening, the next channel every
 It takes the SPI bus and the CSN, CE (and optional IRQ) pins as objects, so
 tests hand it a register-level fake; the firmware builds them from the board
 file. Both directions are non-blocking, which is the radio interface the
-inverter link relies on (a CMT2300A driver for HMS/HMT offers the same):
+inverter link relies on (hm_air; firmware/cmt2300a.py offers the same):
 
     listen(address)                     own 5-byte address (register order), RX on pipe 1
     send_start(address, buf, length)    start one transmission to a 5-byte address
-    send_done()                         SEND_PENDING, SEND_OK (acknowledged) or SEND_FAILED
+    send_done()                         hm_air.SEND_PENDING, SEND_OK (acknowledged) or SEND_FAILED
     recv_into(buf, now_ms)              length of the frame copied into buf, or 0
 
 Timing: each call is a few SPI transactions of 1 to 33 bytes (tens of us at
@@ -29,6 +29,7 @@ every method after that allocates nothing.
 """
 
 from compat import const, ticks_diff
+from hm_air import SEND_FAILED, SEND_OK, SEND_PENDING
 
 # Commands (datasheet 8.3.1)
 R_REGISTER = const(0x00)
@@ -77,10 +78,6 @@ PA_MIN = const(0)  # -18 dBm, OpenDTU's default
 PA_LOW = const(1)  # -12 dBm
 PA_HIGH = const(2)  # -6 dBm
 PA_MAX = const(3)  # 0 dBm
-
-SEND_FAILED = const(-1)
-SEND_PENDING = const(0)
-SEND_OK = const(1)
 
 CHANNELS = b"\x03\x17\x28\x3d\x4b"  # 3, 23, 40, 61, 75 = 2403 ... 2475 MHz
 HOP_MS = const(4)

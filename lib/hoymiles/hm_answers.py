@@ -34,6 +34,7 @@ from hm_models import (
     IN_YIELD_DAY,
     IN_YIELD_TOTAL,
     layout,
+    phase_layout,
     rated_w_of_part,
 )
 
@@ -79,6 +80,9 @@ class RealTime:
         self.power_factor_milli = 0
         self.temperature_ddeg = 0
         self.events = 0
+        # per phase L1..L3 (three-phase HMT); single-phase models fill L1 only
+        self.phase_voltage_dv = _ints(3)
+        self.phase_current_ca = _ints(3)
 
     def dc_power_total_dw(self):
         total = 0
@@ -97,6 +101,7 @@ def parse_real_time(payload, length, family, out):
     out.inputs = (len(table) - 1 - AC_FIELDS) // IN_FIELDS
     _parse_inputs(payload, table, out)
     _parse_ac(payload, table, 1 + out.inputs * IN_FIELDS, out)
+    _parse_phases(payload, phase_layout(family), out)
     return OK
 
 
@@ -124,6 +129,14 @@ def _parse_ac(payload, table, ac, out):
     out.power_factor_milli = _u16(payload, table[ac + AC_POWER_FACTOR])
     out.temperature_ddeg = _s16(payload, table[ac + AC_TEMPERATURE])
     out.events = _u16(payload, table[ac + AC_EVENTS])
+
+
+def _parse_phases(payload, phases, out):
+    out.phase_voltage_dv[0] = out.ac_voltage_dv
+    out.phase_current_ca[0] = out.ac_current_ca
+    for i in range(2):
+        out.phase_voltage_dv[1 + i] = _u16(payload, phases[i]) if phases is not None else 0
+        out.phase_current_ca[1 + i] = _u16(payload, phases[2 + i]) if phases is not None else 0
 
 
 def dev_control_result(frame, length):

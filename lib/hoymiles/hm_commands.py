@@ -20,6 +20,7 @@ from hm_frames import (
     INDEX_ALL,
     INDEX_LAST,
     INDEX_SINGLE,
+    MID_CHANNEL_CHANGE,
     MID_DEV_CONTROL,
     MID_MULTI_DATA,
     finish,
@@ -116,3 +117,18 @@ def build_request_frame(buf, inverter, dtu, index):
     """RequestFrame: ask again for fragment `index` (1-based) of the last answer: 11 bytes."""
     write_header(buf, MID_MULTI_DATA, inverter, dtu, INDEX_LAST | index)
     return finish(buf, 10, False)
+
+
+def build_channel_change(buf, inverter, dtu, band_code, channel):
+    """ChannelChange (HMS/HMT): move the inverter to `channel` of its band; 15 bytes, no CRC16.
+
+    `band_code` is the 3-byte field of bytes 9-11 (`02 15 21` in the 860 MHz band,
+    `03 17 3C` in the 900 MHz band, hm_air.Band.code). Sent on the boot frequency;
+    the inverter does not answer.
+    """
+    write_header(buf, MID_CHANNEL_CHANGE, inverter, dtu, band_code[0])
+    buf[10] = band_code[1]
+    buf[11] = band_code[2]
+    buf[12] = channel
+    buf[13] = 0x14
+    return finish(buf, 14, False)

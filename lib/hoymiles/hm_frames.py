@@ -111,3 +111,9 @@ def check(buf, length):
 def from_address(buf, address):
     """True if the frame's bytes 1-4 (the answering device) equal the 4-byte `address`."""
     return buf[1] == address[0] and buf[2] == address[1] and buf[3] == address[2] and buf[4] == address[3]
+
+
+def to_address(buf, address):
+    """True if the frame's bytes 5-8 equal `address`: HMS/HMT answers carry the DTU's address there,
+    and the CMT2300A does no address filtering of its own."""
+    return buf[5] == address[0] and buf[6] == address[1] and buf[7] == address[2] and buf[8] == address[3]

@@ -1,4 +1,4 @@
-"""The inverter link for Hoymiles HM inverters: Fleet targets in, acks and AC power out.
+"""The inverter link for Hoymiles HM, HMS and HMT inverters: Fleet targets in, acks and AC power out.
 
 `step(now_ms)` is called every firmware tick and never blocks. It runs one
 radio transaction at a time (the radio is half-duplex) as a small state
@@ -6,7 +6,8 @@ machine: send a request, wait for the radio's auto-ack, collect the answer
 until its window closes, then resend or re-request missing fragments, and
 finally report to the Fleet. What it sends, in order of priority:
 
-1. The newest queued target of an inverter (`fleet.next_queued()`): an
+1. The newest queued target of an inverter (`fleet.next_queued()`; targets
+   that lower a limit before all else, other targets after overdue polls): an
    ActivePowerControl limit in absolute deci-watts, **non-persistent**, so the
    inverter's flash is never written by the control loop. A target of 0 is a
    PowerControl "off"; the next target > 0 first switches it on again.
@@ -19,6 +20,14 @@ finally report to the Fleet. What it sends, in order of priority:
    two periods late), reported with `fleet.report_output`. After
    `UNREACHABLE_AFTER` failed polls in a row (night: no DC, no radio) an
    inverter is polled `BACKOFF` times less often until it answers again.
+
+HMS and HMT (a link built with a `band`, on the CMT2300A): before the first
+request, and before each poll while an inverter is unreachable, the link
+sends ChannelChange on the band's boot frequency (no answer comes) and then
+works on the configured one. Answers not addressed to our DTU (bytes 5-8) are
+dropped. Every frame is counted in `airtime` (hm_air); polls and DevInfo wait
+for it, commands that raise a limit wait once the hour's budget is spent, and
+commands that lower a limit (or switch off) go first and never wait.
 
 Requests with a time field (3, 4) wait until `clock()` knows the time: it
 returns UTC seconds since 2000-01-01 (the firmware gives it the RTC, set by
@@ -36,6 +45,7 @@ the C stack).
 from array import array
 
 from compat import const, ticks_add, ticks_diff
+from hm_air import SEND_FAILED, SEND_PENDING, Airtime
 from hm_answers import RealTime, dev_control_result, parse_real_time, rated_w_of_dev_info
 from hm_commands import (
     CTRL_OFF,
@@ -44,6 +54,7 @@ from hm_commands import (
     DT_REAL_TIME,
     LIMIT_ABSOLUTE,
     LIMIT_ABSOLUTE_PERSISTENT,
+    build_channel_change,
     build_limit,
     build_multi,
     build_power,
@@ -62,11 +73,9 @@ from hm_frames import (
     from_address,
     prefix,
     radio_address,
+    to_address,
 )
-from hm_models import RADIO_NRF24, family_of_prefix, inputs_of, is_hms, layout, radio_of
-
-SEND_FAILED = const(-1)
-SEND_PENDING = const(0)
+from hm_models import RADIO_CMT2300A, RADIO_NRF24, family_of_prefix, inputs_of, is_hms, radio_of
 
 POLL_PERIOD_MS = const(5000)
 ACK_WINDOW_MS = const(600)
@@ -94,6 +103,7 @@ JOB_OFF = const(3)
 JOB_PERSIST = const(4)
 JOB_DEV_INFO = const(5)
 JOB_POLL = const(6)
+JOB_CHANNEL = const(7)
 # States
 IDLE = const(0)
 SENDING = const(1)
@@ -105,9 +115,12 @@ def _ints(count):
 
 
 class HoymilesLink:
-    def __init__(self, fleet, radio, dtu_serial, clock, max_inverters=4, poll_period_ms=POLL_PERIOD_MS):
+    def __init__(self, fleet, radio, dtu_serial, clock, max_inverters=4, poll_period_ms=POLL_PERIOD_MS, band=None):
         self.fleet = fleet
         self.radio = radio
+        self.band = band  # hm_air.Band for HMS/HMT on a CMT2300A, None for HM on an nRF24
+        self.airtime = None if band is None else Airtime(band.budget_ms)
+        self.foreign = 0  # answers dropped because they were addressed to another DTU
         self.clock = clock
         self.poll_period_ms = poll_period_ms
         self.dtu = frame_address(dtu_serial)
@@ -132,6 +145,7 @@ class HoymilesLink:
         self.persist_pending = bytearray(max_inverters)
         self.persist_t_ms = _ints(max_inverters)
         self.persist_done = bytearray(max_inverters)  # 1 after a first persistent write
+        self.handover = bytearray(max_inverters)  # 1: send ChannelChange on the boot frequency first
         self.slot_of_row = bytearray(b"\xff" * fleet.count)
         # the open transaction
         self.state = IDLE
@@ -151,10 +165,11 @@ class HoymilesLink:
         self.radio.listen(radio_address(dtu_serial))
 
     def add(self, row, serial):
-        """Drive Fleet row `row` as the HM inverter with this 6-byte serial; returns its slot."""
+        """Drive Fleet row `row` as the inverter with this 6-byte serial; returns its slot."""
         family = family_of_prefix(prefix(serial))
-        if radio_of(family) != RADIO_NRF24 or layout(family) is None:
-            raise ValueError("not an HM inverter on the nRF24 radio: prefix %04X" % prefix(serial))
+        if radio_of(family) != (RADIO_NRF24 if self.band is None else RADIO_CMT2300A):
+            raise ValueError("prefix %04X is not an inverter for this link's radio (%s)" % (
+                prefix(serial), "nRF24: HM" if self.band is None else "CMT2300A: HMS/HMT"))
         if self.count >= self.max_inverters:
             raise ValueError("link is full")
         slot = self.count
@@ -168,6 +183,7 @@ class HoymilesLink:
         self.data.append(RealTime())
         self.data[slot].inputs = inputs_of(family)
         self.limit_dw[slot] = -1
+        self.handover[slot] = 1 if self.band is not None else 0
         self.fleet.can_switch_off[row] = 1
         return slot
 
@@ -204,15 +220,39 @@ class HoymilesLink:
 
     def _pick(self, now_ms):
         self._expire_persist(now_ms)
-        if self._poll_overdue(now_ms) or self._pick_command(now_ms) or self._pick_config(now_ms):
+        if self._pick_handover(now_ms) or self._pick_command(now_ms, True) or self._poll_overdue(now_ms):
+            return
+        if self._pick_command(now_ms, False) or self._pick_config(now_ms):
             return
         self._pick_poll(now_ms)
 
-    def _pick_command(self, now_ms):
-        row = self.fleet.next_queued()
-        while row >= 0 and self.slot_of_row[row] == 0xFF:
-            row = self.fleet.next_queued(row + 1)
-        if row < 0:
+    def _may(self, now_ms, poll):
+        """Whether the airtime budget lets a poll (or a command that raises a limit) start now."""
+        airtime = self.airtime
+        if airtime is None:
+            return True
+        return airtime.may_poll(now_ms) if poll else airtime.may_command(now_ms)
+
+    def _pick_handover(self, now_ms):
+        for slot in range(self.count):
+            if self.handover[slot] and self._may(now_ms, False):
+                self.handover[slot] = 0
+                self.slot = slot
+                self._begin(JOB_CHANNEL, now_ms)
+                return True
+        return False
+
+    def _lowers(self, row):
+        target_dw = self.fleet.target_dw[row]
+        last_dw = self.limit_dw[self.slot_of_row[row]]
+        return target_dw < last_dw or last_dw < 0 or target_dw == 0
+
+    def _pick_command(self, now_ms, lowering):
+        fleet = self.fleet
+        row = fleet.next_queued()
+        while row >= 0 and (self.slot_of_row[row] == 0xFF or self._lowers(row) != lowering):
+            row = fleet.next_queued(row + 1)
+        if row < 0 or not (lowering or self._may(now_ms, False)):
             return False
         self.slot = self.slot_of_row[row]
         target_dw = self.fleet.target_dw[row]
@@ -240,7 +280,7 @@ class HoymilesLink:
         return target_dw == self.limit_dw[slot] and ticks_diff(now_ms, self.limit_t_ms[slot]) < SAME_LIMIT_REFRESH_MS
 
     def _poll_overdue(self, now_ms):
-        if self.clock() < 0:
+        if self.clock() < 0 or not self._may(now_ms, True):
             return False
         for slot in range(self.count):
             if self.polled[slot] and ticks_diff(now_ms, self.poll_t_ms[slot]) >= 2 * self._period(slot):
@@ -265,7 +305,7 @@ class HoymilesLink:
                 self.slot = slot
                 self._begin(JOB_PERSIST, now_ms)
                 return True
-        if self.clock() < 0:
+        if self.clock() < 0 or not self._may(now_ms, True):
             return False
         for slot in range(self.count):
             if not self.rated_w[slot] and self.dev_info_tries[slot] < DEV_INFO_TRIES:
@@ -276,7 +316,7 @@ class HoymilesLink:
         return False
 
     def _pick_poll(self, now_ms):
-        if self.clock() < 0 or not self.count:
+        if self.clock() < 0 or not self.count or not self._may(now_ms, True):
             return
         for _ in range(self.count):
             slot = self.next_poll_slot
@@ -311,6 +351,9 @@ class HoymilesLink:
             self._tx_len = build_power(
                 self._tx, self.frame_addr[slot], self.dtu, CTRL_ON if job == JOB_ON else CTRL_OFF
             )
+        elif job == JOB_CHANNEL:
+            band = self.band
+            self._tx_len = build_channel_change(self._tx, self.frame_addr[slot], self.dtu, band.code, band.channel)
         else:
             self._build_multi(DT_REAL_TIME if job == JOB_POLL else DT_DEV_INFO_SIMPLE)
 
@@ -320,6 +363,13 @@ class HoymilesLink:
     def _send(self):
         self.sends += 1
         self._fragments.reset()
+        if self.job == JOB_CHANNEL:
+            self.radio.set_channel(self.band.boot_channel)
+        self._transmit()
+
+    def _transmit(self):
+        if self.airtime is not None:
+            self.airtime.spend(self._tx_len, self.job >= JOB_DEV_INFO)
         self.radio.send_start(self.radio_addr[self.slot], self._tx, self._tx_len)
         self.state = SENDING
 
@@ -329,6 +379,10 @@ class HoymilesLink:
             return
         if result == SEND_FAILED:
             self._retry(now_ms)
+            return
+        if self.job == JOB_CHANNEL:  # no answer comes: back to work
+            self.radio.set_channel(self.band.channel)
+            self._finish(True, now_ms)
             return
         self.state = WAITING
         self.deadline_ms = ticks_add(now_ms, self._window())
@@ -361,6 +415,9 @@ class HoymilesLink:
         """Handle one received frame; True once the transaction is finished."""
         rx = self._rx
         if check(rx, length) != OK or not from_address(rx, self.frame_addr[self.slot]):
+            return False
+        if self.band is not None and not to_address(rx, self.dtu):
+            self.foreign += 1
             return False
         if self.job < JOB_DEV_INFO:
             if rx[0] != MID_DEV_CONTROL | MID_ANSWER:
@@ -402,8 +459,7 @@ class HoymilesLink:
         elif self.rerequests < MAX_REREQUESTS:
             self.rerequests += 1
             self._tx_len = build_request_frame(self._tx, self.frame_addr[self.slot], self.dtu, fragments.missing())
-            self.radio.send_start(self.radio_addr[self.slot], self._tx, self._tx_len)
-            self.state = SENDING
+            self._transmit()
         else:
             self._finish(False, now_ms)
 
@@ -417,6 +473,9 @@ class HoymilesLink:
             return
         if job == JOB_POLL:
             self.poll_failures[slot] = 0 if ok else self.poll_failures[slot] + 1
+        if not ok and self.band is not None and (job != JOB_POLL or not self.reachable(slot)):
+            self.handover[slot] = 1  # it may have fallen back to its boot frequency
+        if job >= JOB_POLL:
             return
         if job == JOB_OFF and ok:
             self.switched_off[slot] = 1

@@ -31,17 +31,18 @@ FAMILY_HMS_2T = const(5)
 FAMILY_HMS_4T = const(6)
 FAMILY_HMT_4T = const(7)
 FAMILY_HMT_6T = const(8)
+FAMILY_HMS_1T_V2 = const(9)
 
-FAMILY_NAMES = ("unknown", "HM-1T", "HM-2T", "HM-4T", "HMS-1T", "HMS-2T", "HMS-4T", "HMT-4T", "HMT-6T")
-_FAMILY_RADIO = bytes((RADIO_NONE, 1, 1, 1, 2, 2, 2, 2, 2))
-_FAMILY_INPUTS = bytes((0, 1, 2, 4, 1, 2, 4, 4, 6))
+FAMILY_NAMES = ("unknown", "HM-1T", "HM-2T", "HM-4T", "HMS-1T", "HMS-2T", "HMS-4T", "HMT-4T", "HMT-6T", "HMS-1T v2")
+_FAMILY_RADIO = bytes((RADIO_NONE, 1, 1, 1, 2, 2, 2, 2, 2, 2))
+_FAMILY_INPUTS = bytes((0, 1, 2, 4, 1, 2, 4, 4, 6, 1))
 
 # Prefixes claimed by HMS/HMT before the HM rule applies (OpenDTU and ahoy tables;
 # 0x1146 is an HMS-700-2T-NA that once fell through to the nRF path).
 _CMT_PREFIXES = {
     0x1124: FAMILY_HMS_1T,
-    0x1125: FAMILY_HMS_1T,
-    0x1400: FAMILY_HMS_1T,
+    0x1125: FAMILY_HMS_1T_V2,
+    0x1400: FAMILY_HMS_1T_V2,
     0x1143: FAMILY_HMS_2T,
     0x1144: FAMILY_HMS_2T,
     0x1146: FAMILY_HMS_2T,
@@ -53,6 +54,10 @@ _CMT_PREFIXES = {
     0x1361: FAMILY_HMT_4T,
     0x1382: FAMILY_HMT_6T,
 }
+# Ahoy's rule for prefixes neither table lists: 0x11x4/0x11x5 and 0x14xx are HMS, 0x13xx
+# HMT; the inputs follow from the next digit (2/4/6 -> 1/2/4 inputs; 0x14: 0/1/2).
+_HMS_BY_INPUT_DIGIT = {0x2: FAMILY_HMS_1T, 0x4: FAMILY_HMS_2T, 0x6: FAMILY_HMS_4T}
+_HMS_14_BY_DIGIT = {0x0: FAMILY_HMS_1T_V2, 0x1: FAMILY_HMS_2T, 0x2: FAMILY_HMS_4T}
 # MI gen3 units speak the HM protocol.
 _HM_EXTRA = {0x1022: FAMILY_HM_1T, 0x1042: FAMILY_HM_2T, 0x1062: FAMILY_HM_4T}
 _HM_BY_MIDDLE = {0x12: FAMILY_HM_1T, 0x14: FAMILY_HM_2T, 0x16: FAMILY_HM_4T}
@@ -85,7 +90,23 @@ _LAYOUT_HM_2T = bytes((42, 2, 4, 6, 14, 22, 8, 10, 12, 18, 24, 26, 28, 30, 32, 3
 _LAYOUT_HM_4T = bytes(
     (62, 2, 4, 8, 12, 20, 2, 6, 10, 16, 22, 24, 26, 30, 34, 42, 24, 28, 32, 38, 44, 46, 48, 50, 52, 54, 56, 58, 60)
 )
-_LAYOUTS = (None, _LAYOUT_HM_1T, _LAYOUT_HM_2T, _LAYOUT_HM_4T, None, None, None, None, None)
+# HMS/HMT ([ODTU] HMS_1CH, HMS_1CHv2, HMS_2CH, HMS_4CH, HMT_4CH, HMT_6CH). HMS-1T is HM-1T's
+# layout; HMT inputs share a voltage in pairs, and its AC voltage and current are phase L1's.
+_LAYOUT_HMS_1T_V2 = bytes((40, 2, 6, 10, 14, 22, 26, 28, 30, 20, 34, 36, 38, 18))
+_LAYOUT_HMS_2T = bytes((42, 2, 6, 10, 14, 22, 4, 8, 12, 18, 24, 26, 28, 30, 32, 34, 36, 38, 40))
+_LAYOUT_HMS_4T = bytes(
+    (66, 2, 6, 10, 14, 22, 4, 8, 12, 18, 24, 26, 30, 34, 38, 46, 28, 32, 36, 42, 48, 50, 52, 54, 56, 58, 60, 62, 64)
+)
+_HMT_INPUTS_1_4 = (2, 4, 8, 12, 20, 2, 6, 10, 16, 22, 24, 26, 30, 34, 42, 24, 28, 32, 38, 44)
+_HMT_AC = (68, 80, 82, 84, 86, 92, 94, 96)
+_LAYOUT_HMT_4T = bytes((98,) + _HMT_INPUTS_1_4 + _HMT_AC)
+_LAYOUT_HMT_6T = bytes((98,) + _HMT_INPUTS_1_4 + (46, 48, 52, 56, 64, 46, 50, 54, 60, 66) + _HMT_AC)
+_LAYOUTS = (
+    None, _LAYOUT_HM_1T, _LAYOUT_HM_2T, _LAYOUT_HM_4T, _LAYOUT_HM_1T, _LAYOUT_HMS_2T, _LAYOUT_HMS_4T,
+    _LAYOUT_HMT_4T, _LAYOUT_HMT_6T, _LAYOUT_HMS_1T_V2,
+)
+# Three-phase HMT: voltages L2-N, L3-N and currents L2, L3 (L1 is in the AC fields).
+_PHASES_HMT = bytes((70, 72, 88, 90))
 
 # Hardware part number (DevInfoSimple payload bytes 2..5) -> rated W. A 0xFF in
 # the last byte matches any value; exact rows come first.
@@ -127,6 +148,28 @@ MODEL_FAMILIES = {
     "HM-1000": FAMILY_HM_4T,
     "HM-1200": FAMILY_HM_4T,
     "HM-1500": FAMILY_HM_4T,
+    "HMS-300-1T": FAMILY_HMS_1T,
+    "HMS-350-1T": FAMILY_HMS_1T,
+    "HMS-400-1T": FAMILY_HMS_1T,
+    "HMS-450-1T": FAMILY_HMS_1T,
+    "HMS-500-1T": FAMILY_HMS_1T,
+    "HMS-450-1T-V2": FAMILY_HMS_1T_V2,
+    "HMS-500-1T-V2": FAMILY_HMS_1T_V2,
+    "HMS-600-2T": FAMILY_HMS_2T,
+    "HMS-700-2T": FAMILY_HMS_2T,
+    "HMS-800-2T": FAMILY_HMS_2T,
+    "HMS-800W-2T": FAMILY_HMS_2T,
+    "HMS-900-2T": FAMILY_HMS_2T,
+    "HMS-1000-2T": FAMILY_HMS_2T,
+    "HMS-1000W-2T": FAMILY_HMS_2T,
+    "HMS-1600-4T": FAMILY_HMS_4T,
+    "HMS-1800-4T": FAMILY_HMS_4T,
+    "HMS-2000-4T": FAMILY_HMS_4T,
+    "HMT-1600-4T": FAMILY_HMT_4T,
+    "HMT-1800-4T": FAMILY_HMT_4T,
+    "HMT-2000-4T": FAMILY_HMT_4T,
+    "HMT-1800-6T": FAMILY_HMT_6T,
+    "HMT-2250-6T": FAMILY_HMT_6T,
 }
 
 
@@ -135,11 +178,25 @@ def family_of_prefix(prefix):
     family = _CMT_PREFIXES.get(prefix)
     if family is not None:
         return family
+    family = _cmt_by_rule(prefix)
+    if family:
+        return family
     family = _HM_EXTRA.get(prefix)
     if family is not None:
         return family
     if prefix >> 12 == 1 and (prefix >> 8) & 0xF == 1:
         return _HM_BY_MIDDLE.get((prefix >> 4) & 0xFF, FAMILY_UNKNOWN)
+    return FAMILY_UNKNOWN
+
+
+def _cmt_by_rule(prefix):
+    top = prefix >> 8
+    if top == 0x11 and prefix & 0xF in (4, 5):
+        return _HMS_BY_INPUT_DIGIT.get((prefix >> 4) & 0xF, FAMILY_UNKNOWN)
+    if top == 0x14:
+        return _HMS_14_BY_DIGIT.get((prefix >> 4) & 0xF, FAMILY_UNKNOWN)
+    if top == 0x13:
+        return FAMILY_HMT_4T if prefix & 0xFF == 0x61 else FAMILY_HMT_6T
     return FAMILY_UNKNOWN
 
 
@@ -153,12 +210,17 @@ def inputs_of(family):
 
 def is_hms(family):
     """True where the HMS limit type codes apply (HMT keeps the HM codes)."""
-    return FAMILY_HMS_1T <= family <= FAMILY_HMS_4T
+    return FAMILY_HMS_1T <= family <= FAMILY_HMS_4T or family == FAMILY_HMS_1T_V2
 
 
 def layout(family):
-    """The RealTimeRunData offset table of a family, or None where it is not supported yet."""
+    """The RealTimeRunData offset table of a family, or None for FAMILY_UNKNOWN."""
     return _LAYOUTS[family]
+
+
+def phase_layout(family):
+    """Offsets of U L2-N, U L3-N, I L2, I L3 for a three-phase family, else None."""
+    return _PHASES_HMT if family == FAMILY_HMT_4T or family == FAMILY_HMT_6T else None
 
 
 def rated_w_of_part(buf, start):
