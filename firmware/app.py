@@ -395,27 +395,10 @@ def _board_links(fleet, settings):
 
 
 def _radio_service(board, fleet, settings, clock):
-    """The Hoymiles link on the board's nRF24L01+, on its own timer; None without radio or inverters."""
-    pins = board.get("radio")
-    if not pins or not fleet.count:
-        return None
-    import hm_frames
-    import hm_link
+    """The Hoymiles links on the board's nRF24L01+ and CMT2300A, on their own timer; None without either."""
     import hm_radio
-    import nrf24
 
-    pin = machine.Pin
-    spi = machine.SPI(pins["spi"], baudrate=8000000, sck=pin(pins["sck"]), mosi=pin(pins["mosi"]),
-                      miso=pin(pins["miso"]))
-    irq = None if pins.get("irq") is None else pin(pins["irq"], pin.IN)
-    radio = nrf24.NRF24(spi, pin(pins["csn"], pin.OUT, value=1), pin(pins["ce"], pin.OUT, value=0), irq=irq,
-                        pa_level=settings["radio_pa_level"])
-    link = hm_link.HoymilesLink(fleet, radio, hm_frames.serial_bytes(settings["dtu_serial"] or _dtu_serial()),
-                                utc_s2000, max_inverters=fleet.count)
-    for row, inverter in enumerate(settings["inverters"]):
-        if "sunspec_address" not in inverter:
-            link.add(row, hm_frames.serial_bytes(inverter["serial"]))
-    return hm_radio.RadioService(link, clock=clock)
+    return hm_radio.build_service(board, fleet, settings, clock, settings["dtu_serial"] or _dtu_serial(), utc_s2000)
 
 
 def _sunspec_link(board, master, fleet, settings):

@@ -64,6 +64,9 @@ _SPECS = (
     ("sunspec_revert_s", INT, 0, 3600, "s", 60, "SunSpec limit reverts this long after the gateway stops"),
     ("dtu_serial", TEXT, 0, 12, "", "", "12 hex digits sent on the air ('' = 1999 + chip id)"),
     ("radio_pa_level", INT, 0, 3, "", 0, "nRF24 output power: 0 -18 dBm .. 3 0 dBm"),
+    ("cmt_region", CHOICE, ("eu", "us", "br"), None, "", "eu", "HMS/HMT radio rules: band, boot frequency, duty cycle"),
+    ("cmt_frequency_mhz", INT, 0, 928, "MHz", 0, "HMS/HMT working frequency (0 = 865 eu, 918 us/br); legal: eu "
+     "863..870, us 905..925, br 915..928"),
     ("wifi_ssid", TEXT, 0, 32, "", "", "WiFi network ('' = no WiFi)"),
     ("wifi_password", TEXT, 0, 64, "", "", "WiFi password"),
     ("ntp_server", TEXT, 0, 64, "", "pool.ntp.org", "sets the clock when WiFi is up ('' = never)"),
@@ -197,8 +200,8 @@ def _check_serial(where, row, serials):
     if "sunspec_address" in row:
         if not isinstance(serial, str) or not 1 <= len(serial) <= 32:
             raise ValueError("%s: serial must be a name of 1..32 characters" % where)
-    elif not isinstance(serial, str) or len(serial) != 12 or not serial.isdigit():
-        raise ValueError("%s: serial must be the 12 digits printed on the inverter" % where)
+    elif not isinstance(serial, str) or len(serial) != 12 or not _is_hex(serial):
+        raise ValueError("%s: serial must be the 12 digits (0-9, A-F) printed on the inverter" % where)
     if serial in serials:
         raise ValueError("%s: serial %s is listed twice" % (where, serial))
     serials.append(serial)

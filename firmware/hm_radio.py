@@ -1,17 +1,24 @@
-"""Steps the Hoymiles link from its own fast timer, apart from the control loop.
+"""The Hoymiles radios of a board, and the fast timer that steps their links apart from the control loop.
 
-The control loop ticks every 100-2000 ms, but while a request is open the
-radio needs looking at every few milliseconds: an answer's fragments are on
-the air on one of five channels, and the receiver moves on every 4 ms. At a
-250 ms tick almost no answer would be caught. `RadioService` therefore runs
-`link.step(now_ms)` from its own `ticker.Ticker` every `period_ms` (default
-4 ms, the hop period). It and the control loop run as scheduled callbacks in
-the one MicroPython task, never at the same time, so the Fleet they share
-needs no lock.
+`build_service` reads the board file and the configuration: HM inverters go
+to a link on the nRF24L01+ (board key "radio"), HMS and HMT inverters to a
+link on the CMT2300A (board key "cmt", region and frequency from
+`cmt_region` and `cmt_frequency_mhz`); which one follows from each serial
+(hm_models). Both radios can be fitted and work at the same time.
+
+The control loop ticks every 100-2000 ms, but while a request is open a
+radio needs looking at every few milliseconds: an nRF24 answer's fragments
+are on one of five channels and the receiver moves on every 4 ms, and the
+CMT2300A's 64-byte FIFO holds only two fragments. `RadioService` therefore
+runs `link.step(now_ms)` of each link from its own `ticker.Ticker` every
+`period_ms` (default 4 ms). It and the control loop run as scheduled
+callbacks in the one MicroPython task, never at the same time, so the Fleet
+they share needs no lock.
 
 Cost: one scheduled call per period. An idle link step is a few checks; an
-open one adds a few SPI transactions (tens of us each at 8 MHz). Nothing
-allocates per tick.
+open one adds a few SPI transactions (tens of us each on the nRF24's
+hardware SPI at 8 MHz; the CMT2300A's bit-banged frame transfers take a few
+ms). Nothing allocates per tick.
 """
 
 from compat import const, ticks_ms
@@ -22,10 +29,96 @@ TIMER_ID = const(2)  # the control loop uses 1; 0 is taken by UART RXIDLE interr
 
 
 class RadioService(Ticker):
-    def __init__(self, link, period_ms=PERIOD_MS, timer_id=TIMER_ID, clock=ticks_ms):
+    def __init__(self, link, period_ms=PERIOD_MS, timer_id=TIMER_ID, clock=ticks_ms, second=None):
         super().__init__(period_ms, timer_id)
         self.link = link
+        self.second = second  # the other radio's link, when a board carries both
         self._clock = clock
 
     def run(self):
-        self.link.step(self._clock())
+        now_ms = self._clock()
+        if self.link is not None:
+            self.link.step(now_ms)
+        if self.second is not None:
+            self.second.step(now_ms)
+
+    def describe(self):
+        """One status line: the timer, and the CMT link's airtime in the last hour against its budget."""
+        text = "%s, %d steps, overruns %d" % ("running" if self.running else "STOPPED", self.ticks, self.overruns)
+        for link in (self.link, self.second):
+            band = None if link is None else link.band
+            if band is not None:
+                used_ms = link.airtime.used_ms(self._clock())
+                budget = "%d s" % (band.budget_ms // 1000) if band.budget_ms else "no limit"
+                text += "; CMT2300A %s %d MHz, airtime %d.%d s in the last hour (budget %s), foreign %d" % (
+                    band.region, band.frequency_mhz, used_ms // 1000, used_ms % 1000 // 100, budget, link.foreign)
+        return text
+
+
+def build_service(board, fleet, settings, clock, dtu_serial, clock_s2000):
+    """The links for the configured Hoymiles inverters on the board's radios, on one timer; None if none."""
+    import hm_frames
+    import hm_models
+
+    nrf_rows = []
+    cmt_rows = []
+    for row, inverter in enumerate(settings["inverters"]):
+        if "sunspec_address" in inverter:
+            continue
+        serial = hm_frames.serial_bytes(inverter["serial"])
+        radio = hm_models.radio_of(hm_models.family_of_prefix(hm_frames.prefix(serial)))
+        if radio == hm_models.RADIO_NONE:
+            raise ValueError("inverters[%d]: serial %s is no HM, HMS or HMT inverter" % (row, inverter["serial"]))
+        (nrf_rows if radio == hm_models.RADIO_NRF24 else cmt_rows).append((row, serial))
+    dtu = hm_frames.serial_bytes(dtu_serial)
+    nrf = _nrf_link(board.get("radio"), fleet, settings, dtu, clock_s2000, nrf_rows)
+    cmt = cmt_link(board.get("cmt"), fleet, settings, dtu, clock_s2000, cmt_rows)
+    if nrf is None and cmt is None:
+        return None
+    return RadioService(nrf, clock=clock, second=cmt)
+
+
+def _nrf_link(pins, fleet, settings, dtu, clock_s2000, rows):
+    if not pins or not rows:
+        return None
+    import hm_link
+    import machine
+    import nrf24
+
+    pin = machine.Pin
+    spi = machine.SPI(pins["spi"], baudrate=8000000, sck=pin(pins["sck"]), mosi=pin(pins["mosi"]),
+                      miso=pin(pins["miso"]))
+    irq = None if pins.get("irq") is None else pin(pins["irq"], pin.IN)
+    radio = nrf24.NRF24(spi, pin(pins["csn"], pin.OUT, value=1), pin(pins["ce"], pin.OUT, value=0), irq=irq,
+                        pa_level=settings["radio_pa_level"])
+    return _link(hm_link.HoymilesLink(fleet, radio, dtu, clock_s2000, max_inverters=len(rows)), rows)
+
+
+def cmt_link(pins, fleet, settings, dtu, clock_s2000, rows):
+    """The HMS/HMT link on a CMT2300A (board key "cmt": sclk, sdio, csb, fcsb, gpio3 or null); None without rows.
+
+    Raises ValueError for a frequency outside the region's legal range (hm_air.Band).
+    """
+    if not pins or not rows:
+        return None
+    import cmt2300a
+    import hm_air
+    import hm_link
+    import machine
+    import time
+
+    band = hm_air.Band(settings["cmt_region"], settings["cmt_frequency_mhz"])
+    pin = machine.Pin
+    spi3 = cmt2300a.Spi3(pin(pins["sclk"], pin.OUT, value=0), pin(pins["sdio"], pin.OUT, value=0),
+                         pin(pins["csb"], pin.OUT, value=1), pin(pins["fcsb"], pin.OUT, value=1))
+    irq = None if pins.get("gpio3") is None else pin(pins["gpio3"], pin.IN)
+    radio = cmt2300a.CMT2300A(spi3, band.base_mhz, irq=irq, sleep_ms=getattr(time, "sleep_ms", None))
+    radio.set_channel(band.channel)
+    link = hm_link.HoymilesLink(fleet, radio, dtu, clock_s2000, max_inverters=len(rows), band=band)
+    return _link(link, rows)
+
+
+def _link(link, rows):
+    for row, serial in rows:
+        link.add(row, serial)
+    return link

@@ -37,8 +37,7 @@ def status(app, now_ms):
     print("bus: frames %d, drained %d bytes, tx timeouts %d" % (
         app.bus.frames, app.bus.drained, app.bus.tx_timeouts))
     if app.radio is not None:
-        print("radio: %s, %d steps, overruns %d" % (
-            "running" if app.radio.running else "STOPPED", app.radio.ticks, app.radio.overruns))
+        print("radio: " + app.radio.describe())
     limit = controller.export_limit_dw
     print("control: %s; export limit %s W; PV %s W, load %s W, allowed %s W, limits total %s W, commands %d"
           % (_MODE_NAMES.get(controller.mode, controller.mode), "none" if limit < 0 else _w(limit),

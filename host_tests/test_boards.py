@@ -12,6 +12,7 @@ INPUT_ONLY = {"esp32": range(34, 40)}  # GPIO 34..39 have no output driver
 FLASH_PINS = {"esp32": range(6, 12), "esp32s3": range(26, 33)}
 OUTPUTS = ("tx", "de")
 RADIO_OUTPUTS = ("sck", "mosi", "csn", "ce")
+CMT_OUTPUTS = ("sclk", "sdio", "csb", "fcsb")  # SDIO is also read: it needs an output driver
 
 
 def _pins(board):
@@ -20,6 +21,8 @@ def _pins(board):
     pins += [pin for pin, _ in bus.get("enable_pins", [])]
     if board["radio"]:
         pins += [board["radio"][key] for key in ("sck", "mosi", "miso", "csn", "ce", "irq")]
+    if board["cmt"]:
+        pins += [board["cmt"][key] for key in CMT_OUTPUTS + ("gpio3",) if board["cmt"][key] is not None]
     if board["status_led"]:
         pins.append(board["status_led"]["pin"])
     return pins
@@ -33,7 +36,7 @@ def test_the_four_issue_boards_and_the_host_board_exist():
 @pytest.mark.parametrize("path", BOARDS, ids=[path.stem for path in BOARDS])
 def test_board_file(path):
     board = json.loads(path.read_text())
-    assert set(board) == {"name", "chip", "meter_bus", "radio", "status_led"}
+    assert set(board) == {"name", "chip", "meter_bus", "radio", "cmt", "status_led"}
     bus = board["meter_bus"]
     assert bus["uart"] in (1, 2), "UART0 is the REPL that mpremote uses"
     pins = _pins(board)
@@ -45,6 +48,8 @@ def test_board_file(path):
     outputs += [pin for pin, _ in bus.get("enable_pins", [])]
     if board["radio"]:
         outputs += [board["radio"][key] for key in RADIO_OUTPUTS]
+    if board["cmt"]:
+        outputs += [board["cmt"][key] for key in CMT_OUTPUTS]
     assert not set(outputs) & set(INPUT_ONLY.get(chip, ())), "an output on an input-only GPIO"
     assert not set(pins) & set(FLASH_PINS[chip]), "a pin of the SPI flash"
     assert board["status_led"]["kind"] in ("gpio", "ws2812")

@@ -1,6 +1,7 @@
 """Hoymiles frame layer against the known-answer vectors of the reference (TX and RX)."""
 
 import allocs
+import hm_air
 import hm_answers
 import hm_commands
 import hm_fragments
@@ -61,9 +62,13 @@ def test_families_from_prefixes():
     assert family(0x1146) == hm_models.FAMILY_HMS_2T
     assert family(0x1382) == hm_models.FAMILY_HMT_6T
     assert family(0x1011) == hm_models.FAMILY_UNKNOWN  # MI: another protocol
+    assert family(0x1125) == family(0x1400) == hm_models.FAMILY_HMS_1T_V2
+    assert family(0x1420) == family(0x1165) == hm_models.FAMILY_HMS_4T  # listed; ahoy's rule
+    assert family(0x1361) == hm_models.FAMILY_HMT_4T and family(0x1371) == hm_models.FAMILY_HMT_6T
     assert hm_models.radio_of(family(0x1141)) == hm_models.RADIO_NRF24
     assert hm_models.radio_of(family(0x1164)) == hm_models.RADIO_CMT2300A
     assert hm_models.is_hms(hm_models.FAMILY_HMS_1T) and not hm_models.is_hms(hm_models.FAMILY_HMT_4T)
+    assert hm_models.is_hms(hm_models.FAMILY_HMS_1T_V2)
 
 
 def test_limit_vectors():
@@ -82,6 +87,16 @@ def test_limit_vectors():
         assert built(c.build_limit, INVERTER, DTU, value10, code) == hexbytes(expected), expected
     f2 = "51 72 81 88 32 80 12 23 04 81 0B 00 0B B8 00 00 61 83 76"
     assert built(c.build_limit, HM600, DTU, 3000, c.LIMIT_ABSOLUTE) == hexbytes(f2)
+
+
+def test_channel_change_vector_and_bands():
+    eu = hm_air.Band("eu", 865)
+    assert (eu.channel, eu.boot_channel, eu.budget_ms) == (20, 32, 36000)
+    e1 = "56 71 60 35 46 80 12 23 04 02 15 21 14 14 B7"
+    assert built(hm_commands.build_channel_change, INVERTER, DTU, eu.code, eu.channel) == hexbytes(e1)
+    us = hm_air.Band("us")
+    assert (us.frequency_mhz, us.channel, us.boot_channel, us.code, us.budget_ms) == (918, 72, 60, b"\x03\x17\x3c", 0)
+    assert hm_air.Band("br").frequency_mhz == 918 and hm_air.Band("eu").frequency_mhz == 865
 
 
 def test_limits_are_clamped_and_rounded():
@@ -213,7 +228,8 @@ def test_truncated_or_unknown_layouts_are_refused():
     length = collect((0, 1, 2)).assemble(payload)
     data = hm_answers.RealTime()
     assert hm_answers.parse_real_time(payload, length, hm_models.FAMILY_HM_4T, data) == hm_frames.ERR_LENGTH
-    assert hm_answers.parse_real_time(payload, length, hm_models.FAMILY_HMS_2T, data) == hm_frames.ERR_UNKNOWN
+    assert hm_answers.parse_real_time(payload, length, hm_models.FAMILY_HMT_6T, data) == hm_frames.ERR_LENGTH
+    assert hm_answers.parse_real_time(payload, length, hm_models.FAMILY_UNKNOWN, data) == hm_frames.ERR_UNKNOWN
 
 
 def test_rated_power_from_dev_info():

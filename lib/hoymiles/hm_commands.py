@@ -126,7 +126,8 @@ def build_channel_change(buf, inverter, dtu, band_code, channel):
     `03 17 3C` in the 900 MHz band, hm_air.Band.code). Sent on the boot frequency;
     the inverter does not answer.
     """
-    write_header(buf, MID_CHANNEL_CHANGE, inverter, dtu, band_code[0])
+    write_header(buf, MID_CHANNEL_CHANGE, inverter, dtu, 0)
+    buf[9] = band_code[0]
     buf[10] = band_code[1]
     buf[11] = band_code[2]
     buf[12] = channel

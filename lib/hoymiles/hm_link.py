@@ -352,10 +352,13 @@ class HoymilesLink:
                 self._tx, self.frame_addr[slot], self.dtu, CTRL_ON if job == JOB_ON else CTRL_OFF
             )
         elif job == JOB_CHANNEL:
-            band = self.band
-            self._tx_len = build_channel_change(self._tx, self.frame_addr[slot], self.dtu, band.code, band.channel)
+            self._build_channel()
         else:
             self._build_multi(DT_REAL_TIME if job == JOB_POLL else DT_DEV_INFO_SIMPLE)
+
+    def _build_channel(self):
+        band = self.band
+        self._tx_len = build_channel_change(self._tx, self.frame_addr[self.slot], self.dtu, band.code, band.channel)
 
     def _build_multi(self, data_type):
         self._tx_len = build_multi(self._tx, self.frame_addr[self.slot], self.dtu, data_type, self.clock())
