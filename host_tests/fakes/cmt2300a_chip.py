@@ -139,6 +139,18 @@ class Chip:
 
     # --- pins
 
+    def wire(self, machine, pins):
+        """Connect the chip to the fake `machine` pins of a board's "cmt" entry (sclk, sdio, csb, fcsb, gpio3)."""
+        machine.watch_pin(pins["sclk"], self._sclk_changed)
+        machine.watch_pin(pins["csb"], self._csb_changed)
+        machine.watch_pin(pins["fcsb"], self._fcsb_changed)
+        machine.watch_pin(pins["sdio"], self.sdio_written)
+        machine.drive_pin(pins["sdio"], self.sdio_level)
+        if pins.get("gpio3") is not None:
+            machine.drive_pin(pins["gpio3"], self.gpio3_level)
+        sdio = pins["sdio"]
+        self.master_released = lambda: machine.pin_state(sdio).mode == machine.Pin.IN
+
     def sdio_written(self, level):
         self._master_bit = level
 
