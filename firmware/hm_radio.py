@@ -101,11 +101,12 @@ def cmt_link(pins, fleet, settings, dtu, clock_s2000, rows):
     """
     if not pins or not rows:
         return None
+    import time
+
     import cmt2300a
     import hm_air
     import hm_link
     import machine
-    import time
 
     band = hm_air.Band(settings["cmt_region"], settings["cmt_frequency_mhz"])
     pin = machine.Pin

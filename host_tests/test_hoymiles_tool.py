@@ -65,6 +65,58 @@ def test_parse_any_order():
     }
 
 
+def test_frame_limit_family_from_the_serial():
+    base = ("frame", "limit", "--dtu", DTU, "--watts", "400", "--persistent")
+    hms = run(*base, "--inverter", "114471603546").stdout.split()
+    assert hms[1:5] == ["71", "60", "35", "46"] and hms[14:] == ["00", "02", "97", "83", "B5"]  # A6's codes, CRCs
+    assert run(*base, "--inverter", "138271603546").stdout.split()[14:16] == ["01", "00"]  # HMT: HM codes
+    assert run(*base, "--inverter", "114471603546", "--family", "hm").stdout.split()[14:16] == ["01", "00"]
+    assert_clean_error(run(*base, "--inverter", "999971603546"), "give --family")
+
+
+def test_frame_channel_change():
+    e1 = "56 71 60 35 46 80 12 23 04 02 15 21 14 14 B7"
+    base = ("frame", "channel-change", "--dtu", DTU)
+    assert run(*base, "--inverter", INVERTER, "--mhz", "865", "--family", "hms").stdout.strip() == e1
+    assert run(*base, "--inverter", "114471603546", "--mhz", "865").stdout.strip() == e1
+    us = run(*base, "--inverter", "114671603546", "--mhz", "918.25", "--region", "us").stdout.split()
+    assert us[9:13] == ["03", "17", "3C", "49"]  # 900 MHz + 73 * 0.25 MHz
+    assert_clean_error(run(*base, "--inverter", INVERTER, "--mhz", "865"), "is an HM")
+    assert_clean_error(run(*base, "--inverter", "114471603546", "--mhz", "871"), "outside the legal 863..870")
+    assert_clean_error(run(*base, "--inverter", "114471603546", "--mhz", "865.1"), "no channel")
+
+
+def hms_answer(serial, dtu_address):
+    import cmt2300a_chip
+    import nrf24_chip
+
+    inverter = cmt2300a_chip.HmsInverter(serial)
+    inverter.air = cmt2300a_chip.Air(nrf24_chip.Clock())
+    inverter._dtu = dtu_address
+    payload = inverter._real_time()
+    crc = nrf24_chip.crc16(payload)
+    data = bytes(payload) + bytes((crc >> 8, crc & 0xFF))
+    count = (len(data) + 15) // 16
+    return [
+        inverter._frame(0x95, k + 1 if k + 1 < count else 0x80 | (k + 1), data[16 * k : 16 * (k + 1)]).hex()
+        for k in range(count)
+    ]
+
+
+def test_parse_hms_and_hmt_answers_with_the_dtu_check():
+    frames = hms_answer("114412345678", bytes.fromhex("80122304"))
+    done = run("parse", "--model", "HMS-800W-2T", "--dtu", DTU, *reversed(frames))
+    assert done.returncode == 0, done.stderr
+    values = json.loads(done.stdout)
+    assert values["ac_power_w"] == 600.0 and values["dc_power_w"] == [315.0, 315.0]
+    assert values["ac_voltage_v"] == 230.5 and values["frequency_hz"] == 49.98
+    assert set(values) == set(json.loads(run("parse", "--model", "HM-600", *RX_HM600).stdout))
+    assert_clean_error(run("parse", "--model", "HMS-800W-2T", "--dtu", "199980999999", *frames), "not to --dtu")
+    frames = hms_answer("138212345679", bytes.fromhex("80122304"))
+    values = json.loads(run("parse", "--model", "HMT-2250-6T", "--dtu", DTU, *frames).stdout)
+    assert len(values["dc_power_w"]) == 6 and values["phase_voltage_v"] == [230.1, 230.2, 230.3]
+
+
 def assert_clean_error(done, words):
     assert done.returncode != 0
     assert "Traceback" not in done.stderr
@@ -92,14 +144,14 @@ answers = ranges.load("hm_answers", "hm_crc", "hm_frames", "hm_models")
 fragments_mod = ranges.load("hm_fragments", "hm_crc", "hm_frames")
 commands = ranges.load("hm_commands", "hm_crc", "hm_frames")
 frames = ranges.load("hm_frames", "hm_crc")
-FAMILIES = (1, 2, 3)  # HM-1T, HM-2T, HM-4T
+FAMILIES = tuple(range(1, 10))  # HM-1T ... HMS-1T v2
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.binary(min_size=64, max_size=64), st.sampled_from(FAMILIES))
+@given(st.binary(min_size=100, max_size=100), st.sampled_from(FAMILIES))
 def test_real_time_parse_stays_in_range(payload, family):
     data = answers.RealTime()
-    assert answers.parse_real_time(bytearray(payload), 64, family, data) == 0
+    assert answers.parse_real_time(bytearray(payload), 100, family, data) == 0
     assert 0 <= data.ac_power_dw <= 0xFFFF
     assert -0x8000 <= data.temperature_ddeg < 0x8000
     for i in range(data.inputs):
@@ -122,6 +174,8 @@ def test_request_builders_stay_in_range(inverter, dtu, value10, code, time_s2000
     unix = int.from_bytes(buf[12:16], "big")
     assert unix == time_s2000 + 946684800
     assert commands.build_power(buf, inverter, dtu, 1) == 15
+    assert commands.build_channel_change(buf, inverter, dtu, b"\x03\x17\x3c", value10 & 0xFF) == 15
+    assert frames.check(buf, 15) == 0
 
 
 @settings(max_examples=300, deadline=None)

@@ -70,6 +70,7 @@ class Band:
             raise ValueError("cmt_frequency_mhz %d is outside the legal %d..%d MHz of region %s" % (
                 frequency_mhz, low, high, region))
         self.region = region
+        self.legal_mhz = (low, high)
         self.base_mhz = _BASE_MHZ[index]
         self.frequency_mhz = frequency_mhz
         self.boot_mhz = _BOOT_MHZ[index]
