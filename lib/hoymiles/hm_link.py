@@ -282,8 +282,10 @@ class HoymilesLink:
     def _poll_overdue(self, now_ms):
         if self.clock() < 0 or not self._may(now_ms, True):
             return False
-        for slot in range(self.count):
+        for k in range(self.count):  # round robin, so that a paced link serves every inverter
+            slot = (self.next_poll_slot + k) % self.count
             if self.polled[slot] and ticks_diff(now_ms, self.poll_t_ms[slot]) >= 2 * self._period(slot):
+                self.next_poll_slot = (slot + 1) % self.count
                 self.slot = slot
                 self._begin(JOB_POLL, now_ms)
                 return True
