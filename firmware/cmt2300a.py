@@ -200,9 +200,15 @@ class CMT2300A:
             sleep_ms(20)
         spi3.write_reg(CUS_MODE_CTL, GO_STBY)
         spi3.write_reg(CUS_PKT17, 0xAA)
-        if spi3.read_reg(CUS_PKT17) != 0xAA or spi3.read_reg(CUS_MODE_STA) & 0x0F != STA_STBY:
+        if spi3.read_reg(CUS_PKT17) != 0xAA or not self._in_standby():
             raise RadioError("no CMT2300A answers on its SDIO/SCLK/CSB pins")
         self._setup(base_mhz)
+
+    def _in_standby(self):
+        for _ in range(20):  # the switch takes microseconds; each read is about 50 pin calls
+            if self._spi.read_reg(CUS_MODE_STA) & 0x0F == STA_STBY:
+                return True
+        return False
 
     def _setup(self, base_mhz):
         spi = self._spi

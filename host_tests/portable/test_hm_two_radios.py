@@ -74,3 +74,23 @@ def test_the_firmware_drives_an_hm_and_an_hms_inverter_at_once():
     finally:
         gateway.stop()
         machine.use_clock(None)
+
+
+def test_a_frequency_outside_the_region_stops_the_start_with_the_legal_range():
+    machine.reset_hardware()
+    cmt = cmt2300a_chip.Chip(cmt2300a_chip.Air(nrf24_chip.Clock()))
+    cmt.wire(machine, CMT)
+    machine.UART.wire(2, machine.Line(), de=4)
+    settings = cfg.defaults()
+    settings["http_enabled"] = False
+    settings["inverters"] = [{"serial": HMS, "rated_w": 800}]
+    settings["cmt_frequency_mhz"] = 915
+    try:
+        app.App(dict(BOARD, cmt=CMT), settings)
+    except ValueError as error:
+        assert "863..870" in str(error)
+    else:
+        raise AssertionError("a frequency outside 863..870 MHz was taken in the EU")
+    settings["cmt_region"] = "us"
+    gateway = app.App(dict(BOARD, cmt=CMT), settings)
+    assert gateway.radio.second.band.channel == 60 and cmt.frequency_khz() == 915000

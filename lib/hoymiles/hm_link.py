@@ -478,7 +478,7 @@ class HoymilesLink:
             return
         if job == JOB_POLL:
             self.poll_failures[slot] = 0 if ok else self.poll_failures[slot] + 1
-        if not ok and self.band is not None and (job != JOB_POLL or not self.reachable(slot)):
+        if not ok and self.band is not None and job != JOB_CHANNEL and (job != JOB_POLL or not self.reachable(slot)):
             self.handover[slot] = 1  # it may have fallen back to its boot frequency
         if job >= JOB_POLL:
             return
