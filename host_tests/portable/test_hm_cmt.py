@@ -297,6 +297,7 @@ def test_driver_send_and_receive_allocate_nothing():
     radio._irq = None
 
     def send():
+        radio.set_channel(32)
         radio.send_start(None, frame, 27)
         radio.send_done()  # TX done: the flag reads set
 

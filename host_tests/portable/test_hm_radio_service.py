@@ -56,6 +56,25 @@ def test_the_service_steps_the_link_every_period_on_its_own_timer():
     machine.use_clock(None)
 
 
+def test_one_timer_steps_the_links_of_both_radios():
+    machine.reset_hardware()
+    machine.use_clock(machine.VirtualClock(start_ms=1000))
+    nrf_link, cmt_link = CountingLink(), CountingLink()
+    nrf_link.band = cmt_link.band = None  # as the nRF24 link has it
+    clock = fake.Clock(0)
+    service = hm_radio.RadioService(nrf_link, clock=lambda: clock.now_ms, second=cmt_link)
+    service.start()
+
+    def advance(due):
+        clock.now_ms = due
+
+    fire(service, 3, advance)
+    assert nrf_link.steps == cmt_link.steps == [1004, 1008, 1012]
+    assert service.describe() == "running, 3 steps, overruns 0"
+    service.stop()
+    machine.use_clock(None)
+
+
 def test_a_limit_goes_out_and_is_acked_through_the_timer():
     machine.reset_hardware()
     machine.use_clock(machine.VirtualClock(start_ms=1000))

@@ -34,8 +34,8 @@ returns UTC seconds since 2000-01-01 (the firmware gives it the RTC, set by
 NTP when WiFi is up), or a negative number while the time is unknown.
 
 Timing: a limit round trip takes about 0.1-0.3 s on the air, a poll about
-0.2-0.5 s. While a transaction is open, call `step` at least every 4 ms (see
-`busy`); when idle, any tick rate works.
+0.2-0.5 s (at 20 kbps an HMT answer's 7 fragments take 0.3 s). While a
+transaction is open, call `step` at least every 4 ms (`busy`); idle, any rate.
 
 Allocation: everything is allocated in `__init__` and `add`; `step` and what
 it calls allocate nothing (its methods keep few locals so their frames stay on
