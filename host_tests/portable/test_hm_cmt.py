@@ -338,6 +338,21 @@ class ScriptRadio:
         return len(frame)
 
 
+def test_a_hand_over_the_chip_never_sends_ends_on_the_working_channel():
+    table = fleet.Fleet(1)
+    table.add(0, rated_w=800, inputs=2)
+    radio = ScriptRadio()
+    radio.send_done = lambda: hm_air.SEND_FAILED  # TX done never came
+    link = hm_link.HoymilesLink(table, radio, hm_frames.serial_bytes(DTU), lambda: -1, band=hm_air.Band("eu", 866))
+    link.add(0, hm_frames.serial_bytes(HMS))
+    channels = []
+    radio.set_channel = channels.append
+    for now in range(0, 100, 4):
+        link.step(now)
+    assert channels == [32, 32, 32, 32, 32, 24]  # five tries on 868 MHz, then back to 866 MHz
+    assert not link.busy() and link.handover[0] == 0 and link.airtime.frames == 5
+
+
 def answer_frames():
     inverter = fake.HmsInverter(HMS)
     inverter.air = fake.Air(fake.Clock())

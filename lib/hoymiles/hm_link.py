@@ -33,13 +33,10 @@ Requests with a time field (3, 4) wait until `clock()` knows the time: it
 returns UTC seconds since 2000-01-01 (the firmware gives it the RTC, set by
 NTP when WiFi is up), or a negative number while the time is unknown.
 
-Timing: a limit round trip takes about 0.1-0.3 s on the air, a poll about
-0.2-0.5 s (at 20 kbps an HMT answer's 7 fragments take 0.3 s). While a
-transaction is open, call `step` at least every 4 ms (`busy`); idle, any rate.
-
-Allocation: everything is allocated in `__init__` and `add`; `step` and what
-it calls allocate nothing (its methods keep few locals so their frames stay on
-the C stack).
+Timing: a limit round trip takes about 0.1-0.3 s on the air, a poll 0.2-0.5 s
+(at 20 kbps an HMT answer's 7 fragments take 0.3 s). While a transaction is
+open, call `step` at least every 4 ms (`busy`); idle, any rate. Allocation:
+none in `step` after `__init__` and `add` (few locals: frames on the C stack).
 """
 
 from array import array
@@ -385,8 +382,7 @@ class HoymilesLink:
         if result == SEND_FAILED:
             self._retry(now_ms)
             return
-        if self.job == JOB_CHANNEL:  # no answer comes: back to work
-            self.radio.set_channel(self.band.channel)
+        if self.job == JOB_CHANNEL:  # no answer comes
             self._finish(True, now_ms)
             return
         self.state = WAITING
@@ -478,8 +474,8 @@ class HoymilesLink:
             return
         if job == JOB_POLL:
             self.poll_failures[slot] = 0 if ok else self.poll_failures[slot] + 1
-        if not ok and self.band is not None and job != JOB_CHANNEL and (job != JOB_POLL or not self.reachable(slot)):
-            self.handover[slot] = 1  # it may have fallen back to its boot frequency
+        if self.band is not None:
+            self._finish_cmt(ok, job, slot)
         if job >= JOB_POLL:
             return
         if job == JOB_OFF and ok:
@@ -489,6 +485,12 @@ class HoymilesLink:
         self.limit_t_ms[slot] = now_ms
         if job <= JOB_OFF:
             self._report(ok, now_ms)
+
+    def _finish_cmt(self, ok, job, slot):
+        if job == JOB_CHANNEL:
+            self.radio.set_channel(self.band.channel)  # back to work, sent or not
+        elif not ok and (job != JOB_POLL or not self.reachable(slot)):
+            self.handover[slot] = 1  # it may be back on its boot frequency
 
     def _report(self, ok, now_ms):
         if ok:
