@@ -1,7 +1,8 @@
 """Parsers for the inverter's answers (what it tells us).
 
 `RealTime` holds one inverter's live data in preallocated arrays, updated in
-place from a reassembled RealTimeRunData payload by `parse_real_time`. The
+place from a reassembled RealTimeRunData payload by `parse_real_time` (per
+phase too, for the three-phase HMT). The
 DevControl acknowledgement, DevInfoSimple (rated power) and SystemConfigPara
 (the applied limit, in tenths of a percent) are one function each.
 
