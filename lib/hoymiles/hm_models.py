@@ -9,9 +9,10 @@ hardware part number in the DevInfoSimple answer.
 RealTimeRunData layouts are tables of byte offsets (every field is 2 bytes,
 the total yields 4, all big-endian; reactive power and temperature are
 signed), for HM-1T/2T/4T, HMS-1T/1T v2/2T/4T and HMT-4T/6T; the three-phase
-HMT add the voltages and currents of L2 and L3 (`phase_layout`). Values stay in the protocol's fixed-point units, which are ours:
-U in dV, I in cA, P in dW, yield total and day in Wh, frequency in cHz,
-power factor in thousandths, temperature in tenths of a degree.
+HMT add the voltages and currents of L2 and L3 (`phase_layout`). Values stay
+in the protocol's fixed-point units, which are ours: U in dV, I in cA, P in
+dW, yield total and day in Wh, frequency in cHz, power factor in thousandths,
+temperature in tenths of a degree.
 
 Timing and allocation: lookups index preallocated bytes objects; nothing here
 allocates after import.
