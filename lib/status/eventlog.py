@@ -20,8 +20,11 @@ import time
 import events
 import plausibility
 from compat import ticks_diff
+from guard import FAILSAFE_REASONS
 
 CLOCK_VALID_FROM_YEAR = 2024
+# The one name table of the supervisor's trip reasons (TRIP_* of lib/control/supervisor.py).
+TRIP_NAMES = ("none", "excursion too long", "too many stage-2 events")
 
 
 def describe(kind, a, b):
@@ -30,12 +33,12 @@ def describe(kind, a, b):
     if kind in (events.EXCURSION, events.STAGE2):
         return "%s peak %d.%d W over, %d.%d s" % (name, a // 10, a % 10, b // 1000, b % 1000 // 100)
     if kind == events.TRIP:
-        return "%s: %s" % (name, ("", "excursion too long", "too many stage-2 events")[a] if 0 < a < 3 else a)
+        return "%s: %s" % (name, TRIP_NAMES[a] if 0 < a < len(TRIP_NAMES) else a)
     if kind == events.IMPLAUSIBLE:
         reason = plausibility.NAMES[a] if 0 <= a < len(plausibility.NAMES) else a
         return "%s: %s on L%d" % (name, reason, b + 1)
     if kind == events.FAILSAFE_ENTERED:
-        return "%s (reason %d)" % (name, a)
+        return "%s: %s" % (name, FAILSAFE_REASONS[a] if 0 < a < len(FAILSAFE_REASONS) else a)
     return name
 
 
