@@ -35,7 +35,6 @@ import cfg
 import control_loop
 import events
 import meters
-from changes import Changes
 from compat import const, ticks_diff, ticks_ms
 from service_jobs import Jobs, UtcClock
 from service_loop import ServiceLoop
@@ -67,7 +66,7 @@ class App:
 
         wiring.build(self, board, settings, make_links, data_dir)
         del wiring
-        for name in ("wiring", "cfg_schema"):  # needed only at boot: free their bytecode
+        for name in ("wiring", "cfg_schema", "changes"):  # not needed after boot: free their bytecode
             sys.modules.pop(name, None)
         self.data_dir = data_dir
         self.meter_status = meters.IDLE
@@ -78,7 +77,7 @@ class App:
         self.safe_loop = None
         self.jobs = jobs = Jobs(self)
         self.service = ServiceLoop((jobs.network, jobs.drain_events, jobs.persist), clock=clock)
-        self.changes = Changes(self)
+        self.changes = None  # changes.Changes, loaded at the first change
 
     # The tick is split into small methods: MicroPython keeps a frame on the C
     # stack only while its locals and value stack fit 11 words, else every call
@@ -134,11 +133,18 @@ class App:
 
     def apply(self, key, value):
         """cfg listener: posts the change to run between two ticks (changes.py)."""
-        self.changes.apply(key, value)
+        self._changes().apply(key, value)
 
     def reset_supervisor(self):
         """Installer reset: end a lockout and forget recent stage-2 events (logged, saved)."""
-        self.changes.reset_supervisor()
+        self._changes().reset_supervisor()
+
+    def _changes(self):
+        if self.changes is None:
+            from changes import Changes
+
+            self.changes = Changes(self)
+        return self.changes
 
     def _stopped_by_faults(self):
         """The loop gave up: command the fail-safe limits and keep only the tick's links running."""
@@ -169,16 +175,16 @@ class App:
             print(line)
 
     def status(self):
-        """Print the live state (report.py: loaded only while it prints, to spare the RAM)."""
-        loaded = "plant_status" in sys.modules
+        """Print the live state (report.py and what it imports: loaded only while it prints, to spare the RAM)."""
+        loaded = list(sys.modules)
         import report
 
         try:
             report.status(self, self.clock_ms())
         finally:
-            sys.modules.pop("report", None)
-            if not loaded:
-                sys.modules.pop("plant_status", None)
+            for name in list(sys.modules):
+                if name not in loaded:
+                    sys.modules.pop(name)
 
 
 def main(board_path=BOARD_PATH, config_path=cfg.PATH, make_links=None, clock=ticks_ms):

@@ -9,7 +9,8 @@
   the DTU bridge and HTTP (online.py).
 - drain_events: takes every event out of the App's ring once and gives each to
   the event log (flash, or a short list in RAM without a data directory) and
-  to telemetry.
+  to telemetry. Events are rare: lib/status/eventlog.py is imported for each
+  write and dropped after, so its bytecode is not kept in RAM.
 - persist: integrates the energy counters (energy.py) and saves them when due;
   saves the supervisor's state whenever it changed (lockout_store.py).
 
@@ -17,6 +18,7 @@ Timing and allocation: they allocate (log lines, JSON, MQTT packets) and may
 block for bounded times (a flash write: milliseconds; see service_loop.py).
 """
 
+import sys
 import time
 
 from compat import const, ticks_diff
@@ -87,19 +89,26 @@ class Jobs:
             self._write_log(now_ms)
 
     def _write_log(self, now_ms):
-        app, tee = self.app, self._tee
-        if app.eventlog is not None:
-            if app.notes:
-                app.eventlog.append(["app: " + note for note in app.notes])
-                del app.notes[:]
-            app.eventlog.drain(tee, now_ms, int(time.time()), app.boot_ms)
-            return
-        from eventlog import describe
+        import eventlog
 
+        try:
+            self._write_with(eventlog, now_ms)
+        finally:
+            sys.modules.pop("eventlog", None)
+
+    def _write_with(self, eventlog, now_ms):
+        app, tee = self.app, self._tee
+        if app.log_path is not None:
+            log = eventlog.EventLog(app.log_path)
+            if app.notes:
+                log.append(["app: " + note for note in app.notes])
+                del app.notes[:]
+            log.drain(tee, now_ms, int(time.time()), app.boot_ms)
+            return
         log = app.memory_log
         while tee.pop():
             log.append("+%ds %s" % (ticks_diff(tee.last_t_ms, app.boot_ms) // 1000,
-                                    describe(tee.last_kind, tee.last_a, tee.last_b)))
+                                    eventlog.describe(tee.last_kind, tee.last_a, tee.last_b)))
         if tee.lost:
             log.append("%d events lost (ring full)" % tee.lost)
             tee.lost = 0
@@ -134,4 +143,11 @@ class Jobs:
     def log_lines(self):
         app = self.app
         self.drain_events(app.clock_ms())
-        return app.eventlog.lines() if app.eventlog is not None else app.memory_log
+        if app.log_path is None:
+            return app.memory_log
+        import eventlog
+
+        try:
+            return eventlog.EventLog(app.log_path).lines()
+        finally:
+            sys.modules.pop("eventlog", None)

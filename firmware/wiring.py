@@ -110,21 +110,19 @@ def _meters(app, board, settings):
 
 
 def _files(app, data_dir, settings):
-    """The event log, the energy counters and the supervisor state: loaded now, saved by the service loop.
+    """The event log's path, the energy counters and the supervisor state: loaded now, saved by the service loop.
 
     data_dir None keeps them in RAM only (tests)."""
     persist_ms = settings["energy_persist_min"] * 60000
     gap_ms = settings["failsafe_ms"] + settings["meter_period_ms"]
-    app.eventlog = None
+    app.log_path = None
     app.lockout = None
     app.notes = []  # problems found while loading, logged with the first events
     if data_dir is None:
         app.memory_log = []
         app.energy = EnergyCounters(None, persist_ms, gap_ms)
         return
-    from eventlog import EventLog
-
-    app.eventlog = EventLog(data_dir + "/events.log")
+    app.log_path = data_dir + "/events.log"
     app.memory_log = None
     app.energy = EnergyCounters(ConfigStore(data_dir + "/energy.json"), persist_ms, gap_ms)
     problem = app.energy.load()

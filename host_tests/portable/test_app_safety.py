@@ -150,7 +150,7 @@ def test_a_trip_holds_fail_safe_across_a_reboot_until_the_installer_reset():
         assert _kinds(recorder, events.RESET)
         assert not gateway.supervisor.tripped
         gateway.log()
-        lines = gateway.eventlog.lines()
+        lines = gateway.jobs.log_lines()
         assert any("trip" in line for line in lines) and any("installer reset" in line for line in lines)
         assert sum("boot" in line for line in lines) == 2
     finally:
@@ -208,7 +208,7 @@ def test_a_corrupt_supervisor_file_starts_fresh_with_a_logged_warning():
     try:
         assert not bench.app.supervisor.tripped and bench.app.supervisor.trips == 0
         bench.run(2)
-        lines = bench.app.eventlog.lines()
+        lines = bench.app.jobs.log_lines()
         assert any("supervisor state starts fresh" in line and "corrupt" in line for line in lines)
     finally:
         bench.close()
