@@ -27,6 +27,7 @@ import sys
 from cfgstore import ConfigStore
 
 PATH = "/config.json"
+GRID_PHASES = {"1p": 1, "split": 2, "3p": 3}  # the grid setting's choices and their phases (or legs)
 
 _values = {}
 _changed = []  # keys set since the last load() or save()

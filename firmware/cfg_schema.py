@@ -9,6 +9,7 @@ length) and a unit. `checked` raises ValueError (or TypeError) naming the key an
 Runs at boot and from the REPL, never in the control tick; it allocates freely.
 """
 
+from cfg import GRID_PHASES
 from meters import MODELS
 
 INT = "int"
@@ -18,8 +19,7 @@ TEXT = "text"
 BOOL = "bool"
 
 _METERS = tuple(sorted(MODELS))  # the one list of meter models: lib/meter/meters.py
-GRIDS = ("1p", "split", "3p")
-GRID_PHASES = {"1p": 1, "split": 2, "3p": 3}
+GRIDS = tuple(sorted(GRID_PHASES, key=GRID_PHASES.get))  # 1p, split, 3p
 
 # (key, kind, low or choices, high, unit, default, what it is), in the order show() lists them.
 # A key, a CLI flag and a telemetry field for the same thing share one name. For TEXT, low..high

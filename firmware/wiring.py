@@ -33,7 +33,7 @@ import machine
 import meters
 import modbus
 import rs485
-from cfg_schema import GRID_PHASES
+from cfg import GRID_PHASES
 from cfgstore import ConfigStore
 from changes import phase_limits
 from compat import const
