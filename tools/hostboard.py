@@ -28,6 +28,10 @@ from pathlib import Path
 
 import source_tree
 
+source_tree.import_lib()
+
+import meters  # noqa: E402 - lib/ is on the path only now
+
 ROOT = Path(__file__).resolve().parent.parent
 MICROPYPATH = source_tree.search_path("hostboard", "host_tests/fakes")
 PARITY_FLAGS = {"N": 0, "E": termios.PARENB, "O": termios.PARENB | termios.PARODD}
@@ -49,7 +53,7 @@ def open_port(path, baud, parity, stop_bits):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--port", required=True, help="serial device, e.g. /dev/ttyUSB0")
-    parser.add_argument("--meter", default="dtsu666", choices=("dtsu666", "ddsu666", "sdm120", "sdm630"))
+    parser.add_argument("--meter", default="dtsu666", choices=sorted(meters.MODELS))
     parser.add_argument("--address", type=int, default=1)
     parser.add_argument("--baud", type=int, default=9600)
     parser.add_argument("--parity", default="N", choices=sorted(PARITY_FLAGS))
