@@ -66,6 +66,10 @@ sys.path[:0] = [str(ROOT / "host_tests"), str(ROOT / "host_tests" / "support")]
 import broker as broker_process  # noqa: E402
 from meter_emulator import EmulatedMeter, MeterBus  # noqa: E402
 
+# What `make mp32` (tools/build_mp32.sh) builds: the 32-bit unix port, plain and with boards/manifest.py frozen.
+MP32_DIR = ROOT / "build" / "mp32"
+MP32 = MP32_DIR / "micropython" / "ports" / "unix" / "build-m32" / "micropython-m32"
+MP32_FROZEN = MP32_DIR / "micropython" / "ports" / "unix" / "build-m32-frozen" / "micropython-m32-frozen"
 HARNESS_SOURCES = (
     ROOT / "hostboard" / "ram_runner.py",
     ROOT / "hostboard" / "wifi" / "network.py",
