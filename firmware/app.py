@@ -62,6 +62,7 @@ class App:
         self.clock_ms = clock
         self.boot_ms = clock()
         self.utc = UtcClock(clock)
+        self.phases = cfg.grid_phases(settings["grid"])  # before wiring: the schema comes and goes first
         import wiring
 
         wiring.build(self, board, settings, make_links, data_dir)
@@ -121,6 +122,7 @@ class App:
         now_ms = self.clock_ms()
         self.utc.refresh(now_ms)
         self.ring.push(events.BOOT, now_ms)
+        self.guard.before_control(now_ms)  # a lockout restored from flash holds from the first step
         self.controller.step(now_ms, self.reading)
         self.loop.start()
         if self.radio is not None:

@@ -27,7 +27,6 @@ import sys
 from cfgstore import ConfigStore
 
 PATH = "/config.json"
-GRID_PHASES = {"1p": 1, "split": 2, "3p": 3}  # the grid setting's choices and their phases (or legs)
 
 _values = {}
 _changed = []  # keys set since the last load() or save()
@@ -58,6 +57,14 @@ def index(key):
     """The key's position in the schema (what a CONFIG_CHANGED event carries)."""
     try:
         return _schema().KEYS.index(key)
+    finally:
+        _drop()
+
+
+def grid_phases(grid):
+    """How many phases (or legs) the `grid` setting's value has: 1, 2 (split phase) or 3."""
+    try:
+        return _schema().GRID_PHASES[grid]
     finally:
         _drop()
 

@@ -9,7 +9,6 @@ length) and a unit. `checked` raises ValueError (or TypeError) naming the key an
 Runs at boot and from the REPL, never in the control tick; it allocates freely.
 """
 
-from cfg import GRID_PHASES
 from meters import MODELS
 
 INT = "int"
@@ -19,6 +18,7 @@ TEXT = "text"
 BOOL = "bool"
 
 _METERS = tuple(sorted(MODELS))  # the one list of meter models: lib/meter/meters.py
+GRID_PHASES = {"1p": 1, "split": 2, "3p": 3}  # the grid setting's choices and their phases (or legs)
 GRIDS = tuple(sorted(GRID_PHASES, key=GRID_PHASES.get))  # 1p, split, 3p
 
 # (key, kind, low or choices, high, unit, default, what it is), in the order show() lists them.

@@ -33,7 +33,6 @@ import machine
 import meters
 import modbus
 import rs485
-from cfg import GRID_PHASES
 from cfgstore import ConfigStore
 from changes import phase_limits
 from compat import const
@@ -57,7 +56,7 @@ def build(app, board, settings, make_links=None, data_dir=None):
     app.reading = Reading()
     app.ring = EventRing(_RING_SIZE)
     limits = phase_limits(settings["phase_export_limit_w"])
-    phases = GRID_PHASES[settings["grid"]]
+    phases = app.phases
     app.controller = Controller(
         fleet, export_limit_w=settings["export_limit_w"], phase_export_limit_w=limits,
         meter_position=LOAD if settings["meter_position"] == "load" else GRID,
