@@ -28,6 +28,7 @@ Timing and allocation: `step` allocates nothing; its cost is one Modbus poll
 plus one controller step, well under one RS485 frame time.
 """
 
+import gc
 import json
 import sys
 
@@ -200,6 +201,7 @@ def main(board_path=BOARD_PATH, config_path=cfg.PATH, make_links=None, clock=tic
         _app.stop()
     cfg.load(config_path)
     board = load_board(board_path)
+    gc.collect()  # the schema cfg.load used is garbage now: the parts built next pack into its space
     data_dir = config_path[: config_path.rfind("/")] if "/" in config_path else "."
     _app = App(board, cfg.values(), make_links, clock, data_dir)
     cfg.forget_listeners()
