@@ -106,12 +106,7 @@ class Jobs:
             log.drain(tee, now_ms, int(time.time()), app.boot_ms)
             return
         log = app.memory_log
-        while tee.pop():
-            log.append("+%ds %s" % (ticks_diff(tee.last_t_ms, app.boot_ms) // 1000,
-                                    eventlog.describe(tee.last_kind, tee.last_a, tee.last_b)))
-        if tee.lost:
-            log.append("%d events lost (ring full)" % tee.lost)
-            tee.lost = 0
+        log.extend(eventlog.take_lines(tee, now_ms, None, app.boot_ms))
         del log[:-_MEMORY_LOG_LINES]
 
     def persist(self, now_ms):

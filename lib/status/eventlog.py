@@ -50,6 +50,24 @@ def _stamp(event_s, uptime_s):
     return "+%ds" % uptime_s
 
 
+def take_lines(ring, now_ms, wall_s=None, boot_ms=None):
+    """Take every event out of `ring` as a log line, and a line for events the ring lost.
+
+    wall_s: the clock's time.time() now, or None when it is not set;
+    boot_ms: the ticks at boot, to stamp events with uptime instead.
+    """
+    lines = []
+    while ring.pop():
+        age_s = ticks_diff(now_ms, ring.last_t_ms) // 1000
+        uptime_s = 0 if boot_ms is None else ticks_diff(ring.last_t_ms, boot_ms) // 1000
+        stamp = _stamp(None if wall_s is None else wall_s - age_s, uptime_s)
+        lines.append("%s %s" % (stamp, describe(ring.last_kind, ring.last_a, ring.last_b)))
+    if ring.lost:
+        lines.append("%d events lost (ring full)" % ring.lost)
+        ring.lost = 0
+    return lines
+
+
 class EventLog:
     def __init__(self, path="/events.log", max_bytes=16384):
         self.path = path
@@ -58,20 +76,8 @@ class EventLog:
         self.written = 0
 
     def drain(self, ring, now_ms, wall_s=None, boot_ms=None):
-        """Write every event waiting in `ring`; return the lines written (for telemetry).
-
-        wall_s: the clock's time.time() now, or None when it is not set;
-        boot_ms: the ticks at boot, to stamp events with uptime instead.
-        """
-        lines = []
-        while ring.pop():
-            age_s = ticks_diff(now_ms, ring.last_t_ms) // 1000
-            uptime_s = 0 if boot_ms is None else ticks_diff(ring.last_t_ms, boot_ms) // 1000
-            stamp = _stamp(None if wall_s is None else wall_s - age_s, uptime_s)
-            lines.append("%s %s" % (stamp, describe(ring.last_kind, ring.last_a, ring.last_b)))
-        if ring.lost:
-            lines.append("%d events lost (ring full)" % ring.lost)
-            ring.lost = 0
+        """Write every event waiting in `ring` (see `take_lines`); return the lines written."""
+        lines = take_lines(ring, now_ms, wall_s, boot_ms)
         if lines:
             self.append(lines)
         return lines
