@@ -2,12 +2,13 @@
 
     energy = EnergyCounters(ConfigStore("/energy.json"), persist_ms=15 * 60000)
     energy.load()                                  # at boot: the saved counters, or zeros and a warning
-    energy.update(now_ms, reading, pv_dw)          # every service pass, outside the control tick
+    energy.update(now_ms, reading, pv_dw, plausible)   # every service pass, outside the control tick
     energy.save_if_due(now_ms)                     # at most every persist_ms; energy.save() on clean stop
 
 Import and export are integrated from the grid meter's power samples: each
 new valid sample adds its power times the time since the previous one
-(nothing across a gap longer than `max_gap_ms`: a lost meter adds nothing).
+(nothing across a gap longer than `max_gap_ms`: a lost meter adds nothing;
+nor while the guard finds the meter's data implausible: `plausible` False).
 PV energy integrates `pv_dw` (the PV meter's power, or the inverters'
 reported outputs) over the time between passes, with the same gap rule; None
 means unknown and adds nothing. Fractions of a watt-hour are carried over,
@@ -57,9 +58,9 @@ class EnergyCounters:
             setattr(self, name, saved.get(name, 0))
         return None
 
-    def update(self, now_ms, reading, pv_dw=None):
+    def update(self, now_ms, reading, pv_dw=None, plausible=True):
         if reading.valid and reading.seq != self._seq:
-            if self._seq is not None:
+            if self._seq is not None and plausible:
                 elapsed_ms = ticks_diff(reading.t_ms, self._sample_ms)
                 power_dw = reading.power_dw
                 self._add("import_wh" if power_dw > 0 else "export_wh", abs(power_dw), elapsed_ms)

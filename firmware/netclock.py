@@ -8,7 +8,7 @@ On the ESP32 `poll` starts a connection (non-blocking: `WLAN.connect`
 returns at once), retries every RETRY_MS while it is down, and once
 connected sets the RTC with `ntptime.settime()` (UTC), again every
 NTP_PERIOD_MS, and after a failure every RETRY_MS. The radio link and the
-event log read the clock from then on (app.utc_s2000, eventlog stamps).
+event log read the clock from then on (service_jobs.UtcClock, eventlog stamps).
 An empty ssid means no WiFi: the network stays down and nothing is tried.
 
 On the unix port there is no `network` module: the host's network and clock

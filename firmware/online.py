@@ -1,6 +1,6 @@
 """The gateway's network side: MQTT telemetry, the OpenDTU/AhoyDTU bridge and the HTTP status server.
 
-    online = Online(settings, status, fleet, set_export_limit, setting)
+    online = Online(settings, status, set_export_limit, setting, make_bridge)
     online.poll(now_ms, net_up)                  # every service pass, outside the control tick
     online.publish_event(kind, t_ms, a, b)        # the firmware's event fan-out
     online.close()                                # clean stop: "offline", disconnect, close the listener
@@ -8,7 +8,8 @@
 What exists follows the settings: with `mqtt_server` set, one MQTT session
 (lib/net/mqtt_session.py) carries telemetry with Home Assistant discovery
 (lib/net/telemetry.py) and, with `dtu_type` opendtu or ahoydtu, the DTU bridge
-(lib/net/mqtt_bridge.py), the inverter link then. With `http_enabled`, the status
+(lib/net/mqtt_bridge.py), the inverter link then: `make_bridge(session)`
+builds it (wiring.py builds every link) and is not kept. With `http_enabled`, the status
 server (lib/net/http_status.py) listens on `http_port` once the network is up;
 its only write, a new export limit, goes through `set_export_limit` (the
 firmware passes cfg.set, so it is checked, logged as CONFIG_CHANGED and acts
@@ -26,11 +27,10 @@ runs in the control tick.
 from compat import const
 
 CONNECT_TIMEOUT_MS = const(1000)  # a LAN broker answers in milliseconds; a dead one costs this per step
-_DTU_PREFIXES = {"opendtu": "solar", "ahoydtu": "inverter"}
 
 
 class Online:
-    def __init__(self, settings, status, fleet, set_export_limit, setting):
+    def __init__(self, settings, status, set_export_limit, setting, make_bridge=None):
         self.settings = settings
         self.status = status
         self._set_export_limit = set_export_limit
@@ -41,9 +41,9 @@ class Online:
         self.http = None
         self.http_error = None
         if settings["mqtt_server"]:
-            self._mqtt(settings, fleet)
+            self._mqtt(settings, make_bridge)
 
-    def _mqtt(self, settings, fleet):
+    def _mqtt(self, settings, make_bridge):
         import mqtt
         import mqtt_session
         import telemetry
@@ -54,9 +54,8 @@ class Online:
             keepalive=settings["mqtt_keepalive_s"], timeout_ms=CONNECT_TIMEOUT_MS,
         )
         self.session = mqtt_session.Session(client, retry_ms=settings["mqtt_retry_s"] * 1000)
-        dtu = settings["dtu_type"]
-        if dtu != "none" and fleet.count:
-            self.bridge = _bridge(self.session, fleet, settings)
+        if make_bridge is not None:
+            self.bridge = make_bridge(self.session)
         self.telemetry = telemetry.Telemetry(
             self.session, self.status, node_id=settings["mqtt_node_id"], prefix=settings["mqtt_prefix"],
             discovery_prefix=settings["ha_discovery_prefix"], telemetry_period_s=settings["telemetry_period_s"],
@@ -123,19 +122,3 @@ class Online:
             lines.append("http: NOT LISTENING: %r" % (self.http_error,))
         return lines
 
-
-def _bridge(session, fleet, settings):
-    import mqtt_bridge
-
-    dtu = settings["dtu_type"]
-    rows = settings["inverters"]
-    ids = [row.get("dtu_id", row["serial"] if dtu == "opendtu" else str(index)) for index, row in enumerate(rows)]
-    names = None
-    if dtu == "ahoydtu":
-        names = [row.get("dtu_name") for row in rows]
-        if None in names:
-            raise ValueError("ahoydtu: every inverter row needs its dtu_name (the name set in AhoyDTU)")
-    return mqtt_bridge.DtuBridge(
-        session, fleet, mqtt_bridge.OPENDTU if dtu == "opendtu" else mqtt_bridge.AHOYDTU,
-        settings["dtu_prefix"] or _DTU_PREFIXES[dtu], ids, names, ack_timeout_ms=settings["dtu_ack_timeout_ms"],
-    )

@@ -1,18 +1,19 @@
 """app.status(): the gateway's state for people at the REPL.
 
-Loaded only when status() is called, so its code and strings take no RAM
-on a gateway nobody asks; it only reads the running App's parts.
+Loaded only while status() prints (App drops it after), so its code and
+strings take no RAM on a gateway nobody asks; it only reads the running
+App's parts. The names of states are the one table of each: the mode and
+command names of lib/status/plant_status.py (also on the page and in MQTT),
+the trip names of lib/status/eventlog.py, the fail-safe reasons of
+lib/control/guard.py.
 """
 
 import meters
 from compat import ticks_diff
-from controller import MODE_FAILSAFE, MODE_REGULATING, MODE_STARTING
-from fleet import CMD_ACKED, CMD_FAILED, CMD_IDLE, CMD_QUEUED, CMD_SENT
+from controller import MODE_FAILSAFE
+from eventlog import TRIP_NAMES
 from guard import FAILSAFE_REASONS
-
-_MODE_NAMES = {MODE_STARTING: "starting (fail-safe)", MODE_FAILSAFE: "FAIL-SAFE", MODE_REGULATING: "regulating"}
-_CMD_NAMES = {CMD_IDLE: "idle", CMD_QUEUED: "queued", CMD_SENT: "sent", CMD_ACKED: "acked", CMD_FAILED: "FAILED"}
-_TRIP_NAMES = ("none", "excursion too long", "too many stage-2 events")
+from plant_status import CMD_NAMES, MODE_NAMES
 
 
 def status(app, now_ms):
@@ -40,24 +41,25 @@ def status(app, now_ms):
         print("radio: " + app.radio.describe())
     limit = controller.export_limit_dw
     print("control: %s; export limit %s W; PV %s W, load %s W, allowed %s W, limits total %s W, commands %d"
-          % (_MODE_NAMES.get(controller.mode, controller.mode), "none" if limit < 0 else _w(limit),
+          % (_name(MODE_NAMES, controller.mode), "none" if limit < 0 else _w(limit),
              _w(controller.pv_dw), _w(controller.load_dw), _w(controller.allowed_dw), _w(controller.limit_dw),
              controller.commands))
     for index in range(fleet.count):
         seen = ticks_diff(now_ms, fleet.output_t_ms[index]) // 1000 if fleet.output_seq[index] else -1
         print("inverter %d %s L%d: limit %s W (%s), output %s W (%d s ago), rated %s W" % (
             index, app.serials[index], fleet.phase[index] + 1, _w(fleet.target_dw[index]),
-            _CMD_NAMES.get(fleet.cmd_state[index], "?"), _w(fleet.output_dw[index]), seen,
+            _name(CMD_NAMES, fleet.cmd_state[index]), _w(fleet.output_dw[index]), seen,
             _w(fleet.rated_dw[index])))
     energy = app.energy
     print("energy: import %d Wh, export %d Wh, PV %d Wh (saved %d times)" % (
         energy.import_wh, energy.export_wh, energy.pv_wh, energy.saves))
     print("service: %s, %d passes, faults %d; %s" % (
         "running" if app.service.running else "STOPPED", app.service.ticks, app.service.faults,
-        app.net.describe()))
+        "no WiFi configured" if app.net is None else app.net.describe()))
     if app.online is not None:
         for line in app.online.describe():
             print(line)
+
 
 def _safety(app):
     guard = app.guard
@@ -71,11 +73,13 @@ def _safety(app):
         print("supervisor: off (meter on the load side)")
         return
     lockout = ("LOCKOUT %d s left (%s); app.reset_supervisor() ends it" % (
-        sup.lockout_left_s, _TRIP_NAMES[sup.trip_reason] if 0 <= sup.trip_reason < 3 else sup.trip_reason)
+        sup.lockout_left_s, _name(TRIP_NAMES, sup.trip_reason))
         if sup.tripped else "no lockout")
     print("supervisor: %s; excursions %d (now: %s), stage-2 total %d, trips %d, clock %d s" % (
         lockout, sup.excursions, "yes" if sup.in_excursion else "no", sup.stage2_total, sup.trips, sup.clock_s))
 
+def _name(names, index):
+    return names[index] if 0 <= index < len(names) else "unknown (%d)" % index
 
 
 def _w(power_dw):

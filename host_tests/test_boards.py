@@ -36,7 +36,8 @@ def test_the_four_issue_boards_and_the_host_board_exist():
 @pytest.mark.parametrize("path", BOARDS, ids=[path.stem for path in BOARDS])
 def test_board_file(path):
     board = json.loads(path.read_text())
-    assert set(board) == {"name", "chip", "meter_bus", "radio", "cmt", "status_led"}
+    assert set(board) == {"name", "psram", "chip", "meter_bus", "radio", "cmt", "status_led"}
+    assert board["psram"] in (True, False), "psram: whether the board has PSRAM (tools/deploy.py reads it)"
     bus = board["meter_bus"]
     assert bus["uart"] in (1, 2), "UART0 is the REPL that mpremote uses"
     pins = _pins(board)

@@ -1,4 +1,4 @@
-"""`make firmware` output and `make deploy DRY_RUN=1` commands."""
+"""`make firmware` output, `make deploy DRY_RUN=1` commands and what deploy refuses, `make flash`."""
 
 import subprocess
 import sys
@@ -6,6 +6,7 @@ from pathlib import Path
 
 import build_firmware
 import deploy
+import flash
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -65,7 +66,7 @@ def test_build_of_the_real_tree_runs_on_the_unix_port(tmp_path):
 
 def test_deploy_dry_run_prints_the_exact_mpremote_commands():
     done = subprocess.run(
-        ["make", "-s", "deploy", "PORT=/dev/ttyUSB7", "BOARD=esp32-devkitc-max3485", "DRY_RUN=1"],
+        ["make", "-s", "deploy", "PORT=/dev/ttyUSB7", "BOARD=esp32-devkitc-max3485", "CONFIG=core", "DRY_RUN=1"],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -101,3 +102,54 @@ def test_deploy_removes_only_lib_on_the_device(tmp_path):
 def test_deploy_refuses_an_unknown_board():
     with pytest.raises(SystemExit, match="unknown board 'nope'.*esp32-devkitc-max3485"):
         deploy.commands("/dev/ttyUSB0", "nope", ROOT / "build" / "firmware")
+
+
+def test_deploy_refuses_the_full_configuration_onto_a_board_without_psram_unless_the_image_is_frozen():
+    build = ROOT / "build" / "firmware"
+    with pytest.raises(SystemExit, match="esp32-devkitc-max3485 has no PSRAM.*FROZEN=1.*CONFIG=core"):
+        deploy.commands("/dev/ttyUSB0", "esp32-devkitc-max3485", build, config="full")
+    assert deploy.commands("/dev/ttyUSB0", "esp32-devkitc-max3485", build, config="core")
+    assert deploy.commands("/dev/ttyUSB0", "esp32-s3-devkitc", build, config="full")  # PSRAM: the stock image
+
+
+def test_deploy_onto_the_frozen_image_copies_only_the_boot_files_and_the_board():
+    steps = deploy.commands("/dev/ttyUSB0", "esp32-devkitc-max3485", ROOT / "build" / "firmware", "full", frozen=True)
+    tails = [step[3:] for step in steps]
+    assert tails[0][0] == "exec" and 'rm("/lib")' in tails[0][1]  # modules of an older .mpy deploy would shadow
+    assert tails[1:] == [
+        ["fs", "cp", "build/firmware/boot.py", ":boot.py"],
+        ["fs", "cp", "build/firmware/main.py", ":main.py"],
+        ["fs", "cp", "boards/esp32-devkitc-max3485.json", ":board.json"],
+        ["reset"],
+    ]
+
+
+def test_make_deploy_of_the_default_full_configuration_onto_a_wroom_fails_with_one_line():
+    done = subprocess.run(["make", "-s", "deploy", "PORT=/dev/ttyUSB7", "BOARD=esp32-devkitc-autodir", "DRY_RUN=1"],
+                          cwd=ROOT, capture_output=True, text=True)
+    assert done.returncode != 0
+    assert "deploy: esp32-devkitc-autodir has no PSRAM" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_flash_erases_then_writes_at_the_chip_offset():
+    image = "ESP32_GENERIC-v1.28.0.bin"
+    esp32 = flash.commands("/dev/ttyUSB0", "esp32-devkitc-max3485", image)
+    s3 = flash.commands("/dev/ttyACM0", "esp32-s3-devkitc", image)
+    assert [step[1:] for step in esp32] == [
+        ["--chip", "esp32", "--port", "/dev/ttyUSB0", "erase-flash"],
+        ["--chip", "esp32", "--port", "/dev/ttyUSB0", "--baud", "460800", "write-flash", "0x1000", image],
+    ]
+    assert s3[1][1:3] == ["--chip", "esp32s3"] and s3[1][-2:] == ["0x0", image]
+    with pytest.raises(flash.FlashError, match="chip 'unix'"):
+        flash.commands("/dev/ttyUSB0", "host", image)
+
+
+def test_make_flash_without_a_board_fails_with_one_line_naming_the_port(tmp_path):
+    image = tmp_path / "ESP32_GENERIC.bin"
+    image.write_bytes(b"\xe9" + bytes(255))
+    done = subprocess.run(["make", "-s", "flash", "PORT=/dev/ttyNOPE9", "IMAGE=%s" % image], cwd=ROOT,
+                          capture_output=True, text=True)
+    assert done.returncode != 0
+    ours = [line for line in done.stderr.splitlines() if not line.startswith("make")]
+    assert ours == ["flash: no serial port /dev/ttyNOPE9: is the board plugged in? (ls /dev/ttyUSB* /dev/ttyACM*)"]
+    assert done.stdout == ""

@@ -16,7 +16,7 @@ def test_the_firmware_reads_a_dtsu666_on_a_serial_port_in_real_time():
     meter.set(phase_power_w=[700.0, -200.0, 1000.0], current_a=[3.1, 0.9, 4.4])
     with MeterBus(meter) as bus:
         done = subprocess.run(
-            [sys.executable, str(ROOT / "tools" / "hostboard.py"), "--port", bus.port, "--address", "3",
+            [sys.executable, str(ROOT / "tools" / "hostboard.py"), "--port", bus.port, "--meter-address", "3",
              "--seconds", "10"],
             capture_output=True, text=True, timeout=60,
         )

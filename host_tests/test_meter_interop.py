@@ -198,7 +198,7 @@ def test_tool_json_for_a_dtsu666_with_ct_ratio():
     grid.set(phase_power_w=[-3000.0, -2000.0, -1000.0], voltage_v=[230.0, 231.0, 232.0], current_a=[13.0, 9.0, 4.5])
     grid.set(import_kwh=12.5, export_kwh=345.25, frequency_hz=50.0)
     with MeterBus(grid) as bus:
-        done = tool("--port", bus.port, "--meter", "dtsu666", "--address", "5", "--json")
+        done = tool("--port", bus.port, "--meter-type", "dtsu666", "--meter-address", "5", "--json")
     assert done.returncode == 0, done.stderr
     values = json.loads(done.stdout)
     assert set(values) == {
@@ -225,8 +225,8 @@ def test_tool_table_and_single_phase_json():
     meter = EmulatedMeter("sdm120")
     meter.set(power_w=-196.25, voltage_v=[231.0], current_a=[0.9])
     with MeterBus(meter) as bus:
-        as_table = tool("--port", bus.port, "--meter", "sdm120")
-        as_json = tool("--port", bus.port, "--meter", "sdm120", "--json", "--fc", "4")
+        as_table = tool("--port", bus.port, "--meter-type", "sdm120")
+        as_json = tool("--port", bus.port, "--meter-type", "sdm120", "--json", "--fc", "4")
     assert as_table.returncode == 0 and "-196.3 W" in as_table.stdout and "231.0 V" in as_table.stdout
     values = json.loads(as_json.stdout)
     assert "phase_power_w" not in values and "ct_ratio" not in values
@@ -238,7 +238,7 @@ def test_tool_watch_prints_one_json_object_per_sample():
     meter.set(power_w=1250.0)
     with MeterBus(meter) as bus:
         process = subprocess.Popen(
-            [sys.executable, str(TOOL), "--port", bus.port, "--meter", "ddsu666", "--json", "--watch"],
+            [sys.executable, str(TOOL), "--port", bus.port, "--meter-type", "ddsu666", "--json", "--watch"],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -254,9 +254,9 @@ def test_tool_watch_prints_one_json_object_per_sample():
 @pytest.mark.parametrize(
     "emulated, arguments, message",
     [
-        (EmulatedMeter("dtsu666"), ["--meter", "sdm630"], "exception response 2 (illegal data address)"),
-        (EmulatedMeter("dtsu666"), ["--meter", "dtsu666", "--address", "7"], "no response (timeout)"),
-        (EmulatedMeter("sdm630"), ["--meter", "sdm120", "--fc", "4"], None),
+        (EmulatedMeter("dtsu666"), ["--meter-type", "sdm630"], "exception response 2 (illegal data address)"),
+        (EmulatedMeter("dtsu666"), ["--meter-type", "dtsu666", "--meter-address", "7"], "no response (timeout)"),
+        (EmulatedMeter("sdm630"), ["--meter-type", "sdm120", "--fc", "4"], None),
     ],
 )
 def test_tool_errors_are_one_line_and_a_nonzero_exit(emulated, arguments, message):
@@ -273,9 +273,9 @@ def test_tool_errors_are_one_line_and_a_nonzero_exit(emulated, arguments, messag
 def test_tool_reports_a_dead_line_and_a_missing_port():
     with MeterBus(EmulatedMeter("sdm120")) as bus:
         bus.silent = True
-        done = tool("--port", bus.port, "--meter", "sdm120")
+        done = tool("--port", bus.port, "--meter-type", "sdm120")
     assert done.returncode == 1 and "no response (timeout)" in done.stderr and done.stderr.count("\n") == 1
-    done = tool("--port", "/dev/does-not-exist", "--meter", "sdm120")
+    done = tool("--port", "/dev/does-not-exist", "--meter-type", "sdm120")
     assert done.returncode == 1 and done.stderr.startswith("meter_read: cannot open /dev/does-not-exist")
 
 

@@ -1,5 +1,6 @@
 """Issue 8 end to end: a pymodbus meter sends values no healthy meter can; driver -> Reading -> plausibility ->
-fail-safe limits and one IMPLAUSIBLE event per episode, for every rule; good values bring regulation back.
+controller.hold_failsafe -> fail-safe limits and one IMPLAUSIBLE event per episode, for every rule; good values
+bring regulation back.
 
 The firmware's own parts run on CPython in real time: Modbus master, meter driver, guard.Guard, the controller
 and a Fleet; the meter is host_tests/meter_emulator.py on a pseudo-terminal.
@@ -35,14 +36,15 @@ class Plant:
         self.fleet = Fleet(1)
         self.fleet.add(0, rated_w=800)
         self.controller = Controller(self.fleet, export_limit_w=0)
-        self.guard = Guard(self.reading, "ddsu666", self.ring)
+        self.guard = Guard(self.reading, "ddsu666", self.ring, self.controller)
         self.seen = []
 
     def step(self):
         now_ms = ticks_ms()
         self.guard.meter_step(self.meter, now_ms)
-        self.controller.step(now_ms, self.guard.control_input(now_ms))
-        self.guard.after_control(self.controller.mode, now_ms)
+        self.guard.before_control(now_ms)
+        self.controller.step(now_ms, self.reading)
+        self.guard.after_control(now_ms)
         for index in range(self.fleet.count):  # the inverter takes every command at once
             if self.fleet.next_queued() == index:
                 self.fleet.sent(index, now_ms)
@@ -87,7 +89,7 @@ def test_every_rule_turns_meter_values_into_fail_safe_and_one_event(plant, bad, 
     assert not plant.guard.implausible
     plant.emulated.set(**bad)
     plant.run_until(lambda: plant.controller.mode == MODE_FAILSAFE)
-    assert plant.guard.implausible and not plant.reading.valid
+    assert plant.guard.implausible and plant.controller.hold_reason == FAILSAFE_IMPLAUSIBLE
     assert plant.fleet.target_dw[0] == plant.controller.failsafe_dw[0]
     checks = plant.guard.checks
     plant.run_until(lambda: plant.guard.checks >= checks + 2)  # the episode goes on: no second event

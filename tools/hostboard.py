@@ -1,7 +1,7 @@
 """Run the firmware on this PC (the unix port, "host" board) against a real meter on a serial port.
 
-    python tools/hostboard.py --port /dev/ttyUSB0 [--meter dtsu666] [--address 1] [--baud 9600]
-                              [--parity N] [--stop-bits 1] [--seconds 30] [--set KEY=VALUE ...]
+    python tools/hostboard.py --port /dev/ttyUSB0 [--meter-type dtsu666] [--meter-address 1] [--meter-baud 9600]
+                              [--meter-parity N] [--meter-stop-bits 1] [--seconds 30] [--set KEY=VALUE ...]
 
 The meter bus is the serial device: a USB-RS485 adapter (they switch
 direction by themselves) or a pseudo-terminal. The firmware runs in real time
@@ -10,7 +10,8 @@ its status() every 5 s: the quickest way to see what the firmware makes of a
 meter before flashing a gateway. For the closed loop with simulated
 inverters, see `make hil` (tools/hil.py).
 
-`--set KEY=VALUE` sets any configuration key (VALUE as JSON, else as text),
+The meter flags are the configuration keys of the same names (meter_type,
+...); `--set KEY=VALUE` sets any configuration key (VALUE as JSON, else as text),
 e.g. `--set mqtt_server=192.168.1.10 --set http_enabled=true --set
 http_port=8080` to see the telemetry and the status page from this PC (the
 HTTP server is off unless set: port 80 needs root).
@@ -28,8 +29,13 @@ from pathlib import Path
 
 import source_tree
 
+source_tree.import_lib()
+
+import meters  # noqa: E402 - lib/ is on the path only now
+
 ROOT = Path(__file__).resolve().parent.parent
 MICROPYPATH = source_tree.search_path("hostboard", "host_tests/fakes")
+METER_KEYS = ("meter_type", "meter_address", "meter_baud", "meter_parity", "meter_stop_bits")  # flags --meter-type ...
 PARITY_FLAGS = {"N": 0, "E": termios.PARENB, "O": termios.PARENB | termios.PARODD}
 
 
@@ -49,24 +55,24 @@ def open_port(path, baud, parity, stop_bits):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--port", required=True, help="serial device, e.g. /dev/ttyUSB0")
-    parser.add_argument("--meter", default="dtsu666", choices=("dtsu666", "ddsu666", "sdm120", "sdm630"))
-    parser.add_argument("--address", type=int, default=1)
-    parser.add_argument("--baud", type=int, default=9600)
-    parser.add_argument("--parity", default="N", choices=sorted(PARITY_FLAGS))
-    parser.add_argument("--stop-bits", type=int, default=1, choices=(1, 2))
+    parser.add_argument("--meter-type", default="dtsu666", choices=sorted(meters.MODELS))
+    parser.add_argument("--meter-address", type=int, default=1)
+    parser.add_argument("--meter-baud", type=int, default=9600)
+    parser.add_argument("--meter-parity", default="N", choices=sorted(PARITY_FLAGS))
+    parser.add_argument("--meter-stop-bits", type=int, default=1, choices=(1, 2))
     parser.add_argument("--seconds", type=int, default=30)
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="a configuration key (VALUE as JSON, else text); repeatable")
     args = parser.parse_args(argv)
-    config = {"meter_type": args.meter, "meter_address": args.address, "meter_baud": args.baud,
-              "meter_parity": args.parity, "meter_stop_bits": args.stop_bits, "http_enabled": False}
+    config = {key: getattr(args, key) for key in METER_KEYS}
+    config["http_enabled"] = False
     for item in args.set:
         key, _, value = item.partition("=")
         try:
             config[key] = json.loads(value)
         except ValueError:
             config[key] = value
-    fd = open_port(args.port, args.baud, args.parity, args.stop_bits)
+    fd = open_port(args.port, args.meter_baud, args.meter_parity, args.meter_stop_bits)
     with tempfile.TemporaryDirectory(prefix="hostboard-") as workdir:
         config_path = Path(workdir) / "config.json"
         config_path.write_text(json.dumps(config))

@@ -1,12 +1,14 @@
 """Read a grid meter over a USB-RS485 adapter: the commissioning tool.
 
-    python tools/meter_read.py --port DEV --meter {ddsu666,dtsu666,sdm120,sdm630} [--address 1]
-        [--baud 9600] [--parity N|E|O] [--stopbits 1|2] [--fc 3|4] [--json] [--watch]
+    python tools/meter_read.py --port DEV --meter-type {ddsu666,dtsu666,sdm120,sdm630} [--meter-address 1]
+        [--meter-baud 9600] [--meter-parity N|E|O] [--meter-stop-bits 1|2] [--fc 3|4] [--json] [--watch]
 
 It runs the firmware's own Modbus master and meter driver (lib/meter/modbus.py,
 lib/meter/meters.py) over pyserial, so what it shows is what the gateway will see:
 power with the sign convention (+ import, - export) and the CT/VT ratios
-applied (primary side). `--json` prints one object with the keys power_w,
+applied (primary side). The flags are named after the gateway's settings
+(firmware/cfg.py: meter_type, meter_address, ...), so what works here is
+what to set there. `--json` prints one object with the keys power_w,
 phase_power_w (three-phase meters), voltage_v, current_a, frequency_hz,
 import_kwh, export_kwh, and for the DTSU666 ct_ratio and vt_ratio.
 `--watch` keeps reading: a live line (or, with --json, one object per line)
@@ -58,9 +60,9 @@ class SerialStream:
 def open_port(args):
     import serial
 
-    parity = {"N": serial.PARITY_NONE, "E": serial.PARITY_EVEN, "O": serial.PARITY_ODD}[args.parity]
-    stopbits = serial.STOPBITS_TWO if args.stopbits == 2 else serial.STOPBITS_ONE
-    return serial.Serial(args.port, baudrate=args.baud, parity=parity, stopbits=stopbits, bytesize=8, timeout=0)
+    parity = {"N": serial.PARITY_NONE, "E": serial.PARITY_EVEN, "O": serial.PARITY_ODD}[args.meter_parity]
+    stopbits = serial.STOPBITS_TWO if args.meter_stop_bits == 2 else serial.STOPBITS_ONE
+    return serial.Serial(args.port, baudrate=args.meter_baud, parity=parity, stopbits=stopbits, bytesize=8, timeout=0)
 
 
 class ReadError(Exception):
@@ -146,11 +148,11 @@ def live_line(values):
 def parse_args(argv):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", required=True, help="serial device, e.g. /dev/ttyUSB0 or COM3")
-    parser.add_argument("--meter", required=True, choices=sorted(meters.MODELS))
-    parser.add_argument("--address", type=int, default=1)
-    parser.add_argument("--baud", type=int, default=9600)
-    parser.add_argument("--parity", choices=("N", "E", "O"), default="N")
-    parser.add_argument("--stopbits", type=int, choices=(1, 2), default=1)
+    parser.add_argument("--meter-type", required=True, choices=sorted(meters.MODELS))
+    parser.add_argument("--meter-address", type=int, default=1)
+    parser.add_argument("--meter-baud", type=int, default=9600)
+    parser.add_argument("--meter-parity", choices=("N", "E", "O"), default="N")
+    parser.add_argument("--meter-stop-bits", type=int, choices=(1, 2), default=1)
     parser.add_argument("--fc", type=int, choices=(3, 4), default=None, help="read function code (default: per model)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--watch", action="store_true", help="keep reading: a live line until Ctrl-C")
@@ -163,13 +165,15 @@ def run(args, out=sys.stdout):
     except Exception as error:  # noqa: BLE001 - pyserial raises several kinds
         raise ReadError("cannot open %s: %s" % (args.port, error)) from None
     try:
-        char_bits = 10 + (args.parity != "N") + (args.stopbits - 1)
+        char_bits = 10 + (args.meter_parity != "N") + (args.meter_stop_bits - 1)
         master = modbus.Master(
-            SerialStream(port), baud=args.baud, char_bits=char_bits, timeout_ms=500, retries=1, silence_ms=PC_SILENCE_MS
+            SerialStream(port), baud=args.meter_baud, char_bits=char_bits, timeout_ms=500, retries=1,
+            silence_ms=PC_SILENCE_MS,
         )
         try:
             meter = meters.create(
-                args.meter, master, args.address, Reading(), fc=args.fc, period_ms=0, slow_every=1, retry_ms=0
+                args.meter_type, master, args.meter_address, Reading(), fc=args.fc, period_ms=0, slow_every=1,
+                retry_ms=0,
             )
         except ValueError as error:
             raise ReadError(str(error)) from None

@@ -49,27 +49,45 @@ def _real_sleep_us(delay_us):
         time.sleep(delay_us / 1000000)
 
 
+_CLOCK_CHUNK_MS = const(500000)  # 5e8 us: within ticks_add's range of +-2**29
+
+
 class VirtualClock:
-    """Simulated time for the chip: starts near the 2**30 tick wrap, moves only when told (or slept)."""
+    """Simulated time for the chip: starts near the 2**30 tick wrap, moves only when told (or slept).
+
+    Kept as wrapped tick counts (ms, us, and the us into the current ms), so
+    reading and moving it allocates nothing where small ints have 31 bits (the
+    ESP32 and the 32-bit unix build; a plain us count would be a long int).
+    """
 
     def __init__(self, start_ms=(1 << 30) - 10000):
-        self.now_us = start_ms * 1000
+        self._ms = start_ms & 0x3FFFFFFF
+        self._us = (start_ms * 1000) & 0x3FFFFFFF
+        self._us_in_ms = 0
 
     def ticks_ms(self):
-        return (self.now_us // 1000) & 0x3FFFFFFF
+        return self._ms
 
     def ticks_us(self):
-        return self.now_us & 0x3FFFFFFF
+        return self._us
 
     def sleep_us(self, delay_us):
         if delay_us > 0:
-            self.now_us += delay_us
+            self._us = ticks_add(self._us, delay_us)
+            elapsed_us = self._us_in_ms + delay_us
+            self._ms = ticks_add(self._ms, elapsed_us // 1000)
+            self._us_in_ms = elapsed_us % 1000
 
     def advance_to_ms(self, ticks):
         """Move on to tick count `ticks` (ms); never backwards."""
-        delta = ticks_diff(ticks, self.ticks_ms())
-        if delta > 0:
-            self.now_us += delta * 1000
+        delta = ticks_diff(ticks, self._ms)
+        if delta <= 0:
+            return
+        self._ms = ticks_add(self._ms, delta)
+        while delta > _CLOCK_CHUNK_MS:
+            self._us = ticks_add(self._us, _CLOCK_CHUNK_MS * 1000)
+            delta -= _CLOCK_CHUNK_MS
+        self._us = ticks_add(self._us, delta * 1000)
 
 
 _ticks_ms = ticks_ms

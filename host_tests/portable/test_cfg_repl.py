@@ -37,8 +37,7 @@ def _fresh(saved=None):
 
 
 def _snapshot():
-    values = cfg.values()
-    return {key: values[key] for key in cfg.KEYS}
+    return {key: value if not isinstance(value, list) else list(value) for key, value in cfg.values().items()}
 
 
 BAD = (

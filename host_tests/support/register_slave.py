@@ -56,15 +56,21 @@ class RegisterSlave:
         return True
 
     def _cached_answer(self, buf):
-        """The answer to the request in `buf`, or None for a bad CRC. Known requests skip the CRC sum."""
-        key = (buf[1] << 48) | (buf[2] << 40) | (buf[3] << 32) | (buf[4] << 24) | (buf[5] << 16)
-        key |= buf[6] << 8 | buf[7]
-        answer = self._answers.get(key)
-        if answer is None:
-            if crc16_pure(buf, 0, 6) != buf[6] | (buf[7] << 8):
-                return None
-            answer = self._answer(buf[1], (buf[2] << 8) | buf[3], (buf[4] << 8) | buf[5])
-            self._answers[key] = answer
+        """The answer to the request in `buf`, or None for a bad CRC. Known requests skip the CRC sum.
+
+        Cached under the function code and the request's CRC bytes (a small int even with 31-bit
+        small ints, so the lookup allocates nothing) and checked against the whole request.
+        """
+        cached = self._answers.get((buf[1] << 16) | (buf[6] << 8) | buf[7])
+        if cached is not None and _same_request(cached[0], buf):
+            return cached[1]
+        return self._new_answer(buf)
+
+    def _new_answer(self, buf):
+        if crc16_pure(buf, 0, 6) != buf[6] | (buf[7] << 8):
+            return None
+        answer = self._answer(buf[1], (buf[2] << 8) | buf[3], (buf[4] << 8) | buf[5])
+        self._answers[(buf[1] << 16) | (buf[6] << 8) | buf[7]] = (bytes(buf[:8]), answer)
         return answer
 
     def _answer(self, function, register, count):
@@ -78,6 +84,13 @@ class RegisterSlave:
             data.append(word >> 8)
             data.append(word & 0xFF)
         return _framed(bytes((self.address, function, len(data))) + bytes(data))
+
+
+def _same_request(request, buf):
+    for index in range(8):
+        if request[index] != buf[index]:
+            return False
+    return True
 
 
 def dtsu666(line, address=1):

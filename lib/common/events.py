@@ -13,7 +13,7 @@ from array import array
 from compat import const
 
 BOOT = const(1)
-FAILSAFE_ENTERED = const(2)  # a: reason (controller mode)
+FAILSAFE_ENTERED = const(2)  # a: reason (FAILSAFE_* of lib/control/guard.py)
 FAILSAFE_LEFT = const(3)
 METER_LOST = const(4)
 METER_BACK = const(5)

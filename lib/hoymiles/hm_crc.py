@@ -5,14 +5,14 @@ radio frame. CRC16 is CRC-16/MODBUS (reflected poly 0xA001, init 0xFFFF), sent
 high byte first; it covers a request's payload and a whole reassembled answer,
 so `crc16` can be chained across fragments by passing the previous result.
 
-Both run from 256-entry tables built once at import (768 bytes), so a call is
-one table lookup per byte, compiled to native code: small-int arithmetic over
-a slice of a buffer given by start/end indices, no allocation.
+Both run from 256-entry tables, so a call is one table lookup per byte,
+compiled to native code: small-int arithmetic over a slice of a buffer given
+by start/end indices, no allocation. The CRC-16 table is the Modbus one
+(lib/meter/crc16.py): one copy in RAM; the CRC8 table is 256 bytes.
 """
 
-from array import array
-
 from compat import micropython
+from crc16 import TABLE as _CRC16
 
 CRC16_INIT = 0xFFFF
 
@@ -27,18 +27,7 @@ def _crc8_table():
     return table
 
 
-def _crc16_table():
-    table = array("H", bytes(512))
-    for value in range(256):
-        crc = value
-        for _ in range(8):
-            crc = (crc >> 1) ^ 0xA001 if crc & 1 else crc >> 1
-        table[value] = crc
-    return table
-
-
 _CRC8 = _crc8_table()
-_CRC16 = _crc16_table()
 
 
 # Native code: about twice as fast as bytecode, and its frame lives on the C stack

@@ -4,7 +4,8 @@
 On MicroPython the per-byte loop runs in the viper module `crc16_viper`
 (native code lives in its own module so that only it is compiled for the
 ESP32's Xtensa core); where viper is missing (CPython) the pure loop runs.
-Both use the same 256-entry table of 16-bit values, built once at import.
+Both use the same 256-entry table of 16-bit values, built once at import; the
+Hoymiles CRC-16 (lib/hoymiles/hm_crc.py) uses it too, so RAM holds one copy.
 
 Timing and allocation: no allocation per call, small ints only (< 2**16).
 On the unix port the viper loop is ~20x faster per byte than the pure one

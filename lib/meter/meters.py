@@ -638,12 +638,17 @@ class Chint(Meter):
             self._block_reg[4] += _ENERGY_FAMILY_SHIFT
 
 
+# Per model: the driver, the register table, and the rated maximum current with direct connection (mA);
+# a CT meter's rating is CT_SECONDARY_MA times its CT ratio. Block UI_BLOCK of every table holds the
+# voltages and currents. The one list of models: cfg, the tools and lib/control/guard.py read it.
 MODELS = {
-    "ddsu666": (Meter, DDSU666),
-    "dtsu666": (Chint, DTSU666),
-    "sdm120": (Meter, SDM120),
-    "sdm630": (Meter, SDM630),
+    "ddsu666": (Meter, DDSU666, 80000),
+    "dtsu666": (Chint, DTSU666, 80000),
+    "sdm120": (Meter, SDM120, 45000),
+    "sdm630": (Meter, SDM630, 100000),
 }
+UI_BLOCK = const(1)
+CT_SECONDARY_MA = const(6000)
 
 
 def create(model, master, address, reading, **options):
@@ -655,5 +660,5 @@ def create(model, master, address, reading, **options):
     """
     if model not in MODELS:
         raise ValueError("unknown meter model %r (one of %s)" % (model, ", ".join(sorted(MODELS))))
-    cls, table = MODELS[model]
+    cls, table, _ = MODELS[model]
     return cls(master, address, reading, table, name=model, **options)

@@ -20,8 +20,11 @@ import time
 import events
 import plausibility
 from compat import ticks_diff
+from guard import FAILSAFE_REASONS
 
 CLOCK_VALID_FROM_YEAR = 2024
+# The one name table of the supervisor's trip reasons (TRIP_* of lib/control/supervisor.py).
+TRIP_NAMES = ("none", "excursion too long", "too many stage-2 events")
 
 
 def describe(kind, a, b):
@@ -30,12 +33,12 @@ def describe(kind, a, b):
     if kind in (events.EXCURSION, events.STAGE2):
         return "%s peak %d.%d W over, %d.%d s" % (name, a // 10, a % 10, b // 1000, b % 1000 // 100)
     if kind == events.TRIP:
-        return "%s: %s" % (name, ("", "excursion too long", "too many stage-2 events")[a] if 0 < a < 3 else a)
+        return "%s: %s" % (name, TRIP_NAMES[a] if 0 < a < len(TRIP_NAMES) else a)
     if kind == events.IMPLAUSIBLE:
         reason = plausibility.NAMES[a] if 0 <= a < len(plausibility.NAMES) else a
         return "%s: %s on L%d" % (name, reason, b + 1)
     if kind == events.FAILSAFE_ENTERED:
-        return "%s (reason %d)" % (name, a)
+        return "%s: %s" % (name, FAILSAFE_REASONS[a] if 0 < a < len(FAILSAFE_REASONS) else a)
     return name
 
 
@@ -47,6 +50,24 @@ def _stamp(event_s, uptime_s):
     return "+%ds" % uptime_s
 
 
+def take_lines(ring, now_ms, wall_s=None, boot_ms=None):
+    """Take every event out of `ring` as a log line, and a line for events the ring lost.
+
+    wall_s: the clock's time.time() now, or None when it is not set;
+    boot_ms: the ticks at boot, to stamp events with uptime instead.
+    """
+    lines = []
+    while ring.pop():
+        age_s = ticks_diff(now_ms, ring.last_t_ms) // 1000
+        uptime_s = 0 if boot_ms is None else ticks_diff(ring.last_t_ms, boot_ms) // 1000
+        stamp = _stamp(None if wall_s is None else wall_s - age_s, uptime_s)
+        lines.append("%s %s" % (stamp, describe(ring.last_kind, ring.last_a, ring.last_b)))
+    if ring.lost:
+        lines.append("%d events lost (ring full)" % ring.lost)
+        ring.lost = 0
+    return lines
+
+
 class EventLog:
     def __init__(self, path="/events.log", max_bytes=16384):
         self.path = path
@@ -55,20 +76,8 @@ class EventLog:
         self.written = 0
 
     def drain(self, ring, now_ms, wall_s=None, boot_ms=None):
-        """Write every event waiting in `ring`; return the lines written (for telemetry).
-
-        wall_s: the clock's time.time() now, or None when it is not set;
-        boot_ms: the ticks at boot, to stamp events with uptime instead.
-        """
-        lines = []
-        while ring.pop():
-            age_s = ticks_diff(now_ms, ring.last_t_ms) // 1000
-            uptime_s = 0 if boot_ms is None else ticks_diff(ring.last_t_ms, boot_ms) // 1000
-            stamp = _stamp(None if wall_s is None else wall_s - age_s, uptime_s)
-            lines.append("%s %s" % (stamp, describe(ring.last_kind, ring.last_a, ring.last_b)))
-        if ring.lost:
-            lines.append("%d events lost (ring full)" % ring.lost)
-            ring.lost = 0
+        """Write every event waiting in `ring` (see `take_lines`); return the lines written."""
+        lines = take_lines(ring, now_ms, wall_s, boot_ms)
         if lines:
             self.append(lines)
         return lines

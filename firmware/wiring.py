@@ -1,0 +1,204 @@
+"""Builds the gateway's parts from the board file and the configuration, once, at boot.
+
+    import wiring
+    wiring.build(app, board, settings, make_links, data_dir)   # App.__init__ does this, then drops the module
+
+It makes the Fleet, the Reading, the controller, the RS485 buses and Modbus
+masters, the grid and PV meters, the supervisor and the guard, the files
+(event log, energy counters, supervisor state), the network parts, and every
+inverter link, and sets them as attributes of the App. Only what the
+configuration uses is built, and only its modules are imported: no radio
+driver without a radio, no MQTT without a broker, no WiFi without an SSID.
+
+Where each link runs. One rule: a link runs on the loop that serves its
+transport, and nowhere else.
+
+    link                                 transport        runs in                       App attribute
+    SunSpec (lib/sunspec/sunspec_link)   Modbus RS485     the control tick              links
+    host/test links (make_links)         -                the control tick              links
+    Hoymiles (lib/hoymiles/hm_link)      nRF24L01+        its 4 ms ticker (hm_radio)    radio
+    DTU bridge (lib/net/mqtt_bridge)     MQTT             the service loop (online)     online.bridge
+
+Modbus links share the meter's bus and take turns with it per tick; the radio
+must be looked at every 4 ms while an answer hops channels; MQTT is network
+I/O, which never runs in the control tick. All of them read their commands
+from the one Fleet, which the controller fills in the tick.
+
+RAM: this module is needed only at boot; App drops it from sys.modules once
+the parts exist, so its bytecode is freed (a frozen image costs nothing).
+Allocates freely; never runs in the tick.
+"""
+
+import machine
+import meters
+import modbus
+import rs485
+from cfgstore import ConfigStore
+from changes import phase_limits
+from compat import const
+from controller import GRID, LOAD, Controller
+from energy import EnergyCounters
+from events import EventRing
+from fleet import Fleet
+from guard import Guard
+from reading import Reading
+
+_RING_SIZE = const(32)
+_DTU_PREFIXES = {"opendtu": "solar", "ahoydtu": "inverter"}
+
+
+def build(app, board, settings, make_links=None, data_dir=None):
+    inverters = settings["inverters"]
+    app.fleet = fleet = Fleet(len(inverters))
+    for index, row in enumerate(inverters):
+        fleet.add(index, rated_w=row["rated_w"], phase=row.get("phase", 1) - 1, inputs=row.get("inputs", 1))
+    app.serials = [row["serial"] for row in inverters]
+    app.reading = Reading()
+    app.ring = EventRing(_RING_SIZE)
+    limits = phase_limits(settings["phase_export_limit_w"])
+    phases = app.phases
+    app.controller = Controller(
+        fleet, export_limit_w=settings["export_limit_w"], phase_export_limit_w=limits,
+        meter_position=LOAD if settings["meter_position"] == "load" else GRID,
+        failsafe_ms=settings["failsafe_ms"], phases=phases,
+    )
+    _meters(app, board, settings)
+    app.supervisor = None
+    if settings["meter_position"] == "grid":  # only a grid-side meter measures export
+        import supervisor
+
+        app.supervisor = supervisor.Supervisor(
+            app.ring, settings["export_limit_w"], limits, stage2_s=settings["excursion_stage2_s"],
+            trip_s=settings["excursion_trip_s"], stage2_max=settings["stage2_events_max"],
+            window_s=settings["stage2_window_min"] * 60, lockout_s=settings["lockout_h"] * 3600,
+            stale_ms=settings["failsafe_ms"], phases=phases,
+        )
+    app.guard = Guard(app.reading, settings["meter_type"], app.ring, app.controller, app.supervisor,
+                      settings["failsafe_ms"], phases=phases, nominal_voltage_v=settings["nominal_voltage_v"])
+    _files(app, data_dir, settings)
+    links = [] if make_links is None else list(make_links(fleet, settings))
+    app.sunspec = _sunspec_link(board, app.master, fleet, settings)
+    if app.sunspec is not None:
+        links.append(app.sunspec)
+    app.links = tuple(links)
+    app.radio = None
+    if settings["dtu_type"] == "none":  # a DTU bridge is the link for every Hoymiles inverter
+        app.radio = _radio_service(board, fleet, settings, app)
+    _network(app, settings)
+
+
+def _master(bus_pins, settings):
+    baud, parity, stop_bits = settings["meter_baud"], settings["meter_parity"], settings["meter_stop_bits"]
+    bus = rs485.open_bus(bus_pins, baud, parity, stop_bits)
+    char_bits = 1 + 8 + (0 if parity == "N" else 1) + stop_bits
+    # The answer is read at the tick after the request, one period later.
+    return bus, modbus.Master(bus, baud, char_bits, timeout_ms=settings["control_period_ms"] + 250)
+
+
+def _meters(app, board, settings):
+    app.bus, app.master = _master(board["meter_bus"], settings)
+    period_ms = settings["meter_period_ms"]
+    app.meter = meters.create(settings["meter_type"], app.master, settings["meter_address"], app.reading,
+                              period_ms=period_ms)
+    app.pv_reading = None
+    app.pv_meter = None
+    if settings["pv_meter_type"] != "none":
+        app.pv_reading = Reading()
+        app.pv_meter = meters.create(settings["pv_meter_type"], app.master, settings["pv_meter_address"],
+                                     app.pv_reading, period_ms=period_ms)
+
+
+def _files(app, data_dir, settings):
+    """The event log's path, the energy counters and the supervisor state: loaded now, saved by the service loop.
+
+    data_dir None keeps them in RAM only (tests)."""
+    persist_ms = settings["energy_persist_min"] * 60000
+    gap_ms = settings["failsafe_ms"] + settings["meter_period_ms"]
+    app.log_path = None
+    app.lockout = None
+    app.notes = []  # problems found while loading, logged with the first events
+    if data_dir is None:
+        app.memory_log = []
+        app.energy = EnergyCounters(None, persist_ms, gap_ms)
+        return
+    app.log_path = data_dir + "/events.log"
+    app.memory_log = None
+    app.energy = EnergyCounters(ConfigStore(data_dir + "/energy.json"), persist_ms, gap_ms)
+    problem = app.energy.load()
+    if problem:
+        app.notes.append("energy counters start at 0: " + problem)
+    if app.supervisor is not None:
+        from lockout_store import LockoutStore
+
+        app.lockout = LockoutStore(app.supervisor, ConfigStore(data_dir + "/supervisor.json"))
+        problem = app.lockout.load()
+        if problem:
+            app.notes.append("supervisor state starts fresh: " + problem)
+    for note in app.notes:
+        print("app: warning:", note)
+
+
+def _network(app, settings):
+    """WiFi and NTP when an SSID is set or a network part needs them; MQTT and HTTP when configured."""
+    app.online = None
+    if settings["mqtt_server"] or settings["http_enabled"]:
+        from online import Online
+        from plant_status import PlantStatus
+
+        status = PlantStatus(app.reading, app.fleet, app.controller, app.meter, app.energy, app.pv_reading)
+        app.online = Online(settings, status, app.set_export_limit, settings.get,
+                            make_bridge=lambda session: _bridge(session, app.fleet, settings))
+    app.net = None
+    if settings["wifi_ssid"] or app.online is not None:
+        from netclock import NetClock
+
+        app.net = NetClock(settings["wifi_ssid"], settings["wifi_password"], settings["ntp_server"])
+
+
+def _radio_service(board, fleet, settings, app):
+    """The Hoymiles links on the board's nRF24L01+ and CMT2300A, on their own timer; None without either."""
+    import hm_radio
+
+    return hm_radio.build_service(board, fleet, settings, app.clock_ms, settings["dtu_serial"] or _dtu_serial(),
+                                  app.utc.s2000)
+
+
+def _sunspec_link(board, master, fleet, settings):
+    """The SunSpec link for the rows with a sunspec_address, on the meter bus or the board's second bus."""
+    units = [(row, inverter["sunspec_address"]) for row, inverter in enumerate(settings["inverters"])
+             if "sunspec_address" in inverter]
+    if not units:
+        return None
+    import sunspec_link
+
+    if settings["sunspec_bus"] == "second":
+        if "sunspec_bus" not in board:
+            raise ValueError("sunspec_bus = 'second' but the board file has no \"sunspec_bus\" entry")
+        master = _master(board["sunspec_bus"], settings)[1]
+    return sunspec_link.SunSpecLink(master, fleet, units, revert_s=settings["sunspec_revert_s"])
+
+
+def _bridge(session, fleet, settings):
+    """The OpenDTU or AhoyDTU bridge over the MQTT session: the link for every inverter; None without one."""
+    dtu = settings["dtu_type"]
+    if dtu == "none" or not fleet.count:
+        return None
+    import mqtt_bridge
+
+    rows = settings["inverters"]
+    ids = [row.get("dtu_id", row["serial"] if dtu == "opendtu" else str(index)) for index, row in enumerate(rows)]
+    names = None
+    if dtu == "ahoydtu":
+        names = [row.get("dtu_name") for row in rows]
+        if None in names:
+            raise ValueError("ahoydtu: every inverter row needs its dtu_name (the name set in AhoyDTU)")
+    return mqtt_bridge.DtuBridge(
+        session, fleet, mqtt_bridge.OPENDTU if dtu == "opendtu" else mqtt_bridge.AHOYDTU,
+        settings["dtu_prefix"] or _DTU_PREFIXES[dtu], ids, names, ack_timeout_ms=settings["dtu_ack_timeout_ms"],
+    )
+
+
+def _dtu_serial():
+    """The serial this gateway uses on the air: "1999" and eight hex digits of the chip's id."""
+    uid = machine.unique_id()
+    return "1999%02x%02x%02x%02x" % (uid[-4], uid[-3], uid[-2], uid[-1])
