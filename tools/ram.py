@@ -111,8 +111,16 @@ def native_arch(micropython):
 
 
 def compile_mpy(sources, out, arch):
-    """Each source as out/<name>.mpy (bytecode; native and viper code for `arch`), skipping up-to-date ones."""
+    """Each source as out/<name>.mpy (bytecode; native and viper code for `arch`), skipping up-to-date ones.
+
+    .mpy files of modules no longer in `sources` are removed: nothing stale can be imported.
+    """
     out.mkdir(parents=True, exist_ok=True)
+    sources = list(sources)
+    names = {path.stem for path in sources}
+    for stale in out.glob("*.mpy"):
+        if stale.stem not in names:
+            stale.unlink()
     compiler = build_firmware.mpy_cross()
     for path in sources:
         target = out / (path.stem + ".mpy")
