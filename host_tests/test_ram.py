@@ -11,8 +11,10 @@ The 32-bit builds (`make mp32`) are made here when missing (needs gcc-multilib; 
 one is brought up to date with the source (seconds); CI builds them first (.ci/run).
 """
 
+import json
 import os
 import subprocess
+import sys
 
 import pytest
 import ram
@@ -53,3 +55,16 @@ def test_core_with_mpy_files_in_ram_fits_a_wroom_with_a_stock_image(mp32):
 
 def test_every_feature_frozen_into_the_image_fits_a_wroom(mp32):
     _fits(mp32[1], "full", "frozen")
+
+
+def test_the_tool_prints_its_figures_as_json_and_fails_a_heap_too_small(mp32):
+    done = subprocess.run(
+        [sys.executable, str(ram.ROOT / "tools" / "ram.py"), "--micropython", str(mp32[1]), "--heap", "24",
+         "--config", "core", "--deploy", "frozen", "--seconds", "20", "--json"],
+        capture_output=True, text=True, timeout=300,
+    )
+    figures = json.loads(done.stdout)
+    assert set(figures) == {"booted", "completed", "peak_live_kb", "free_after_boot_kb", "largest_free_kb",
+                            "firmware_kb", "harness_kb"}
+    assert not figures["completed"] and done.returncode == 1
+    assert 10 < figures["harness_kb"] < 40  # measured without the firmware

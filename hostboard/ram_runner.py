@@ -189,9 +189,9 @@ def run(workdir, fd, count, seconds, mode):
                 print("@page")
                 pages.open = True
             next_s += SAMPLE_S
-    app.stop()
-    app.status()
     _sample(seconds, inverters)
+    app.stop()
+    app.status()  # as an installer would ask at the REPL: it loads its module, and must fit too
     print("@end", meter.requests, sum(1 for inverter in inverters if inverter.limit_commands))
 
 

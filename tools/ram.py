@@ -111,8 +111,16 @@ def native_arch(micropython):
 
 
 def compile_mpy(sources, out, arch):
-    """Each source as out/<name>.mpy (bytecode; native and viper code for `arch`), skipping up-to-date ones."""
+    """Each source as out/<name>.mpy (bytecode; native and viper code for `arch`), skipping up-to-date ones.
+
+    .mpy files of modules no longer in `sources` are removed: nothing stale can be imported.
+    """
     out.mkdir(parents=True, exist_ok=True)
+    sources = list(sources)
+    names = {path.stem for path in sources}
+    for stale in out.glob("*.mpy"):
+        if stale.stem not in names:
+            stale.unlink()
     compiler = build_firmware.mpy_cross()
     for path in sources:
         target = out / (path.stem + ".mpy")
@@ -202,7 +210,7 @@ def _fetch_page(port, result, done):
         with urllib.request.urlopen("http://127.0.0.1:%d/" % port, timeout=PAGE_TIMEOUT_S) as response:
             response.read()
             result.pages_ok += 1
-    except OSError as error:
+    except Exception as error:  # noqa: BLE001 - any failure is the page's, and the runner must hear "done"
         result.pages_failed.append(repr(error))
     try:
         done.write("done\n")
@@ -214,6 +222,8 @@ def _fetch_page(port, result, done):
 def measure(micropython, heap_kb, config, deploy, inverters=4, seconds=180):
     """One run of the firmware; returns (figures dict, Result, text lines for the report)."""
     micropython = str(Path(micropython).resolve())
+    if config == "full" and not (shutil.which("mosquitto") or os.path.exists("/usr/sbin/mosquitto")):
+        raise SystemExit("ram: the full configuration needs Mosquitto (apt-get install mosquitto)")
     path = search_path(micropython, deploy)
     block = 16 if native_arch(micropython) == "x86" else 32  # a GC block is 4 words
     dtsu = EmulatedMeter("dtsu666", address=1)
