@@ -181,7 +181,7 @@ def fleet_of_six(out, scenario_name="fleet-6", duration=1800, dropouts_s=()):
 
 def fleet_dropout(out):
     """The fleet of six with the meter silent twice: the fail-safe of a whole fleet on one radio."""
-    fleet_of_six(out, "fleet-6-dropout", 600, [(200, 260), (420, 480)])
+    fleet_of_six(out, "fleet-6-dropout", 1200, [(300, 360), (800, 860)])
 
 
 def meter_dropout(out):

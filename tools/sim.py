@@ -5,10 +5,11 @@
     python tools/sim.py --all scenarios [--seeds 5] [--out build/sim] [--jobs 2]
 
 One run steps the plant every `step_s`: the meter samples the true grid power
-(load - PV per phase), the radio link serves the Fleet's queued commands and
-the DTU polls, the controller steps (ours every 0.25 s through a Reading and
-the Fleet, exactly as on the device, with ticks that wrap at 2**30 ten seconds
-into the run), and the inverters move. Metrics come from tools/metrics.py;
+(load - PV per phase), the controller steps (ours every 0.25 s through a
+Reading and the Fleet, exactly as on the device, with ticks that wrap at 2**30
+ten seconds into the run), the radio link serves the Fleet's queued commands
+and the DTU polls (the firmware's tick order: meter, controller, links), and
+the inverters move. Metrics come from tools/metrics.py;
 the meaning of every field is in docs/SIMULATION.md. Randomness (meter noise,
 lost acks, poll phase and jitter, dead-time jitter) comes from the seed only,
 so runs repeat exactly. `--all` runs seeds 1..N of every scenario and
@@ -148,8 +149,8 @@ def _run_plant(scn, name, seed, record):
             record_sample(reading, t_s, meter.phase_w)
             if samples is not None:
                 samples.append((t_s, list(meter.phase_w)))
-        plant.link.service(t_s)
         controller.step(t_s)
+        plant.link.service(t_s)  # the firmware's tick order: meter, controller, links
         plant.advance(k)
     plant.record(record)
     record.meter_samples = samples

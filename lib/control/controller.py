@@ -154,17 +154,19 @@ class Controller:
         self.touched = bytearray(count)
         self.phase_limit_dw = array("i", (NO_LIMIT, NO_LIMIT, NO_LIMIT))
         self.phase_seen_dw = _ints(3)
+        self.phase_doubt_dw = _ints(3)
         self.phase_expect_dw = _ints(3)
         self.phase_need_dw = _ints(3)
         self.export_limit_dw = 0
         self._seq = 0
         self._again = True
         self._settled = False
+        self._doubt_dw = 0  # how much the load estimate may be too high while commands act
         self._best = -1
         self._best_dw = 0
         self._now_ms = 0
         self._sample_ms = 0
-        self._lag_max_ms = response_ms
+        self._dead_max_ms = response_ms
         self._first_pass = False
         self._trend_seq = 0
         self._trend_ms = 0
@@ -255,7 +257,8 @@ class Controller:
     def _regulate(self, reading):
         self._again = False
         self._settled = True
-        self._lag_max_ms = self.response_ms
+        self._doubt_dw = 0
+        self._dead_max_ms = self.response_ms
         self._sample_ms = reading.t_ms
         self._zero_phases()
         for index in range(self.count):
@@ -278,21 +281,23 @@ class Controller:
                 cut = True
         if cut:
             self._cut(self.expected_dw - self.allowed_dw)
-        elif self._settled:
-            self._raise(self.allowed_dw - self.expected_dw - self._falling_dw())
+        else:
+            # Unsettled, the load estimate may be too high by what the acting commands change:
+            # room beyond that is real (a load switching on), the rest waits for them to act.
+            self._raise(self.allowed_dw - self.expected_dw - self._falling_dw() - self._doubt_dw)
         self.limit_dw = self._total_target()
 
     def _aim_margin(self):
         """The margin to aim at: more than the load's usual jitter between samples, and more where a
         slow inverter cannot correct an excess for a long time."""
         margin = max(self.margin_dw, self.jitter_dw * self.jitter_pct // 100)
-        return margin + (self._lag_max_ms - self.response_ms) * self.slow_margin_dw_per_s // 1000
+        return margin + (self._dead_max_ms - self.response_ms) * self.slow_margin_dw_per_s // 1000
 
     def _falling_dw(self):
         """How far a falling load will fall before a cut could act: raises leave that much room."""
         if self.trend_dw_per_s >= 0:
             return 0
-        horizon_ms = min(self._lag_max_ms + self.model.service_ms, _TREND_HORIZON_MS)
+        horizon_ms = min(self._dead_max_ms + self.model.service_ms, _TREND_HORIZON_MS)
         return -self.trend_dw_per_s * (horizon_ms // 100) // 10 * self.trend_pct // 100
 
     def _follow_trend(self):
@@ -313,24 +318,29 @@ class Controller:
 
     def _zero_phases(self):
         for phase in range(3):
+            self.phase_doubt_dw[phase] = 0
             self.phase_seen_dw[phase] = 0
             self.phase_expect_dw[phase] = 0
 
     def _survey(self, index):
         """Re-send a failed command; add the output seen at the sample and the output to expect.
 
-        Clears `_settled` unless the newest command acted `settle_ms` before the sample.
+        Clears `_settled` unless the newest command acted `settle_ms` before the sample, and adds
+        what that command changes to `_doubt_dw`.
         """
         model = self.model
         self.touched[index] = 0
-        if model.lag_ms[index] > self._lag_max_ms:
-            self._lag_max_ms = model.lag_ms[index]
+        if model.dead_ms[index] > self._dead_max_ms:
+            self._dead_max_ms = model.dead_ms[index]
         if self.fleet.cmd_state[index] == CMD_FAILED and model.belief[index] == PENDING:
             self._again = True
             if model.failed_and_due(index, self._now_ms):
                 self._command(index, self.fleet.target_dw[index])
         if model.unsettled(index, self._sample_ms, self.settle_ms):
             self._settled = False
+            doubt = model.doubt(index)
+            self._doubt_dw += doubt
+            self.phase_doubt_dw[self.fleet.phase[index]] += doubt
         phase = self.fleet.phase[index]
         self.phase_seen_dw[phase] += model.seen_at(index, self._sample_ms)
         if model.unreachable(index):
@@ -427,7 +437,8 @@ class Controller:
     def _raise(self, room):
         """Give `room` to the inverters with the most headroom, within each phase's room."""
         for phase in range(3):
-            self.phase_need_dw[phase] = -self.phase_need_dw[phase]  # now: the room left on each phase
+            # Now: the room left on each phase, beyond what acting commands may change there.
+            self.phase_need_dw[phase] = -self.phase_need_dw[phase] - self.phase_doubt_dw[phase]
         while room >= self.deadband_dw:
             best = self._pick_raise()
             if best < 0:

@@ -10,7 +10,7 @@ which inverters it can switch off.
 The deadline: the fail-safe limits must be *in force* (delivered and past the
 inverters' response time) `failsafe_ms` after the last fresh meter sample.
 Getting there takes one command delivery per inverter not yet at its
-fail-safe limit (one radio: they queue) plus the slowest response time, both
+fail-safe limit (one radio: they queue) plus the longest dead time, both
 learned (lib/control/inverter_model.py). So the hold starts that long before
 the deadline, but never while samples still arrive on time: not before a
 sample is overdue (the meter's usual interval, learned, plus a grace). The
@@ -126,22 +126,23 @@ class FailsafePlan:
         self._sample_ms = reading.t_ms
 
     def due(self, age_ms, failsafe_ms):
-        """Whether a sample `age_ms` old must give way to the fail-safe limits now."""
+        """Whether a sample `age_ms` old must give way to the fail-safe limits now: when waiting
+        one more sample interval would leave less than the lead time before the deadline."""
         if age_ms > failsafe_ms:
             return True
         if not self.interval_ms or age_ms <= self.interval_ms + _OVERDUE_GRACE_MS:
             return False  # samples still arrive on time (or their rhythm is not known yet)
-        return age_ms >= failsafe_ms - self.lead()
+        return age_ms >= failsafe_ms - self.lead() - self.interval_ms
 
     def lead(self):
         """The time to put the fail-safe limits in force: a delivery per inverter not at its
-        fail-safe limit, then the slowest response time among them."""
+        fail-safe limit, then the longest dead time among them."""
         self.lead_ms = 0
         slowest_ms = 0
         for index in range(self.count):
             if self.fleet.target_dw[index] != self.failsafe_dw[index]:
                 self.lead_ms += max(self.model.service_ms, 0)
-                slowest_ms = max(slowest_ms, self.model.lag_ms[index])
+                slowest_ms = max(slowest_ms, self.model.dead_ms[index])
         self.lead_ms += slowest_ms
         return self.lead_ms
 

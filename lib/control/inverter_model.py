@@ -1,10 +1,11 @@
 """What the controller believes and learns about each inverter, from the link's feedback alone.
 
 Per inverter: the fate of its newest command (pending until acknowledged,
-then acting until its learned response time has passed, then done); that
-response time (dead time plus ramp: from the acknowledgement until the output
-follows a cut); its ramp rate (from two output reports taken while the output
-moves); how far below a binding limit it settles; whether it is PV-bound
+then acting until it is believed in force, then done); its dead time (from
+the acknowledgement until the output starts to follow a cut); its ramp rate
+(from two output reports taken while the output moves); so a command is
+believed in force its dead time plus the ramp time of its step after the
+acknowledgement; how far below a binding limit it settles; whether it is PV-bound
 (reported clearly less than its limit); how many of its commands failed in a
 row. And for the link: how long it takes to deliver one command. Everything is
 learned from acknowledgements (`fleet.cmd_state`), output reports
@@ -13,7 +14,7 @@ parameter. The controller is configured only with what an installer knows
 (rating, inputs, phase) and starting values (`response_ms`, `ramp_w_per_s`).
 
 Jitter: an inverter's dead time varies from command to command, so the
-response time is an upper envelope: a slower response raises it at once (a
+learned dead time is an upper envelope: a slower response raises it at once (a
 command is never believed in force before it is), a faster one lowers it by a
 quarter of the difference (one quick command does not make the next one
 trusted too early).
@@ -35,8 +36,8 @@ DONE = const(2)  # in force for longer than any sample the controller may still 
 
 NONE = const(-1)  # no PV-bound report: the inverter makes what its limit allows
 UNREACHABLE_FAILS = const(2)  # failures in a row after which an inverter is not counted on
-_LAG_STEP_MS = const(1000)  # how much a late response lengthens the learned response time
-_LAG_MIN_MS = const(1000)  # the shortest response learned (a cloud can mimic a fast response)
+_DEAD_STEP_MS = const(1000)  # how much a late response lengthens the learned dead time
+_DEAD_MIN_MS = const(1000)  # the shortest dead time learned (a cloud can mimic a fast response)
 _SERVICE_CREEP_MS = const(100)  # how fast the measured delivery time may grow per command
 _RETRY_DOUBLINGS = const(6)  # a failed command is retried at most 64 x min_interval_ms apart
 _RAMP_MIN_DW_PER_S = const(50)  # 5 W/s: the slowest ramp learned
@@ -52,7 +53,8 @@ def _ints(count, value=0):
 class InverterModel:
     """Beliefs and learned responses of the inverters of `fleet` (see the module notes).
 
-    response_ms / max_response_ms: the starting and the largest response time;
+    response_ms / max_response_ms: the starting and the largest dead time (and the
+    longest any command is believed to take);
     ramp_w_per_s: the starting ramp rate; min_interval_ms: least time between two
     commands to one inverter; headroom_pct / headroom_w: how far above its
     reported output a PV-bound inverter may be raised; tolerance_pct /
@@ -77,11 +79,13 @@ class InverterModel:
         for index in range(count):
             self.belief[index] = DONE
         self.prev_dw = _ints(count)  # highest limit maybe in force when the newest was sent
+        self.low_dw = _ints(count)  # lowest limit maybe in force when the newest was sent
         for index in range(count):
             self.prev_dw[index] = fleet.target_dw[index]
+            self.low_dw[index] = fleet.target_dw[index]
         self.ack_ms = _ints(count)
         self.effect_ms = _ints(count)
-        self.lag_ms = _ints(count, response_ms)
+        self.dead_ms = _ints(count, response_ms)
         self.ramp_dw_per_s = _ints(count, max(ramp_w_per_s * 10, _RAMP_MIN_DW_PER_S))
         self.settle_dw = _ints(count)  # how far below a binding limit the output settles
         self.sent_ms = _ints(count)
@@ -97,14 +101,14 @@ class InverterModel:
     # -- feedback -------------------------------------------------------------------------------
 
     def follow(self, index, now_ms):
-        """An acknowledgement starts the response time; an output report teaches PV-bound output,
-        settling, ramp and response time; a command acted long enough ago is done."""
+        """An acknowledgement starts the dead time; an output report teaches PV-bound output,
+        settling, ramp and dead time; a command acted long enough ago is done."""
         fleet = self.fleet
         belief = self.belief[index]
         if belief == PENDING and fleet.cmd_state[index] == CMD_ACKED:
             self.ack_ms[index] = fleet.cmd_t_ms[index]
             self.fails[index] = 0
-            self._start_lag(index)
+            self._start(index)
             self._time_service(ticks_diff(self.ack_ms[index], self.sent_ms[index]))
         elif belief == ACTING and ticks_diff(now_ms, self.effect_ms[index]) > self.keep_ms:
             self.belief[index] = DONE  # no sample we may still use predates it
@@ -118,17 +122,30 @@ class InverterModel:
         took_ms = max(took_ms, 0)
         self.service_ms = took_ms if self.service_ms < 0 else min(took_ms, self.service_ms + _SERVICE_CREEP_MS)
 
-    def _start_lag(self, index):
-        self.effect_ms[index] = ticks_add(self.ack_ms[index], self.lag_ms[index])
+    def _start(self, index):
+        """Believed in force the dead time plus the ramp time of its step after the acknowledgement."""
+        step_dw = abs(self.fleet.target_dw[index] - self.from_dw[index])
+        self.effect_ms[index] = ticks_add(self.ack_ms[index], self.dead_ms[index] + self._ramp_ms(index, step_dw))
+        self.belief[index] = ACTING
+
+    def _ramp_ms(self, index, step_dw):
+        return min(step_dw * 100 // (self.ramp_dw_per_s[index] // 10), self.max_response_ms)
+
+    def _postpone(self, index, output, report_ms):
+        """A cut believed in force whose output is still above it: in force once the rest is ramped."""
+        rest_ms = self._ramp_ms(index, output - self.fleet.target_dw[index]) + _DEAD_STEP_MS
+        self.effect_ms[index] = ticks_add(report_ms, rest_ms)
         self.belief[index] = ACTING
 
     def _learn(self, index, output, report_ms):
         if self.belief[index] != PENDING and self.ever_sent[index]:
             since_ms = ticks_diff(report_ms, self.ack_ms[index])
-            if 0 <= since_ms <= self.max_response_ms and self._checkable_cut(index):
+            if 0 <= since_ms <= 2 * self.max_response_ms and self._checkable_cut(index):
                 self._learn_ramp(index, output, report_ms)
-                if self.clean[index]:
-                    self._learn_lag(index, output, since_ms)
+                if self.clean[index] and since_ms <= self.max_response_ms:
+                    self._learn_dead(index, output, since_ms)
+                if output > self.fleet.target_dw[index] + self.tolerance(index) and self.in_force(index, report_ms):
+                    self._postpone(index, output, report_ms)
             if self.from_dw[index] < self.fleet.target_dw[index]:
                 report_ms = ticks_add(report_ms, -1000)  # a raise may ramp a little longer
         # Only an output under a limit surely in force tells whether PV is short.
@@ -150,15 +167,17 @@ class InverterModel:
         """The newest command was a cut below the output of the time: the output must follow it."""
         return self.from_dw[index] > self.fleet.target_dw[index] + self.tolerance(index)
 
-    def _learn_lag(self, index, output, since_ms):
-        if output > self.fleet.target_dw[index] + self.tolerance(index):
-            if since_ms >= self.lag_ms[index]:  # not in force yet: slower than we thought
-                self.lag_ms[index] = min(since_ms + _LAG_STEP_MS, self.max_response_ms)
-                self._start_lag(index)
-        elif since_ms < self.lag_ms[index]:  # in force already: faster than we thought
-            self.lag_ms[index] -= (self.lag_ms[index] - max(since_ms, _LAG_MIN_MS)) // 4
+    def _learn_dead(self, index, output, since_ms):
+        """A cut's output that has not moved yet: the dead time is longer than `since_ms`; one
+        that moved (or arrived): at most `since_ms`."""
+        if output >= self.from_dw[index] - self.tolerance(index):
+            if since_ms >= self.dead_ms[index]:  # not moving yet: slower than we thought
+                self.dead_ms[index] = min(since_ms + _DEAD_STEP_MS, self.max_response_ms)
+                self._start(index)
+        elif since_ms < self.dead_ms[index]:  # moving already: faster than we thought
+            self.dead_ms[index] -= (self.dead_ms[index] - max(since_ms, _DEAD_MIN_MS)) // 4
             if self.belief[index] == ACTING:
-                self._start_lag(index)
+                self._start(index)
 
     def _learn_ramp(self, index, output, report_ms):
         """Two reports while the output moves down towards a cut give its ramp rate."""
@@ -183,6 +202,8 @@ class InverterModel:
         self.clean[index] = 1 if self.in_force(index, now_ms) else 0
         self.from_dw[index] = self.seen_at(index, now_ms)
         self.prev_dw[index] = self.highest_at(index, now_ms)
+        self.low_dw[index] = self.fleet.target_dw[index] if self.in_force(index, now_ms) else min(
+            self.fleet.target_dw[index], self.low_dw[index])
         self.belief[index] = PENDING
         self.sent_ms[index] = now_ms
         self.ever_sent[index] = 1
@@ -209,6 +230,11 @@ class InverterModel:
             return False
         belief = self.belief[index]
         return belief == PENDING or (belief == ACTING and ticks_diff(sample_ms, self.effect_ms[index]) < settle_ms)
+
+    def doubt(self, index):
+        """How far apart the limits that may be in force are while the newest command acts."""
+        target = self.fleet.target_dw[index]
+        return max(self.prev_dw[index], target) - min(self.low_dw[index], target)
 
     # -- what it makes --------------------------------------------------------------------------
 
