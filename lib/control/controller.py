@@ -205,7 +205,7 @@ class Controller:
             self.plan.plan(self.export_limit_dw, self.phase_limit_dw)
         if reading.valid:
             self.plan.follow_sample(reading)
-        if self.hold_reason or not reading.valid or self.plan.due(ticks_diff(now_ms, reading.t_ms), self.failsafe_ms):
+        if self.hold_reason or not reading.valid or self._stale(now_ms, reading):
             if self.mode == MODE_REGULATING:
                 self.mode = MODE_FAILSAFE
             self._hold_failsafe()
@@ -217,6 +217,9 @@ class Controller:
             self._seq = reading.seq
             self._regulate(reading)
         return self.commands - before
+
+    def _stale(self, now_ms, reading):
+        return self.plan.due(reading.seq, ticks_diff(now_ms, reading.t_ms), self.failsafe_ms)
 
     def hold_failsafe(self, reason):
         """Hold the fail-safe limits whatever the meter says while `reason` is nonzero (a plausibility

@@ -61,6 +61,7 @@ class FailsafePlan:
         self._limit_dw = -1
         self._phase_limit_dw = None
         self._seq = 0
+        self._held_seq = -1  # the sample the hold started on: held until a newer one arrives
         self._sample_ms = 0
         self._best = -1
         self._best_dw = 0
@@ -125,24 +126,29 @@ class FailsafePlan:
         self._seq = reading.seq
         self._sample_ms = reading.t_ms
 
-    def due(self, age_ms, failsafe_ms):
-        """Whether a sample `age_ms` old must give way to the fail-safe limits now: when waiting
-        one more sample interval would leave less than the lead time before the deadline."""
-        if age_ms > failsafe_ms:
+    def due(self, seq, age_ms, failsafe_ms):
+        """Whether sample `seq`, `age_ms` old, must give way to the fail-safe limits now: when
+        waiting one more sample interval would leave less than the lead time before the deadline.
+        Once it gave way, it stays so until a newer sample arrives."""
+        if seq == self._held_seq or age_ms > failsafe_ms:
+            self._held_seq = seq
             return True
         if not self.interval_ms or age_ms <= self.interval_ms + _OVERDUE_GRACE_MS:
             return False  # samples still arrive on time (or their rhythm is not known yet)
-        return age_ms >= failsafe_ms - self.lead() - self.interval_ms
+        if age_ms >= failsafe_ms - self.lead() - self.interval_ms:
+            self._held_seq = seq
+            return True
+        return False
 
     def lead(self):
         """The time to put the fail-safe limits in force: a delivery per inverter not at its
-        fail-safe limit, then the longest dead time among them."""
+        fail-safe limit, then the longest dead time seen lately among them."""
         self.lead_ms = 0
         slowest_ms = 0
         for index in range(self.count):
             if self.fleet.target_dw[index] != self.failsafe_dw[index]:
                 self.lead_ms += max(self.model.service_ms, 0)
-                slowest_ms = max(slowest_ms, self.model.dead_ms[index])
+                slowest_ms = max(slowest_ms, self.model.dead_hi_ms[index])
         self.lead_ms += slowest_ms
         return self.lead_ms
 

@@ -86,6 +86,7 @@ class InverterModel:
         self.ack_ms = _ints(count)
         self.effect_ms = _ints(count)
         self.dead_ms = _ints(count, response_ms)
+        self.dead_hi_ms = _ints(count, response_ms)  # the longest dead time seen lately (for the fail-safe)
         self.ramp_dw_per_s = _ints(count, max(ramp_w_per_s * 10, _RAMP_MIN_DW_PER_S))
         self.settle_dw = _ints(count)  # how far below a binding limit the output settles
         self.sent_ms = _ints(count)
@@ -173,9 +174,12 @@ class InverterModel:
         if output >= self.from_dw[index] - self.tolerance(index):
             if since_ms >= self.dead_ms[index]:  # not moving yet: slower than we thought
                 self.dead_ms[index] = min(since_ms + _DEAD_STEP_MS, self.max_response_ms)
+                self.dead_hi_ms[index] = max(self.dead_hi_ms[index], self.dead_ms[index])
                 self._start(index)
         elif since_ms < self.dead_ms[index]:  # moving already: faster than we thought
             self.dead_ms[index] -= (self.dead_ms[index] - max(since_ms, _DEAD_MIN_MS)) // 4
+            # The longest seen fades slowly: the fail-safe plans for the slow commands.
+            self.dead_hi_ms[index] -= (self.dead_hi_ms[index] - self.dead_ms[index]) // 16
             if self.belief[index] == ACTING:
                 self._start(index)
 
