@@ -174,6 +174,7 @@ class Link:
         self.poll_period_s = telemetry_period_s
         self.jitter_s = jitter_s
         self._next_poll_s = [rng.uniform(0.0, telemetry_period_s) for _ in inverters]
+        self._polled = [False] * len(inverters)
         self._busy = None  # (index, limit_w, delivered_at_s, lost, free_at_s); limit_w None: a poll
         self._next_poll_index = 0
         self.sent = 0
@@ -232,8 +233,9 @@ class Link:
         return True
 
     def _overdue_poll(self, t_s):
+        """An inverter polled before whose next poll is a period late, or -1."""
         for index, due in enumerate(self._next_poll_s):
-            if t_s >= due + self.poll_period_s - 1e-9:
+            if self._polled[index] and t_s >= due + self.poll_period_s - 1e-9:
                 return index
         return -1
 
@@ -251,4 +253,5 @@ class Link:
         # The next poll is due one period (plus jitter) after this one starts, as the firmware times it.
         self._next_poll_s[index] = t_s + self.poll_period_s + jitter
         self.polls += 1
+        self._polled[index] = True
         self._busy = (index, None, t_s + self.inverters[index].poll_s, False, None)

@@ -162,6 +162,8 @@ class Controller:
         self._again = True
         self._settled = False
         self._doubt_dw = 0  # how much the load estimate may be too high while commands act
+        self._started = False
+        self._start_ms = 0
         self._best = -1
         self._best_dw = 0
         self._now_ms = 0
@@ -205,7 +207,7 @@ class Controller:
             self.plan.plan(self.export_limit_dw, self.phase_limit_dw)
         if reading.valid:
             self.plan.follow_sample(reading)
-        if self.hold_reason or not reading.valid or self._stale(now_ms, reading):
+        if self.hold_reason or not reading.valid or self._stale(now_ms, reading) or self._unknown(now_ms):
             if self.mode == MODE_REGULATING:
                 self.mode = MODE_FAILSAFE
             self._hold_failsafe()
@@ -217,6 +219,21 @@ class Controller:
             self._seq = reading.seq
             self._regulate(reading)
         return self.commands - before
+
+    def _unknown(self, now_ms):
+        """Starting: whether an inverter has not reported its output yet (the load behind a grid
+        meter is unknown until then). Not for longer than `max_response_ms` after the first step."""
+        if self.mode != MODE_STARTING:
+            return False
+        if not self._started:
+            self._started = True
+            self._start_ms = now_ms
+        if ticks_diff(now_ms, self._start_ms) >= self.model.max_response_ms:
+            return False
+        for index in range(self.count):
+            if not self.fleet.output_seq[index] and not self.model.unreachable(index):
+                return True
+        return False
 
     def _stale(self, now_ms, reading):
         return self.plan.due(reading.seq, ticks_diff(now_ms, reading.t_ms), self.failsafe_ms)
