@@ -420,7 +420,7 @@ class Ours:
     PERIOD_S = 0.25
     FAILSAFE_MS = 5000
     POLL_MIN_S = 2.0
-    POLL_S_PER_INVERTER = 0.5
+    POLL_S_PER_INVERTER = 1.0
 
     def __init__(self, site, reading):
         from controller import GRID, LOAD, Controller

@@ -362,7 +362,7 @@ class Controller:
             self._doubt_dw += doubt
             self.phase_doubt_dw[self.fleet.phase[index]] += doubt
         phase = self.fleet.phase[index]
-        self.phase_seen_dw[phase] += model.seen_at(index, self._sample_ms)
+        self.phase_seen_dw[phase] += model.seen_bound_at(index, self._sample_ms)
         if model.unreachable(index):
             # Its commands do not arrive: expect what it may still make, not what was asked.
             self.expect_dw[index] = model.expected(index, model.highest_at(index, self._now_ms), self.grid_meter)

@@ -264,6 +264,22 @@ class InverterModel:
             return avail
         return limit - min(self.settle_dw[index], limit)
 
+    def seen_bound_at(self, index, t_ms):
+        """`seen_at`, bounded by a report taken after a cut's acknowledgement and before `t_ms`:
+        the output only moves down towards the cut until then (the load is then not taken too
+        high for the whole ramp of a slow inverter)."""
+        seen = self.seen_at(index, t_ms)
+        if self._ramping_down(index, t_ms):
+            return min(seen, max(self.fleet.output_dw[index], self.fleet.target_dw[index]))
+        return seen
+
+    def _ramping_down(self, index, t_ms):
+        fleet = self.fleet
+        if self.belief[index] != ACTING or fleet.target_dw[index] >= self.prev_dw[index]:
+            return False
+        report_ms = fleet.output_t_ms[index]
+        return ticks_diff(report_ms, self.ack_ms[index]) >= 0 and ticks_diff(t_ms, report_ms) >= 0
+
     def expected(self, index, target, grid_meter):
         """What the inverter makes once `target` is in force. A grid meter sees more PV at once, so
         a PV-bound inverter counts at its output there; a load meter cannot, so it counts the limit."""
