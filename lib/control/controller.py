@@ -201,8 +201,7 @@ class Controller:
         """One control period: returns the number of commands issued (see the module notes)."""
         before = self.commands
         self._now_ms = now_ms
-        for index in range(self.count):
-            self.model.follow(index, now_ms)
+        self._follow_all()
         if self.plan.stale():
             self.plan.plan(self.export_limit_dw, self.phase_limit_dw)
         if reading.valid:
@@ -219,6 +218,11 @@ class Controller:
             self._seq = reading.seq
             self._regulate(reading)
         return self.commands - before
+
+    def _follow_all(self):
+        model = self.model
+        for index in range(self.count):
+            model.follow(index, self._now_ms)
 
     def _unknown(self, now_ms):
         """Starting: whether an inverter has not reported its output yet (the load behind a grid
@@ -302,10 +306,18 @@ class Controller:
         if cut:
             self._cut(self.expected_dw - self.allowed_dw)
         else:
-            # Unsettled, the load estimate may be too high by what the acting commands change:
-            # room beyond that is real (a load switching on), the rest waits for them to act.
-            self._raise(self.allowed_dw - self.expected_dw - self._falling_dw() - self._doubt_dw)
+            self._raise(self._room())
         self.limit_dw = self._total_target()
+
+    def _room(self):
+        """Room for a raise. Unsettled, the load estimate may be too high by what the acting
+        commands change: room beyond that is real, and used at once if it is a load switching on
+        (100 W or more); anything less waits until the commands acted."""
+        room = self.allowed_dw - self.expected_dw - self._falling_dw()
+        if self._settled:
+            return room
+        room -= self._doubt_dw
+        return room if room >= _STEP_DW else 0
 
     def _aim_margin(self):
         """The margin to aim at: more than the load's usual jitter between samples, and more where a
@@ -357,18 +369,20 @@ class Controller:
             if model.failed_and_due(index, self._now_ms):
                 self._command(index, self.fleet.target_dw[index])
         if model.unsettled(index, self._sample_ms, self.settle_ms):
-            self._settled = False
-            doubt = model.doubt(index)
-            self._doubt_dw += doubt
-            self.phase_doubt_dw[self.fleet.phase[index]] += doubt
-        phase = self.fleet.phase[index]
-        self.phase_seen_dw[phase] += model.seen_bound_at(index, self._sample_ms)
+            self._doubt(index)
+        self.phase_seen_dw[self.fleet.phase[index]] += model.seen_bound_at(index, self._sample_ms)
         if model.unreachable(index):
             # Its commands do not arrive: expect what it may still make, not what was asked.
-            self.expect_dw[index] = model.expected(index, model.highest_at(index, self._now_ms), self.grid_meter)
+            self._expect(index, model.highest_at(index, self._now_ms))
         else:
-            self.expect_dw[index] = model.expected(index, self.fleet.target_dw[index], self.grid_meter)
-        self.phase_expect_dw[phase] += self.expect_dw[index]
+            self._expect(index, self.fleet.target_dw[index])
+        self.phase_expect_dw[self.fleet.phase[index]] += self.expect_dw[index]
+
+    def _doubt(self, index):
+        doubt = self.model.doubt(index)
+        self._settled = False
+        self._doubt_dw += doubt
+        self.phase_doubt_dw[self.fleet.phase[index]] += doubt
 
     def _phase_need(self, phase, reading_dw):
         """How far the phase's expected PV exceeds what its limit allows (negative: room)."""
@@ -395,7 +409,7 @@ class Controller:
         """
         self._first_pass = True
         while amount > 0 and self._pick_cut(phase) >= 0:
-            step = min(self._best_dw, amount, self._spread_dw(self._best))
+            step = min(self._best_dw, amount, self._spread_dw())
             self._set(self._best, self.expect_dw[self._best] - step)
             amount -= step
         self._first_pass = False
@@ -418,12 +432,13 @@ class Controller:
         if self._eligible(index, phase) and self.fleet.target_dw[index] > ceiling + self.deadband_dw:
             self._set(index, ceiling)
 
-    def _spread_dw(self, index):
-        """Most of a cut for one inverter: what it ramps in two command deliveries, at least
-        `cut_spread_w`. A slow link makes each extra inverter cost a delivery time, so the cut
-        is spread less; a fast one spreads it more, so no inverter ramps long alone."""
+    def _spread_dw(self):
+        """Most of a cut for the inverter picked (`_best`): what it ramps in two command deliveries
+        at its learned rate, at least `cut_spread_w`. A slow link makes each extra inverter cost a
+        delivery time, so the cut is spread less; a fast one spreads it more, so no inverter
+        ramps long alone."""
         service_ms = min(max(self.model.service_ms, 0), 10000)
-        return max(self.cut_spread_dw, self.model.ramp_dw_per_s[index] // 50 * (service_ms // 10))
+        return max(self.cut_spread_dw, self.model.ramp_dw_per_s[self._best] // 50 * (service_ms // 10))
 
     def _switch_off(self, phase, amount):
         """Everything at its minimum and still too much: switch off where the link can."""
@@ -500,13 +515,16 @@ class Controller:
             target = 0
         else:
             target = min(max(target, fleet.min_dw[index]), fleet.rated_dw[index])
-        self.expect_dw[index] = self.model.expected(index, target, self.grid_meter)
+        self._expect(index, target)
         if self.touched[index] == _COMMANDED:
             fleet.command(index, target, self._now_ms)  # replaces the one queued in this step
         elif target != fleet.target_dw[index] or fleet.cmd_state[index] == CMD_FAILED:
             self._command(index, target)
         else:
             self.touched[index] = _CONSIDERED
+
+    def _expect(self, index, target):
+        self.expect_dw[index] = self.model.expected(index, target, self.grid_meter)
 
     def _command(self, index, target):
         self.model.note_command(index, self._now_ms)

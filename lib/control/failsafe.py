@@ -72,6 +72,9 @@ class FailsafePlan:
         """Limits whose PV alone cannot export more than the limits: minimums, off, then the rest."""
         self._limit_dw = limit_dw
         self._phase_limit_dw = phase_limit_dw
+        self._plan()
+
+    def _plan(self):
         self._spent_dw = 0
         for phase in range(3):
             self.phase_spent_dw[phase] = 0
@@ -144,13 +147,16 @@ class FailsafePlan:
         """The time to put the fail-safe limits in force: a delivery per inverter not at its
         fail-safe limit, then the longest dead time seen lately among them."""
         self.lead_ms = 0
-        slowest_ms = 0
+        self._best_dw = 0  # here: the longest dead time
         for index in range(self.count):
             if self.fleet.target_dw[index] != self.failsafe_dw[index]:
-                self.lead_ms += max(self.model.service_ms, 0)
-                slowest_ms = max(slowest_ms, self.model.dead_hi_ms[index])
-        self.lead_ms += slowest_ms
+                self._add_lead(index)
+        self.lead_ms += self._best_dw
         return self.lead_ms
+
+    def _add_lead(self, index):
+        self.lead_ms += max(self.model.service_ms, 0)
+        self._best_dw = max(self._best_dw, self.model.dead_hi_ms[index])
 
     def largest(self):
         """The inverter whose limit is furthest above its fail-safe limit, or -1 if none is."""

@@ -104,18 +104,19 @@ class InverterModel:
     def follow(self, index, now_ms):
         """An acknowledgement starts the dead time; an output report teaches PV-bound output,
         settling, ramp and dead time; a command acted long enough ago is done."""
-        fleet = self.fleet
-        belief = self.belief[index]
-        if belief == PENDING and fleet.cmd_state[index] == CMD_ACKED:
-            self.ack_ms[index] = fleet.cmd_t_ms[index]
-            self.fails[index] = 0
-            self._start(index)
-            self._time_service(ticks_diff(self.ack_ms[index], self.sent_ms[index]))
-        elif belief == ACTING and ticks_diff(now_ms, self.effect_ms[index]) > self.keep_ms:
+        if self.belief[index] == PENDING and self.fleet.cmd_state[index] == CMD_ACKED:
+            self._acked(index)
+        elif self.belief[index] == ACTING and ticks_diff(now_ms, self.effect_ms[index]) > self.keep_ms:
             self.belief[index] = DONE  # no sample we may still use predates it
-        if fleet.output_seq[index] != self.report_seq[index]:
-            self.report_seq[index] = fleet.output_seq[index]
-            self._learn(index, fleet.output_dw[index], fleet.output_t_ms[index])
+        if self.fleet.output_seq[index] != self.report_seq[index]:
+            self.report_seq[index] = self.fleet.output_seq[index]
+            self._learn(index, self.fleet.output_dw[index], self.fleet.output_t_ms[index])
+
+    def _acked(self, index):
+        self.ack_ms[index] = self.fleet.cmd_t_ms[index]
+        self.fails[index] = 0
+        self._start(index)
+        self._time_service(ticks_diff(self.ack_ms[index], self.sent_ms[index]))
 
     def _time_service(self, took_ms):
         """The quickest recent delivery (commands queued behind others take longer), creeping up
@@ -125,7 +126,8 @@ class InverterModel:
 
     def _start(self, index):
         """Believed in force the dead time plus the ramp time of its step after the acknowledgement."""
-        step_dw = abs(self.fleet.target_dw[index] - self.from_dw[index])
+        # In force once within the tolerance of the new limit.
+        step_dw = max(abs(self.fleet.target_dw[index] - self.from_dw[index]) - self.tolerance(index), 0)
         self.effect_ms[index] = ticks_add(self.ack_ms[index], self.dead_ms[index] + self._ramp_ms(index, step_dw))
         self.belief[index] = ACTING
 
@@ -134,8 +136,8 @@ class InverterModel:
 
     def _postpone(self, index, output, report_ms):
         """A cut believed in force whose output is still above it: in force once the rest is ramped."""
-        rest_ms = self._ramp_ms(index, output - self.fleet.target_dw[index]) + _DEAD_STEP_MS
-        self.effect_ms[index] = ticks_add(report_ms, rest_ms)
+        output -= self.fleet.target_dw[index]
+        self.effect_ms[index] = ticks_add(report_ms, self._ramp_ms(index, output) + _DEAD_STEP_MS)
         self.belief[index] = ACTING
 
     def _learn(self, index, output, report_ms):
@@ -177,11 +179,15 @@ class InverterModel:
                 self.dead_hi_ms[index] = max(self.dead_hi_ms[index], self.dead_ms[index])
                 self._start(index)
         elif since_ms < self.dead_ms[index]:  # moving already: faster than we thought
-            self.dead_ms[index] -= (self.dead_ms[index] - max(since_ms, _DEAD_MIN_MS)) // 4
-            # The longest seen fades slowly: the fail-safe plans for the slow commands.
-            self.dead_hi_ms[index] -= (self.dead_hi_ms[index] - self.dead_ms[index]) // 16
+            self._faster(index, max(since_ms, _DEAD_MIN_MS))
             if self.belief[index] == ACTING:
                 self._start(index)
+
+    def _faster(self, index, dead_ms):
+        """A quarter of the way down to a shorter dead time; the longest seen fades slowly (the
+        fail-safe plans for the slow commands)."""
+        self.dead_ms[index] -= (self.dead_ms[index] - dead_ms) // 4
+        self.dead_hi_ms[index] -= (self.dead_hi_ms[index] - self.dead_ms[index]) // 16
 
     def _learn_ramp(self, index, output, report_ms):
         """Two reports while the output moves down towards a cut give its ramp rate."""
@@ -190,11 +196,16 @@ class InverterModel:
             return
         took_ms = ticks_diff(report_ms, self.moving_ms[index])
         if self.moving_dw[index] != NONE and self.moving_dw[index] > output and 0 < took_ms <= 30000:
-            rate = (self.moving_dw[index] - output) * 100 // (took_ms // 10 + 1)
-            ramp = self.ramp_dw_per_s[index]
-            self.ramp_dw_per_s[index] = max(ramp + (min(rate, 2 * ramp) - ramp) // 2, _RAMP_MIN_DW_PER_S)
+            self._ramp((self.moving_dw[index] - output) * 100 // (took_ms // 10 + 1), index)
         self.moving_dw[index] = output
         self.moving_ms[index] = report_ms
+
+    def _ramp(self, rate, index):
+        """Half way towards a measured rate (at most twice the learned one: a report that caught
+        the end of a ramp must not double it)."""
+        ramp = self.ramp_dw_per_s[index]
+        rate = min(rate, 2 * ramp)
+        self.ramp_dw_per_s[index] = max(ramp + (rate - ramp) // 2, _RAMP_MIN_DW_PER_S)
 
     # -- commands -------------------------------------------------------------------------------
 
