@@ -2,7 +2,7 @@
 
     python tools/sim.py --scenario FILE.json --controller {ours,dpl,dpl-tuned,ahoy,hze,hze-literal,simple,oracle}
                         [--seed N] [--json] [--plot FILE.png]
-    python tools/sim.py --all scenarios [--seeds 5] [--out build/sim] [--jobs 2]
+    python tools/sim.py --all scenarios [--seeds 5] [--out build/sim] [--jobs 2] [--markdown]
 
 One run steps the plant every `step_s`: the meter samples the true grid power
 (load - PV per phase), the controller steps (ours every 0.25 s through a
@@ -233,6 +233,24 @@ def table(rows):
     return "\n".join(lines)
 
 
+def markdown(summary):
+    """The README's table from summarize(): per scenario, each controller's mean over-limit energy, lost
+    yield and excursions over 5 s, then the oracle's production."""
+    means = {}
+    for scenario_name, label, result in summary:
+        controller, stat = label.rsplit(" ", 1)
+        if stat == "mean":
+            means.setdefault(scenario_name, {})[controller] = result
+    peers = [name for name in CONTROLLERS if name != "oracle"]
+    lines = ["| scenario | " + " | ".join(peers) + " | oracle yield |", "|---|" + "---:|" * (len(peers) + 1)]
+    for scenario_name, results in means.items():
+        cells = ["%.1f / %.1f / %.1f" % (results[name]["export_over_limit_wh"], results[name]["lost_yield_wh"],
+                                         results[name]["excursions_over_5s"]) for name in peers]
+        cells[0] = "**%s**" % cells[0]
+        lines.append("| %s | %s | %.0f Wh |" % (scenario_name, " | ".join(cells), results["oracle"]["pv_produced_wh"]))
+    return "\n".join(lines)
+
+
 def _job(args):
     path, name, seed, out = args
     scn = scenario_mod.load(path)
@@ -291,11 +309,15 @@ def main(argv=None):
     parser.add_argument("--plot", metavar="FILE.png")
     parser.add_argument("--out", metavar="DIR", help="with --all: write DIR/<scenario>-<controller>.png")
     parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--markdown", action="store_true", help="with --all: print the README's table instead")
     args = parser.parse_args(argv)
     if args.all:
         import goals
 
         rows = run_all(args.all, args.seeds, args.out, args.jobs, first_seed=args.seed)
+        if args.markdown:
+            print(markdown(summarize(rows)))
+            return 0
         print("seeds %d..%d: each controller's mean over the seeds, and its worst seed per metric"
               % (args.seed, args.seed + args.seeds - 1))
         print(table(summarize(rows)))
