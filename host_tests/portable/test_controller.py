@@ -532,7 +532,8 @@ def test_step_allocates_nothing_through_dropouts_and_slow_ramps():
             r.power_dw = -3000 if state[0] & 4 else 2000
             r.phase_power_dw[0] = r.power_dw
         index = state[0] % 3
-        bench.fleet.report_output(index, (bench.fleet.target_dw[index] + bench.fleet.rated_dw[index]) // 2, bench.now_ms)
+        halfway_dw = (bench.fleet.target_dw[index] + bench.fleet.rated_dw[index]) // 2
+        bench.fleet.report_output(index, halfway_dw, bench.now_ms)
         bench.step()
 
     allocs.assert_free(cycle, 400)
