@@ -83,32 +83,12 @@ class Bench:
         return [self.fleet.target_dw[i] for i in range(self.fleet.count)]
 
 
-def test_starts_at_the_failsafe_limits_before_any_sample_largest_first_one_queued_at_a_time():
+def test_starts_at_the_failsafe_limits_before_any_sample():
     bench = Bench((800, 1500, 300), limit_w=0)
     assert bench.control.mode == controller.MODE_STARTING
-    assert bench.control.step(bench.now_ms, bench.reading) == 1
-    assert bench.fleet.next_queued() == 1  # the 1500 W inverter: the largest excess goes first
-    assert bench.step() == 0  # one queued at a time: nothing new until the link takes it
-    assert bench.wait(500) == 2
+    assert bench.step() == 3
     assert bench.targets() == [bench.fleet.min_dw[i] for i in range(3)]
     assert bench.wait(2000) == 0  # held, not repeated
-
-
-def test_starting_holds_the_failsafe_until_every_inverter_reported_once():
-    bench = Bench((800,), limit_w=0)
-    table = fleet.Fleet(2)
-    table.add(0, 800, inputs=2)
-    table.add(1, 800, inputs=2)
-    control = controller.Controller(table, 0, None)
-    bench.sample(500)
-    control.step(0, bench.reading)
-    table.report_output(0, 8000, 0)
-    control.step(250, bench.reading)
-    assert control.mode == controller.MODE_STARTING  # inverter 1 has not reported: PV unknown
-    table.report_output(1, 8000, 300)
-    bench.reading.t_ms = 400
-    control.step(500, bench.reading)
-    assert control.mode == controller.MODE_REGULATING
 
 
 def test_failsafe_switches_off_where_the_link_can():

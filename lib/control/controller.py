@@ -31,7 +31,7 @@ from array import array
 
 from compat import const, ticks_diff
 from failsafe import FailsafePlan
-from fleet import CMD_FAILED, CMD_QUEUED
+from fleet import CMD_FAILED
 from inverter_model import PENDING, InverterModel
 
 # Where the meter sits: at the grid connection (it measures import - export)
@@ -64,26 +64,9 @@ class Controller:
     and per-phase limits beyond them do not apply. Phase limits are per leg in split-phase; the
     total is L1 + L2, as the meter sums it.
 
-    Tuning keywords (all integers; defaults suit Hoymiles HM on a 1 s meter;
-    docs/CONTROLLER.md has the table and the reasons): margin_w: import aimed
-    at below the limit; jitter_pct: the margin is at least this share of the
-    load's usual change between samples; slow_margin_w_per_s: more margin per
-    second an inverter responds slower than response_ms; trend_pct: how much of
-    a falling load's expected fall a raise leaves free; cut_spread_w,
-    ramp_w_per_s: a cut takes from one inverter at most what it ramps in two
-    command deliveries at its ramp rate (learned per inverter, starting from
-    ramp_w_per_s), and never less than cut_spread_w, before spreading to
-    others; deadband_w: smallest raise worth a command; min_interval_ms: least
-    time between two commands to one inverter; settle_ms: how long after a
-    command is believed in force a sample must be before a raise; response_ms /
-    max_response_ms: initial and largest time from acknowledgement to the new
-    limit being in force (learned per inverter); headroom_pct / headroom_w:
-    how far above its reported output a PV-bound inverter may be raised;
-    tolerance_pct / tolerance_w: how far below its limit an output must be to
-    count as PV-bound. failsafe_ms: the fail-safe limits are in force this
-    long after the last fresh sample (as far as the inverters' learned
-    response allows: the hold starts once a sample is overdue and the time to
-    deliver them and see them act no longer fits).
+    Tuning keywords (all integers; defaults suit Hoymiles HM on a 1 s meter): docs/CONTROLLER.md
+    has the table and the reasons. failsafe_ms is the time after the last fresh sample by which
+    the fail-safe limits are in force, as far as the learned delivery and dead times allow.
     """
 
     def __init__(
@@ -162,8 +145,6 @@ class Controller:
         self._again = True
         self._settled = False
         self._doubt_dw = 0  # how much the load estimate may be too high while commands act
-        self._started = False
-        self._start_ms = 0
         self._best = -1
         self._best_dw = 0
         self._now_ms = 0
@@ -206,7 +187,7 @@ class Controller:
             self.plan.plan(self.export_limit_dw, self.phase_limit_dw)
         if reading.valid:
             self.plan.follow_sample(reading)
-        if self.hold_reason or not reading.valid or self._stale(now_ms, reading) or self._unknown(now_ms):
+        if self.hold_reason or not reading.valid or self._stale(now_ms, reading):
             if self.mode == MODE_REGULATING:
                 self.mode = MODE_FAILSAFE
             self._hold_failsafe()
@@ -224,21 +205,6 @@ class Controller:
         for index in range(self.count):
             model.follow(index, self._now_ms)
 
-    def _unknown(self, now_ms):
-        """Starting: whether an inverter has not reported its output yet (the load behind a grid
-        meter is unknown until then). Not for longer than `max_response_ms` after the first step."""
-        if self.mode != MODE_STARTING:
-            return False
-        if not self._started:
-            self._started = True
-            self._start_ms = now_ms
-        if ticks_diff(now_ms, self._start_ms) >= self.model.max_response_ms:
-            return False
-        for index in range(self.count):
-            if not self.fleet.output_seq[index] and not self.model.unreachable(index):
-                return True
-        return False
-
     def _stale(self, now_ms, reading):
         return self.plan.due(reading.seq, ticks_diff(now_ms, reading.t_ms), self.failsafe_ms)
 
@@ -248,35 +214,13 @@ class Controller:
         self.hold_reason = reason
 
     def _hold_failsafe(self):
-        """Command the fail-safe limits, largest excess first and one queued at a time, so the
-        biggest exports stop first; then the rest (raises, failed commands due again). A
-        regulation command still queued is replaced by the fail-safe limit at once."""
-        if not self._queued():
-            index = self.plan.largest()
-            if index < 0:
-                index = self._off_plan()
-            if index >= 0:
+        """Command the fail-safe limits (all at once: the link delivers them one after the other),
+        and again any whose command failed and is due."""
+        for index in range(self.count):
+            if self.fleet.target_dw[index] != self.failsafe_dw[index] or self.model.failed_and_due(index, self._now_ms):
                 self._command(index, self.failsafe_dw[index])
         self.limit_dw = self._total_target()
         self._again = True  # regulate on the first good sample even if its seq was seen
-
-    def _queued(self):
-        """Whether a command is queued; one that is not the fail-safe limit is made so."""
-        queued = False
-        for index in range(self.count):
-            if self.fleet.cmd_state[index] == CMD_QUEUED:
-                queued = True
-                if self.fleet.target_dw[index] != self.failsafe_dw[index]:
-                    self._command(index, self.failsafe_dw[index])
-        return queued
-
-    def _off_plan(self):
-        """An inverter whose limit is not its fail-safe limit, or whose fail-safe command failed
-        and is due again; -1 if none."""
-        for index in range(self.count):
-            if self.fleet.target_dw[index] != self.failsafe_dw[index] or self.model.failed_and_due(index, self._now_ms):
-                return index
-        return -1
 
     def _regulate(self, reading):
         self._again = False

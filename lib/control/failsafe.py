@@ -8,14 +8,12 @@ export limits. It is made when the limits are set and when a link changes
 which inverters it can switch off.
 
 The deadline: the fail-safe limits must be *in force* (delivered and past the
-inverters' response time) `failsafe_ms` after the last fresh meter sample.
+inverters' dead time) `failsafe_ms` after the last fresh meter sample.
 Getting there takes one command delivery per inverter not yet at its
 fail-safe limit (one radio: they queue) plus the longest dead time, both
 learned (lib/control/inverter_model.py). So the hold starts that long before
 the deadline, but never while samples still arrive on time: not before a
-sample is overdue (the meter's usual interval, learned, plus a grace). The
-commands go out largest contributor first, one queued at a time, so the
-biggest exports stop first.
+sample is overdue (the meter's usual interval, learned, plus a grace).
 
 Device notes: allocation-free like the step (small functions, totals in
 attributes and arrays preallocated here).
@@ -63,7 +61,6 @@ class FailsafePlan:
         self._seq = 0
         self._held_seq = -1  # the sample the hold started on: held until a newer one arrives
         self._sample_ms = 0
-        self._best = -1
         self._best_dw = 0
 
     # -- the plan -------------------------------------------------------------------------------
@@ -147,7 +144,7 @@ class FailsafePlan:
         """The time to put the fail-safe limits in force: a delivery per inverter not at its
         fail-safe limit, then the longest dead time seen lately among them."""
         self.lead_ms = 0
-        self._best_dw = 0  # here: the longest dead time
+        self._best_dw = 0  # the longest dead time
         for index in range(self.count):
             if self.fleet.target_dw[index] != self.failsafe_dw[index]:
                 self._add_lead(index)
@@ -157,16 +154,3 @@ class FailsafePlan:
     def _add_lead(self, index):
         self.lead_ms += max(self.model.service_ms, 0)
         self._best_dw = max(self._best_dw, self.model.dead_hi_ms[index])
-
-    def largest(self):
-        """The inverter whose limit is furthest above its fail-safe limit, or -1 if none is."""
-        self._best = -1
-        self._best_dw = 0
-        for index in range(self.count):
-            self._consider(index, self.fleet.target_dw[index] - self.failsafe_dw[index])
-        return self._best
-
-    def _consider(self, index, excess_dw):
-        if excess_dw > self._best_dw:
-            self._best = index
-            self._best_dw = excess_dw
