@@ -145,6 +145,8 @@ class Controller:
         self._again = True
         self._settled = False
         self._doubt_dw = 0  # how much the load estimate may be too high while commands act
+        self._rising_dw = 0
+        self._over_dw = 0
         self._best = -1
         self._best_dw = 0
         self._now_ms = 0
@@ -226,6 +228,7 @@ class Controller:
         self._again = False
         self._settled = True
         self._doubt_dw = 0
+        self._rising_dw = 0  # raises that may not be in force: half of them counts as excess
         self._dead_max_ms = self.response_ms
         self._sample_ms = reading.t_ms
         self._zero_phases()
@@ -240,7 +243,8 @@ class Controller:
             self._follow_trend()
         self.aim_margin_dw = self._aim_margin()
         self.allowed_dw = _allowance(self.load_dw, self.export_limit_dw, self.aim_margin_dw)
-        cut = self.expected_dw - self.allowed_dw > self.aim_margin_dw // 2
+        self._over_dw = self.expected_dw - self.allowed_dw + self._rising_dw // 2  # down fast
+        cut = self._over_dw > self.aim_margin_dw // 2
         for phase in range(3):
             # A phase without PV to cut (no inverter there) cannot need a cut, whatever its limit.
             if self._phase_need(phase, reading.phase_power_dw[phase]) > self.aim_margin_dw // 2 and (
@@ -248,7 +252,7 @@ class Controller:
             ):
                 cut = True
         if cut:
-            self._cut(self.expected_dw - self.allowed_dw)
+            self._cut(self._over_dw)
         else:
             self._raise(self._room())
         self.limit_dw = self._total_target()
@@ -324,6 +328,7 @@ class Controller:
 
     def _doubt(self, index):
         doubt = self.model.doubt(index)
+        self._rising_dw += self.model.rising(index)
         self._settled = False
         self._doubt_dw += doubt
         self.phase_doubt_dw[self.fleet.phase[index]] += doubt

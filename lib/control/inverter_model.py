@@ -251,6 +251,11 @@ class InverterModel:
         target = self.fleet.target_dw[index]
         return max(self.prev_dw[index], target) - min(self.low_dw[index], target)
 
+    def rising(self, index):
+        """While a raise acts: how much it may add to what the meter saw (it may not be in force)."""
+        target = self.fleet.target_dw[index]
+        return target - min(self.low_dw[index], target) if target > self.prev_dw[index] else 0
+
     # -- what it makes --------------------------------------------------------------------------
 
     def in_force(self, index, t_ms):
