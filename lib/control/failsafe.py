@@ -61,7 +61,7 @@ class FailsafePlan:
         self._seq = 0
         self._held_seq = -1  # the sample the hold started on: held until a newer one arrives
         self._sample_ms = 0
-        self._best_dw = 0
+        self._slowest_ms = 0  # the longest dead time among the inverters to command (lead())
 
     # -- the plan -------------------------------------------------------------------------------
 
@@ -144,13 +144,13 @@ class FailsafePlan:
         """The time to put the fail-safe limits in force: a delivery per inverter not at its
         fail-safe limit, then the longest dead time seen lately among them."""
         self.lead_ms = 0
-        self._best_dw = 0  # the longest dead time
+        self._slowest_ms = 0
         for index in range(self.count):
             if self.fleet.target_dw[index] != self.failsafe_dw[index]:
                 self._add_lead(index)
-        self.lead_ms += self._best_dw
+        self.lead_ms += self._slowest_ms
         return self.lead_ms
 
     def _add_lead(self, index):
         self.lead_ms += max(self.model.service_ms, 0)
-        self._best_dw = max(self._best_dw, self.model.dead_hi_ms[index])
+        self._slowest_ms = max(self._slowest_ms, self.model.dead_hi_ms[index])
