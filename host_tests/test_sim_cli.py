@@ -42,7 +42,7 @@ def run_cli(*args):
     return done.stdout
 
 
-@pytest.mark.parametrize("controller", ["dpl", "simple", "oracle"])
+@pytest.mark.parametrize("controller", ["dpl-tuned", "hze-literal", "simple", "oracle"])
 def test_json_is_one_object_with_exactly_the_contract_keys(tmp_path, controller):
     path = write_example(tmp_path)
     out = run_cli("--scenario", path, "--controller", controller, "--json")

@@ -2,7 +2,7 @@
 
 import peers
 import pytest
-from fleet import CMD_ACKED, Fleet
+from fleet import CMD_ACKED, CMD_FAILED, CMD_QUEUED, Fleet
 
 
 class StubMeter:
@@ -83,7 +83,7 @@ def test_dpl_does_not_raise_a_pv_limited_inverter():
     dpl = peers.Dpl(s)
     dpl.limit_w[0] = 500.0
     assert dpl._max_increase(0, 300.0) == 0.0  # producing well below its limit: clouds
-    assert dpl._max_increase(0, 495.0) == 305.0  # limit-bound: may rise to the rating
+    assert dpl._max_increase(0, 495.0) == 300.0  # limit-bound: the headroom is the rating less the limit
     assert dpl._max_increase(0, 0.0) == dpl.LOWER_LIMIT_W
 
 
@@ -93,8 +93,30 @@ def test_dpl_falls_back_to_base_load_when_the_meter_is_stale():
     report(s, 0, 700.0)
     s.meter.deliver(-50.0)
     dpl.step(0.0)
-    dpl.step(3.5)  # older than 3 x the poll period: invalid
+    dpl.step(29.0)  # still valid: held (PowerMeterPending), no command
+    assert s.fleet.target_dw[0] == 8000
+    dpl.step(30.5)  # older than 30 s (3 x the 10 s default poll): invalid
     assert s.fleet.target_dw[0] == 1000  # BaseLoadLimit 100 W
+
+
+def test_dpl_sends_a_failed_command_again_at_the_next_dtu_poll():
+    s = site()
+    dpl = peers.Dpl(s)
+    dpl._set(0, 300.0, 0.0)
+    s.fleet.sent(0, 0)
+    s.fleet.failed(0, 100)
+    dpl.step(0.5)
+    assert s.fleet.cmd_state[0] == CMD_FAILED  # waits for the next poll
+    report(s, 0, 700.0)
+    dpl.step(1.0)
+    assert s.fleet.cmd_state[0] == CMD_QUEUED and s.fleet.target_dw[0] == 3000
+    assert dpl.pending[0]  # still the same update, until acked or 30 s
+
+
+def test_dpl_tuned_polls_every_second_and_aims_15_w_inside_the_limit():
+    s = site(export_limit_w=100.0)
+    dpl = peers.DplTuned(s)
+    assert dpl.target_consumption_w == -85.0 and peers.Dpl(s).target_consumption_w == -100.0
 
 
 def test_ahoy_closes_half_the_error_on_the_minimum_of_its_ring():
@@ -170,3 +192,31 @@ def test_simple_adds_grid_and_allowed_export_to_its_old_limit_every_5_s():
     assert simple.limit_w == 595 - 300 + 100 - 5
     assert s.fleet.target_dw[0] == 3900
     assert s.fleet.cmd_state[0] == CMD_ACKED
+
+
+def test_ahoy_applies_the_full_correction_to_every_inverter():
+    s = site(ratings=(800, 400))
+    ahoy = peers.Ahoy(s)
+    ahoy.limit_w = [600.0, 300.0]
+    report(s, 0, 600.0)
+    report(s, 1, 300.0)
+    s.meter.deliver(-200.0)
+    ahoy.step(0.0)
+    assert ahoy.limit_w == [500.0, 300.0]  # the first queued: 0.5 x 200 W, not its rating's share
+    ahoy.step(1.0)
+    assert ahoy.limit_w == [500.0, 200.0]  # the next: the same 100 W again
+
+
+def test_hze_literal_aims_at_75_w_of_export_and_jumps_on_any_import():
+    s = site(ratings=(1000,), export_limit_w=0.0)
+    hze = peers.HzeLiteral(s)
+    assert hze.target_w == -75.0 and hze.max_point_w == 0.0
+
+
+def test_hze_approaches_slowly_from_the_actual_output_after_a_jump():
+    s = site(ratings=(1000,), export_limit_w=0.0)
+    hze = peers.Hze(s)
+    report(s, 0, 400.0)  # at 100 % but making 400 W
+    run_script(hze, s, 20.5, -300.0)
+    # new = actual 400 - 300 - 25 = 75; |actual - new| = 325 > 200: +20 % of 325 = 140
+    assert hze.sent_w == [140]

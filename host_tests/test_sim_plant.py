@@ -171,3 +171,59 @@ def test_ticks_start_just_before_the_wrap():
     assert ticks(20.0) < ticks(0.0)  # wrapped
     assert ticks_diff(ticks(20.0), ticks(0.0)) == 20000
     assert ticks(10.0) == 0 and ticks(9.999) == TICKS_MAX
+
+
+def test_each_command_draws_its_dead_time_and_commands_act_in_order():
+    inv = Inverter(dict(HM_800, dead_time_jitter=[0.5, 2.0]), 700.0, random.Random(7))
+    effects = []
+    for k in range(50):
+        inv.receive(10.0 * k, 300.0)
+        effects.append(inv._pending[-1][0] - 10.0 * k)
+    assert 1.0 <= min(effects) < 1.5 and 3.5 < max(effects) <= 4.0  # 2 s x U(0.5, 2)
+    inv = Inverter(dict(HM_800, dead_time_jitter=[0.5, 2.0]), 700.0, random.Random(1))
+    inv.receive(0.0, 300.0)
+    inv.receive(0.1, 200.0)
+    assert inv._pending[1][0] >= inv._pending[0][0]  # never before the command received earlier
+
+
+def test_a_limit_bound_inverter_settles_below_its_limit_a_pv_bound_one_does_not():
+    inv = Inverter(dict(HM_800, settle_pct=1.0), 800.0)
+    advance(inv, 0.0, 1.0, 900.0)
+    assert inv.output_w == pytest.approx(792.0)  # 1 % below its 800 W limit
+    advance(inv, 1.0, 20.0, 500.0)
+    assert inv.output_w == 500.0  # the sun is the limit: all of it
+
+
+def test_the_noise_floor_adds_to_each_of_the_grids_phases():
+    m = Meter({"position": "grid", "period_s": 1.0, "latency_s": 0.0, "noise_pct": 0.0, "noise_floor_w": 3.0,
+               "dropouts_s": []}, random.Random(2), phases=1)
+    values = []
+    for k in range(400):
+        m.update(float(k), [0.0, 0.0, 0.0], [0.0, 0.0, 0.0])
+        values.append(m.phase_w)
+    assert 2.5 < statistics.pstdev(v[0] for v in values) < 3.5  # exact 0 W reads as +-3 W
+    assert all(v[1] == 0.0 and v[2] == 0.0 for v in values)  # a single-phase grid has no L2, L3
+
+
+def test_polls_take_radio_time_and_a_command_waits_for_them_unless_a_poll_is_late():
+    fleet, inverters, link = make_link(telemetry_period_s=1.0)
+    for inverter in inverters:
+        inverter.poll_s = 0.3
+    link._next_poll_s = [0.0, 0.0]
+    link.service(0.0)  # a poll of inverter 0 starts
+    fleet.command(1, 3000, ticks(0.1))
+    link.service(0.1)
+    assert fleet.cmd_state[1] == CMD_QUEUED and fleet.output_seq[0] == 0  # the radio is busy
+    link.service(0.3)
+    assert fleet.output_seq[0] == 1 and fleet.cmd_state[1] == CMD_SENT  # a command before a due poll
+    link.service(0.8)  # the command delivered (0.5 s); then inverter 1's due poll
+    assert fleet.cmd_state[1] == CMD_ACKED and link.polls == 2
+
+
+def test_the_poll_period_is_the_controllers_choice_and_drifts_by_the_jitter():
+    fleet, inverters, link = make_link(telemetry_period_s=5.0)
+    link.poll_period_s = 1.0
+    link.jitter_s = 0.5
+    for k in range(300):
+        link.service(k * 0.1)
+    assert 20 <= fleet.output_seq[0] <= 30  # every 1-1.5 s in 30 s, not every 5 s

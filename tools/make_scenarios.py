@@ -21,7 +21,15 @@ from pathlib import Path
 HM_600 = {"rated_w": 600, "inputs": 2}
 HM_800 = {"rated_w": 800, "inputs": 2}
 HM_1500 = {"rated_w": 1500, "inputs": 4}
-METER = {"position": "grid", "period_s": 1.0, "latency_s": 0.1, "noise_pct": 0.5, "dropouts_s": []}
+# The plant as measured (docs/SIMULATION.md gives the sources): HM inverters act about 3 s after a
+# command, varying from command to command; settle a little below a limit that binds them; a poll
+# takes radio time; meters have a noise floor; DTU polls drift.
+HM_PLANT = {"dead_time_s": 3.0, "dead_time_jitter": [0.7, 1.5], "settle_pct": 1.0, "poll_s": 0.3}
+METER = {"position": "grid", "period_s": 1.0, "latency_s": 0.1, "noise_pct": 0.5, "noise_floor_w": 3.0,
+         "dropouts_s": []}
+TELEMETRY = {"telemetry_period_s": 5, "telemetry_jitter_s": 0.1}
+# The plant of the first library: fixed 2 s dead time, exact settling, free polls, no noise floor.
+IDEAL_METER = {"position": "grid", "period_s": 1.0, "latency_s": 0.1, "noise_pct": 0.5, "dropouts_s": []}
 
 
 class Series:
@@ -90,10 +98,16 @@ class Series:
 
 
 def inverter(name, model, phase=1, **extra):
-    row = {"name": name, **model, "phase": phase, "dead_time_s": 2.0, "ramp_w_per_s": 400,
+    row = {"name": name, **model, "phase": phase, **HM_PLANT, "ramp_w_per_s": 400,
            "limit_step_pct": 0.1, "command_s": 0.2, "ack_loss": 0.0}
     row.update(extra)
     return row
+
+
+def ideal_inverter(name, model, phase=1):
+    """An inverter of the first library: every key at its default but the ones it always had."""
+    return {"name": name, **model, "phase": phase, "dead_time_s": 2.0, "ramp_w_per_s": 400,
+            "limit_step_pct": 0.1, "command_s": 0.2, "ack_loss": 0.0}
 
 
 def write(out, spec, columns):
@@ -123,7 +137,7 @@ def sunny_and_cloudy(out):
         load = kitchen_day(s, duration)
         pv = s.sun(760.0, clouds)
         spec = {"name": name, "step_s": 0.1, "export_limit_w": 0, "phase_export_limit_w": None,
-                "meter": METER, "inverters": [inverter("inv1", HM_800)], "telemetry_period_s": 5}
+                "meter": METER, "inverters": [inverter("inv1", HM_800)], **TELEMETRY}
         write(out, spec, {"load_w": load, "pv_inv1_w": pv})
 
 
@@ -141,13 +155,12 @@ def three_phase(out):
     pv = {"pv_south_w": s.sun(760.0, 6), "pv_east_w": s.sun(560.0, 6), "pv_west_w": s.sun(760.0, 6)}
     spec = {"name": "three-phase-house", "step_s": 0.1, "export_limit_w": 300,
             "phase_export_limit_w": [100, 100, 100],
-            "meter": METER, "telemetry_period_s": 5,
+            "meter": METER, **TELEMETRY,
             "inverters": [inverter("south", HM_800, 1), inverter("east", HM_600, 2), inverter("west", HM_800, 3)]}
     write(out, spec, {"load_l1_w": l1, "load_l2_w": l2, "load_l3_w": l3, **pv})
 
 
-def fleet_of_six(out):
-    duration = 1800
+def fleet_of_six(out, scenario_name="fleet-6", duration=1800, dropouts_s=()):
     s = Series(duration, random.Random(31))
     loads = [s.base(900.0, 150.0) for _ in range(3)]
     for k, column in enumerate(loads):  # a three-phase compressor and a kiln on all phases
@@ -161,9 +174,14 @@ def fleet_of_six(out):
     columns = {"load_l1_w": loads[0], "load_l2_w": loads[1], "load_l3_w": loads[2]}
     for name, model in zip(names, models, strict=True):
         columns["pv_%s_w" % name] = s.sun(model["rated_w"] * 0.93, 4)
-    spec = {"name": "fleet-6", "step_s": 0.1, "export_limit_w": 0, "phase_export_limit_w": None,
-            "meter": METER, "telemetry_period_s": 5, "inverters": inverters}
+    spec = {"name": scenario_name, "step_s": 0.1, "export_limit_w": 0, "phase_export_limit_w": None,
+            "meter": dict(METER, dropouts_s=[list(d) for d in dropouts_s]), **TELEMETRY, "inverters": inverters}
     write(out, spec, columns)
+
+
+def fleet_dropout(out):
+    """The fleet of six with the meter silent twice: the fail-safe of a whole fleet on one radio."""
+    fleet_of_six(out, "fleet-6-dropout", 1200, [(300, 360), (800, 860)])
 
 
 def meter_dropout(out):
@@ -173,7 +191,7 @@ def meter_dropout(out):
     s.kettle(load, 560, minutes=1.5)  # switches off during the first dropout
     s.oven(load, 1000, 200, 8, 30, 40)
     spec = {"name": "meter-dropout-1p", "step_s": 0.1, "export_limit_w": 0, "phase_export_limit_w": None,
-            "meter": dict(METER, dropouts_s=[[600, 660], [1150, 1240]]), "telemetry_period_s": 5,
+            "meter": dict(METER, dropouts_s=[[600, 660], [1150, 1240]]), **TELEMETRY,
             "inverters": [inverter("inv1", HM_800)]}
     write(out, spec, {"load_w": load, "pv_inv1_w": s.sun(760.0, 2)})
 
@@ -189,7 +207,7 @@ def slow_hm1500(out):
     s.washer(load, 700, heat_s=600, wash_s=600, spin_s=240)
     s.kettle(load, 2000, minutes=2)
     spec = {"name": "slow-hm1500", "step_s": 0.1, "export_limit_w": 0, "phase_export_limit_w": None,
-            "meter": METER, "telemetry_period_s": 5,
+            "meter": METER, **TELEMETRY,
             "inverters": [inverter("hm1500", HM_1500, dead_time_s=18.0, ramp_w_per_s=60, command_s=1.0)]}
     write(out, spec, {"load_w": load, "pv_hm1500_w": s.sun(1400.0, 3)})
 
@@ -201,9 +219,10 @@ def limit_600(out):
     s.kettle(load, 240)
     s.oven(load, 700, 300, 6, 40, 50)
     s.washer(load, 1000, heat_s=300, wash_s=320, spin_s=120)
+    # The one scenario kept at the first library's plant (2 s fixed dead time, exact settling, free polls).
     spec = {"name": "limit-600w", "step_s": 0.1, "export_limit_w": 600, "phase_export_limit_w": None,
-            "meter": METER, "telemetry_period_s": 5,
-            "inverters": [inverter("big", HM_1500), inverter("small", HM_800)]}
+            "meter": IDEAL_METER, "telemetry_period_s": 5,
+            "inverters": [ideal_inverter("big", HM_1500), ideal_inverter("small", HM_800)]}
     write(out, spec, {"load_w": load, "pv_big_w": s.sun(1420.0, 4), "pv_small_w": s.sun(760.0, 4)})
 
 
@@ -216,7 +235,7 @@ def limit_0_load_meter(out):
     s.oven(load, 900, 240, 8, 40, 45)
     spec = {"name": "limit-0w-load-meter", "step_s": 0.1, "export_limit_w": 0, "phase_export_limit_w": None,
             "meter": dict(METER, position="load", period_s=2.0, latency_s=0.3, noise_pct=1.0),
-            "telemetry_period_s": 5, "inverters": [inverter("inv1", HM_800), inverter("inv2", HM_600)]}
+            **TELEMETRY, "inverters": [inverter("inv1", HM_800), inverter("inv2", HM_600)]}
     write(out, spec, {"load_w": load, "pv_inv1_w": s.sun(760.0, 3), "pv_inv2_w": s.sun(570.0, 3)})
 
 
@@ -234,13 +253,13 @@ def split_phase(out):
     s.add(l1, 1000, 2140, 250.0)  # its 120 V drum motor
     s.kettle(l2, 2200, minutes=2.0, watts=1500.0)
     spec = {"name": "split-phase-house", "grid": "split", "step_s": 0.1, "export_limit_w": 200,
-            "phase_export_limit_w": [150, 150], "meter": METER, "telemetry_period_s": 5,
+            "phase_export_limit_w": [150, 150], "meter": METER, **TELEMETRY,
             "inverters": [inverter("leg1", HM_800, 1), inverter("leg2", HM_600, 2)]}
     write(out, spec, {"load_l1_w": l1, "load_l2_w": l2, "pv_leg1_w": s.sun(760.0, 4), "pv_leg2_w": s.sun(570.0, 4)})
 
 
-BUILDERS = (sunny_and_cloudy, three_phase, fleet_of_six, meter_dropout, slow_hm1500, limit_600, limit_0_load_meter,
-            split_phase)
+BUILDERS = (sunny_and_cloudy, three_phase, fleet_of_six, fleet_dropout, meter_dropout, slow_hm1500, limit_600,
+            limit_0_load_meter, split_phase)
 
 
 def main(argv=None):

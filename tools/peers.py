@@ -6,8 +6,10 @@ what a real installation gives it and nothing more: the meter through
 `Site.poll_meter` (or, for the OnBattery DPL, each sample as it arrives), the
 inverters' AC output only as reported at the DTU poll (`fleet.output_dw`), and
 its commands' fate through `fleet.cmd_state`. Commands go through the same
-Fleet and radio link as ours. Peers run in CPython with floats; they are
-models, not device code. `step(t_s)` is called every simulation step.
+Fleet and radio link as ours. Each controller may choose its DTU's inverter
+poll period (`Site.poll_period_s`) and pays for it in radio time. Peers run
+in CPython with floats; they are models, not device code. `step(t_s)` is
+called every simulation step.
 """
 
 from collections import deque
@@ -19,9 +21,10 @@ from plant import ticks
 class Site:
     """What a controller is configured with and can observe."""
 
-    def __init__(self, scenario, fleet, meter):
+    def __init__(self, scenario, fleet, meter, link=None):
         self.fleet = fleet
         self.meter = meter
+        self.link = link
         self.export_limit_w = scenario.export_limit_w
         self.phase_export_limit_w = scenario.phase_export_limit_w
         self.position = scenario.meter["position"]
@@ -29,6 +32,11 @@ class Site:
         self.rated_w = [float(inv["rated_w"]) for inv in scenario.inverters]
         self.min_w = scenario.min_output_w
         self.count = len(self.rated_w)
+
+    def poll_inverters_every(self, period_s):
+        """The controller's choice of DTU poll period (the scenario's telemetry period otherwise)."""
+        if self.link is not None:
+            self.link.poll_period_s = period_s
 
     @property
     def total_limit_w(self):
@@ -66,6 +74,9 @@ class Dpl:
     One calculation per "command -> ack -> fresh stats -> meter sample 2 s
     newer than those stats" round trip; target = reported output + grid -
     target consumption; greedy distribution; no raise of a PV-limited inverter.
+    A failed command is sent again at the next DTU poll until it is acked or
+    the 30 s update timeout passes. The meter counts as valid for 30 s after
+    its last sample (3 x the 10 s default poll; 30 s for pushed meters).
     """
 
     BASE_LOAD_W = 100.0
@@ -75,24 +86,28 @@ class Dpl:
     BACKOFF_MAX_S = 1.024
     UPDATE_TIMEOUT_S = 30.0
     METER_AFTER_STATS_S = 2.0
+    METER_VALID_S = 30.0
+    DTU_POLL_S = 5.0  # OpenDTU's default inverter poll interval
+    MARGIN_W = 0.0  # TargetPowerConsumption above -export limit (0: the default setpoint)
 
     def __init__(self, site):
         self.site = site
+        site.poll_inverters_every(self.DTU_POLL_S)
         n = site.count
         self.limit_w = list(site.rated_w)  # read back from the inverters at boot
         self.pending = [False] * n
         self.sent_t_s = [0.0] * n
+        self.resend_seq = [0] * n  # stats count when a failed command was last sent again
         self.done_seq = [0] * n  # stats count when the last command completed
         self.stats_t_s = [None] * n
         self.backoff_s = self.BACKOFF_MIN_S
         self.last_calc_s = -1e9
-        # Meter polled at the meter's own period (maintainers' advice; the 10 s default only slows it).
-        self.meter_valid_s = 3 * site.meter.period_s
+        # Every meter sample is read as it arrives (the maintainers' advice: poll the meter every 1 s).
         self.meter_seq = 0
         self.meter_t_s = None
         self.meter_w = 0.0
-        # Export limit L mapped into the setpoint: aim for a grid power of -L.
-        self.target_consumption_w = -site.total_limit_w
+        # Export limit L mapped into the setpoint: aim for a grid power of -L (+ the margin).
+        self.target_consumption_w = -site.total_limit_w + self.MARGIN_W
         self.total_upper_w = sum(site.rated_w)
 
     def step(self, t_s):
@@ -105,10 +120,13 @@ class Dpl:
         for i in range(site.count):
             if self.pending[i]:
                 state = fleet.cmd_state[i]
-                if state in (CMD_ACKED, CMD_FAILED) or t_s - self.sent_t_s[i] > self.UPDATE_TIMEOUT_S:
+                if state == CMD_ACKED or t_s - self.sent_t_s[i] > self.UPDATE_TIMEOUT_S:
                     self.pending[i] = False
                     self.done_seq[i] = fleet.output_seq[i]
                     self.stats_t_s[i] = None
+                elif state == CMD_FAILED and fleet.output_seq[i] != self.resend_seq[i]:
+                    self.resend_seq[i] = fleet.output_seq[i]  # NOK: sent again at the next DTU poll
+                    site.command(i, self.limit_w[i], t_s)
             # The OLDEST stats after the inverter's last command completed (getLatestStatsMillis).
             if fleet.output_seq[i] > self.done_seq[i] and self.stats_t_s[i] is None:
                 self.stats_t_s[i] = t_s
@@ -116,7 +134,7 @@ class Dpl:
             return  # InverterCmdPending
         if any(fleet.output_seq[i] <= self.done_seq[i] for i in range(site.count)):
             return  # InverterStatsPending
-        valid = self.meter_t_s is not None and t_s - self.meter_t_s < self.meter_valid_s
+        valid = self.meter_t_s is not None and t_s - self.meter_t_s < self.METER_VALID_S
         if valid and self.meter_t_s <= max(self.stats_t_s) + self.METER_AFTER_STATS_S:
             return  # PowerMeterPending
         if t_s - self.last_calc_s < self.backoff_s:
@@ -139,8 +157,9 @@ class Dpl:
         if output <= 0:
             return self.LOWER_LIMIT_W
         share = 0.80 if limit <= 0.15 * rated else 0.97
-        # Equal MPPTs: all are limit-bound or none is (PV-limited: no raise).
-        return rated - output if output >= limit * share else 0.0
+        # Equal MPPTs: all are limit-bound or none is (PV-limited: no raise); the headroom is the
+        # rating less the current limit.
+        return rated - limit if output >= limit * share else 0.0
 
     def _distribute(self, target, outputs, t_s):
         diff = target - sum(outputs)
@@ -174,8 +193,17 @@ class Dpl:
         self.limit_w[i] = limit_w
         self.pending[i] = True
         self.sent_t_s[i] = t_s
+        self.resend_seq[i] = self.site.fleet.output_seq[i]
         self.site.command(i, limit_w, t_s)
         return True
+
+
+class DplTuned(Dpl):
+    """The DPL as its maintainers advise tuning it: a 1 s DTU poll, and the same setpoint margin as
+    ours (15 W of import aimed at below the export limit); everything else as the default."""
+
+    DTU_POLL_S = 1.0
+    MARGIN_W = 15.0
 
 
 class Ahoy:
@@ -185,8 +213,8 @@ class Ahoy:
     step for an inverter is queued when it reports new data; steps run at most
     once a second, and not for an inverter whose command awaits its ack (60 s
     wait, cleared only by the ack). All inverters form one group on the one
-    meter; an inverter's step applies its rating's share of the correction, so
-    the group's gain stays 0.5 per round of reports whatever the group's size.
+    meter, and each inverter's step applies the full correction, as the
+    plugin does (so a group's gain grows with its size).
     """
 
     PM_REFRESH_S = 5.0
@@ -208,7 +236,6 @@ class Ahoy:
         self.last_step_s = -1e9
         self.setpoint_w = -site.total_limit_w
         self.floor_w = [max(self.POWER_MIN_W, 0.02 * r) for r in site.rated_w]
-        self.share = [r / sum(site.rated_w) for r in site.rated_w]
 
     def step(self, t_s):
         site, fleet = self.site, self.site.fleet
@@ -238,7 +265,7 @@ class Ahoy:
         error = self.setpoint_w - min(self.ring)
         if abs(error) < self.TOLERANCE_W:
             return
-        new = self.limit_w[i] - self.KP * error * self.share[i]
+        new = self.limit_w[i] - self.KP * error
         if site.reported_w(i) <= 0:
             new = self.POWER_MIN_W
         new = min(max(new, self.floor_w[i]), site.rated_w[i])
@@ -281,9 +308,10 @@ class Hze(_Script):
 
     The three setpoints keep their default spacing and are shifted together so
     the bottom of the tolerance band (target - tolerance, -100 W by default)
-    sits on the export limit. Limits go out as absolute watts (the Ahoy path,
-    no integer-% rounding), one inverter after the other, each waiting <= 10 s
-    for its ack.
+    sits on the export limit (`hze`), or are the ini's defaults as they are
+    (`hze-literal`: target -75 W, jump on any import). Limits go out as
+    absolute watts (the Ahoy path, no integer-% rounding), one inverter after
+    the other, each waiting <= 10 s for its ack.
     """
 
     LOOP_S = 20
@@ -291,9 +319,10 @@ class Hze(_Script):
     SLOW_APPROX = 0.20
     MIN_PCT = 5
     ACK_WAIT_S = 10.0
+    SHIFTED = True
 
     def __init__(self, site):
-        shift = (self.TARGET_W - self.TOLERANCE_W) + site.total_limit_w
+        shift = (self.TARGET_W - self.TOLERANCE_W) + site.total_limit_w if self.SHIFTED else 0.0
         self.target_w = self.TARGET_W - shift
         self.max_point_w = self.MAX_POINT_W - shift
         self.max_w = sum(site.rated_w)
@@ -331,15 +360,23 @@ class Hze(_Script):
             new = prev
             if grid < self.target_w - self.TOLERANCE_W:
                 actual = site.reported_total_w()
-                new = (actual if prev >= self.max_w else prev) + grid - self.target_w
-                if abs(prev - new) > self.SLOW_APPROX * self.max_w:
-                    new += self.SLOW_APPROX * abs(prev - new)
+                base = actual if prev >= self.max_w else prev
+                new = base + grid - self.target_w
+                if abs(base - new) > self.SLOW_APPROX * self.max_w:
+                    new += self.SLOW_APPROX * abs(base - new)
                 if prev >= self.max_w:
                     new = min(new, actual)
             elif grid > self.target_w + self.TOLERANCE_W and prev < self.max_w:
                 new = prev + grid - self.target_w
             prev = min(max(new, sum(self.min_each_w)), self.max_w)
             t_s = yield from self._send(t_s, self._split(prev), self.sent_w, self.ACK_WAIT_S)
+
+
+class HzeLiteral(Hze):
+    """HoymilesZeroExport with the ini's default setpoints as they are: aim at 75 W of export,
+    jump to 100 % on any import (MAX_POINT 0 W), whatever the export limit."""
+
+    SHIFTED = False
 
 
 class Simple(_Script):
@@ -373,21 +410,30 @@ class Simple(_Script):
 
 
 class Ours:
-    """Our controller (lib/control/controller.py) through the Fleet and a Reading, every 0.25 s."""
+    """Our controller (lib/control/controller.py) through the Fleet and a Reading, every 0.25 s.
+
+    It is given what an installer configures (ratings, inputs, phases, limits, the meter's
+    position) and the fail-safe deadline of 5 s (G100's response time); it polls each inverter
+    every POLL_S_PER_INVERTER x the number of inverters (at least POLL_MIN_S), and learns the rest.
+    """
 
     PERIOD_S = 0.25
+    FAILSAFE_MS = 5000
+    POLL_MIN_S = 2.0
+    POLL_S_PER_INVERTER = 1.0
 
     def __init__(self, site, reading):
         from controller import GRID, LOAD, Controller
 
         phases = site.phase_export_limit_w
         self.reading = reading
+        site.poll_inverters_every(max(self.POLL_MIN_S, self.POLL_S_PER_INVERTER * site.count))
         self.controller = Controller(
             site.fleet,
             export_limit_w=int(site.export_limit_w),
             phase_export_limit_w=None if phases is None else [-1 if w is None else int(w) for w in phases],
             meter_position=LOAD if site.position == "load" else GRID,
-            failsafe_ms=3000,
+            failsafe_ms=self.FAILSAFE_MS,
             phases=site.phases,
         )
         self._next_s = 0.0
@@ -398,4 +444,4 @@ class Ours:
             self.controller.step(ticks(t_s), self.reading)
 
 
-PEERS = {"dpl": Dpl, "ahoy": Ahoy, "hze": Hze, "simple": Simple}
+PEERS = {"dpl": Dpl, "dpl-tuned": DplTuned, "ahoy": Ahoy, "hze": Hze, "hze-literal": HzeLiteral, "simple": Simple}

@@ -2,11 +2,13 @@
 
 Each class is one piece of hardware with the behaviour the reference notes
 describe (hoymiles-radio.md 4.4 and 8, peer-controllers.md 5): an inverter
-applies a limit after a dead time, moves its output at a ramp rate, rounds the
-limit down to its step (OpenDTU truncates) and never goes below its minimum
-unless switched off; a meter samples every period, delivers after a latency,
-with noise, and goes silent during dropouts; one radio serves one command at a
-time, so commands to several inverters queue behind each other.
+applies a limit after a dead time that varies from command to command, moves
+its output at a ramp rate, settles a little below a limit that binds it,
+rounds the limit down to its step (OpenDTU truncates) and never goes below its
+minimum unless switched off; a meter samples every period, delivers after a
+latency, with noise (a share of the reading plus a floor), and goes silent
+during dropouts; one radio serves one transaction at a time, a limit command or
+an output poll, so they queue behind each other.
 Times are simulation seconds (floats); the Fleet sees ticks from `ticks()`.
 """
 
@@ -14,6 +16,7 @@ import math
 from collections import deque
 
 from compat import TICKS_MAX
+from fleet import min_limit_dw
 
 # The simulated tick counter starts 10 s before the 2**30 wrap, so a
 # controller that compares ticks without ticks_diff fails in every run.
@@ -24,18 +27,36 @@ def ticks(t_s):
     return (TICKS_START + int(round(t_s * 1000))) & TICKS_MAX
 
 
+def record_sample(reading, t_s, phase_w):
+    """Write a meter sample delivered at `t_s` ([W per phase]) into a Reading, as the meter driver
+    does on the device: valid, the next seq, the delivery tick, total and per-phase deci-watts."""
+    reading.valid = True
+    reading.seq += 1
+    reading.t_ms = ticks(t_s)
+    reading.power_dw = int(round(sum(phase_w) * 10))
+    for phase in range(3):
+        reading.phase_power_dw[phase] = int(round(phase_w[phase] * 10))
+
+
 class Inverter:
-    def __init__(self, spec, pv_now_w):
+    """One inverter. `rng` draws each command's dead time (`dead_time_jitter`)."""
+
+    def __init__(self, spec, pv_now_w, rng=None):
         self.name = spec["name"]
         self.rated_w = float(spec["rated_w"])
         self.phase = spec["phase"] - 1
         self.inputs = spec["inputs"]
         self.dead_time_s = float(spec["dead_time_s"])
+        self.jitter = [float(x) for x in spec.get("dead_time_jitter", (1.0, 1.0))]
+        self.settle = float(spec.get("settle_pct", 0.0)) / 100.0
         self.ramp_w_per_s = float(spec["ramp_w_per_s"])
         self.step_w = self.rated_w * float(spec["limit_step_pct"]) / 100.0
         self.command_s = float(spec["command_s"])
+        self.poll_s = float(spec.get("poll_s", 0.0))
         self.ack_loss = float(spec["ack_loss"])
-        self.min_w = max(0.02 * self.rated_w, 12.0 * self.inputs)
+        # The Fleet's rule (lib/control/fleet.py), in watts: the one copy of the minimum.
+        self.min_w = min_limit_dw(int(spec["rated_w"]) * 10, self.inputs) / 10.0
+        self._rng = rng
         # Inverters start at their persistent limit, 100 %, producing what the sun gives.
         self.limit_w = self.rated_w
         self.output_w = min(self.rated_w, pv_now_w)
@@ -49,14 +70,23 @@ class Inverter:
         return min(self.rated_w, max(self.min_w, stepped))
 
     def receive(self, t_s, limit_w):
-        """A limit command arrived over the radio; it takes effect after the dead time."""
-        self._pending.append((t_s + self.dead_time_s, self.applied_limit(limit_w)))
+        """A limit command arrived over the radio; it takes effect after its dead time, drawn for
+        each command, and never before the commands received earlier (they act in order)."""
+        lo, hi = self.jitter
+        dead_s = self.dead_time_s * (self._rng.uniform(lo, hi) if hi != lo else lo)
+        effect_s = t_s + dead_s
+        if self._pending:
+            effect_s = max(effect_s, self._pending[-1][0])
+        self._pending.append((effect_s, self.applied_limit(limit_w)))
 
     def advance(self, t_s, dt_s, pv_w):
         pending = self._pending
         while pending and pending[0][0] <= t_s:
             self.limit_w = pending.popleft()[1]
-        target = min(self.limit_w, pv_w)
+        target = self.limit_w
+        if target < pv_w:
+            target *= 1.0 - self.settle  # bound by its limit: it settles a little below it
+        target = min(target, pv_w)
         output = self.output_w
         if target > output:
             output = min(target, output + self.ramp_w_per_s * dt_s)
@@ -71,14 +101,17 @@ class Meter:
 
     `seq` counts delivered samples, `sample_t_s` is when the newest one arrived;
     `total_w` and `phase_w` are its values. Noise is Gaussian with a standard
-    deviation of noise_pct of each phase's reading.
+    deviation of noise_pct of each phase's reading, plus Gaussian noise of
+    standard deviation noise_floor_w on each of the grid's `phases`.
     """
 
-    def __init__(self, spec, rng):
+    def __init__(self, spec, rng, phases=3):
         self.position = spec["position"]
         self.period_s = float(spec["period_s"])
         self.latency_s = float(spec["latency_s"])
         self.noise = float(spec["noise_pct"]) / 100.0
+        self.floor_w = float(spec.get("noise_floor_w", 0.0))
+        self.phases = phases
         self.dropouts_s = [(float(a), float(b)) for a, b in spec["dropouts_s"]]
         self._rng = rng
         self._next_sample_s = 0.0
@@ -97,9 +130,7 @@ class Meter:
             self._next_sample_s += self.period_s
             if self.online(t_s):
                 seen = load_w if self.position == "load" else grid_w
-                gauss = self._rng.gauss
-                noisy = [w + gauss(0.0, self.noise * abs(w)) if self.noise else w for w in seen]
-                self._in_flight.append((t_s + self.latency_s, noisy))
+                self._in_flight.append((t_s + self.latency_s, self._noisy(seen)))
         delivered = False
         while self._in_flight and self._in_flight[0][0] <= t_s + 1e-9:
             _, self.phase_w = self._in_flight.popleft()
@@ -109,60 +140,118 @@ class Meter:
             delivered = True
         return delivered
 
+    def _noisy(self, seen):
+        gauss = self._rng.gauss
+        noisy = [w + gauss(0.0, self.noise * abs(w)) if self.noise else w for w in seen]
+        if self.floor_w:
+            for phase in range(self.phases):
+                noisy[phase] += gauss(0.0, self.floor_w)
+        return noisy
+
 
 class Link:
-    """One radio between the Fleet and the plant's inverters, as a firmware link drives it.
+    """One radio between the Fleet and the plant's inverters, scheduled as lib/hoymiles/hm_link.py does.
 
-    It takes the next queued command (round robin), reports `sent`, hands the
-    limit to the inverter after its command service time and reports `acked`;
-    when the ack is lost the inverter still got the limit, and `failed` follows
-    after the link timeout, during which the radio stays busy. Every inverter
-    is polled every telemetry period (phase drawn from the seed) and its AC
-    output reported with `report_output`.
+    One transaction at a time: a limit command or an output poll. Priority as
+    in the firmware's link: a poll that is two periods late, then the queued
+    command of the lowest index (`fleet.next_queued()`), then a due poll
+    (round robin). A command: `sent`, the
+    limit reaches the inverter after its `command_s` and `acked` follows; when
+    the ack is lost the inverter still got the limit, and `failed` follows
+    after the link timeout, during which the radio stays busy. A poll keeps
+    the radio busy for the inverter's `poll_s`, then its AC output is reported
+    with `report_output`. Each inverter is polled every `poll_period_s` (the
+    scenario's telemetry period unless the controller chooses its own, by
+    setting the attribute), each cycle lengthened by U(0, `jitter_s`), from a
+    phase drawn from the seed.
     """
 
-    def __init__(self, fleet, inverters, rng, telemetry_period_s, timeout_s):
+    def __init__(self, fleet, inverters, rng, telemetry_period_s, timeout_s, jitter_s=0.0):
         self.fleet = fleet
         self.inverters = inverters
         self._rng = rng
         self.timeout_s = timeout_s
-        self.telemetry_period_s = telemetry_period_s
+        self.poll_period_s = telemetry_period_s
+        self.jitter_s = jitter_s
         self._next_poll_s = [rng.uniform(0.0, telemetry_period_s) for _ in inverters]
-        self._busy = None  # (index, limit_w, delivered_at_s, lost, free_at_s)
-        self._next_index = 0
+        self._polled = [False] * len(inverters)
+        self._busy = None  # (index, limit_w, delivered_at_s, lost, free_at_s); limit_w None: a poll
+        self._next_poll_index = 0
         self.sent = 0
+        self.polls = 0
 
     def service(self, t_s):
-        fleet = self.fleet
         tick = ticks(t_s)
-        busy = self._busy
-        if busy is not None:
-            index, limit_w, deliver_s, lost, free_s = busy
-            if deliver_s is not None and t_s >= deliver_s - 1e-9:
-                self.inverters[index].receive(deliver_s, limit_w)
-                if not lost:
-                    fleet.acked(index, tick)
-                    busy = None
-                else:
-                    busy = (index, limit_w, None, lost, free_s)
-            if busy is not None and deliver_s is None and t_s >= free_s - 1e-9:
-                fleet.failed(index, tick)
-                busy = None
-            self._busy = busy
-        if self._busy is None:
-            index = fleet.next_queued(self._next_index)
-            if index < 0:
-                index = fleet.next_queued(0)
-            if index >= 0:
-                fleet.sent(index, tick)
-                self.sent += 1
-                inverter = self.inverters[index]
-                lost = self._rng.random() < inverter.ack_loss
-                self._busy = (index, fleet.target_dw[index] / 10.0, t_s + inverter.command_s, lost,
-                              t_s + max(self.timeout_s, inverter.command_s))
-                self._next_index = (index + 1) % fleet.count
-        polls = self._next_poll_s
-        for index, due in enumerate(polls):
-            if t_s >= due - 1e-9:
-                polls[index] = due + self.telemetry_period_s
-                fleet.report_output(index, int(round(self.inverters[index].output_w * 10)), tick)
+        if self._busy is not None:
+            self._finish(t_s, tick)
+        while self._busy is None and self._start(t_s, tick):
+            if self._busy[2] is not None and self._busy[2] <= t_s + 1e-9:
+                self._finish(t_s, tick)  # a poll that takes no radio time: the radio is free again
+
+    def _start(self, t_s, tick):
+        """Begin the next transaction, if any is due; True if one began."""
+        index = self._overdue_poll(t_s)
+        if index < 0 and self._command(t_s, tick):
+            return True
+        if index < 0:
+            index = self._due_poll(t_s)
+        if index < 0:
+            return False
+        self._poll(index, t_s)
+        return True
+
+    def _finish(self, t_s, tick):
+        index, limit_w, deliver_s, lost, free_s = self._busy
+        if limit_w is None:
+            if t_s >= deliver_s - 1e-9:
+                self.fleet.report_output(index, int(round(self.inverters[index].output_w * 10)), tick)
+                self._busy = None
+            return
+        if deliver_s is not None and t_s >= deliver_s - 1e-9:
+            self.inverters[index].receive(deliver_s, limit_w)
+            if not lost:
+                self.fleet.acked(index, tick)
+                self._busy = None
+                return
+            self._busy = (index, limit_w, None, lost, free_s)
+            deliver_s = None
+        if deliver_s is None and t_s >= free_s - 1e-9:
+            self.fleet.failed(index, tick)
+            self._busy = None
+
+    def _command(self, t_s, tick):
+        fleet = self.fleet
+        index = fleet.next_queued()  # the lowest queued index first, as the firmware's link takes them
+        if index < 0:
+            return False
+        fleet.sent(index, tick)
+        self.sent += 1
+        inverter = self.inverters[index]
+        lost = self._rng.random() < inverter.ack_loss
+        self._busy = (index, fleet.target_dw[index] / 10.0, t_s + inverter.command_s, lost,
+                      t_s + max(self.timeout_s, inverter.command_s))
+        return True
+
+    def _overdue_poll(self, t_s):
+        """An inverter polled before whose next poll is a period late, or -1."""
+        for index, due in enumerate(self._next_poll_s):
+            if self._polled[index] and t_s >= due + self.poll_period_s - 1e-9:
+                return index
+        return -1
+
+    def _due_poll(self, t_s):
+        count = len(self.inverters)
+        for k in range(count):
+            index = (self._next_poll_index + k) % count
+            if t_s >= self._next_poll_s[index] - 1e-9:
+                self._next_poll_index = (index + 1) % count
+                return index
+        return -1
+
+    def _poll(self, index, t_s):
+        jitter = self._rng.uniform(0.0, self.jitter_s) if self.jitter_s else 0.0
+        # The next poll is due one period (plus jitter) after this one starts, as the firmware times it.
+        self._next_poll_s[index] = t_s + self.poll_period_s + jitter
+        self.polls += 1
+        self._polled[index] = True
+        self._busy = (index, None, t_s + self.inverters[index].poll_s, False, None)

@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+from fleet import min_limit_dw
 
 INVERTER_DEFAULTS = {
     "phase": 1,
@@ -20,8 +21,12 @@ INVERTER_DEFAULTS = {
     "limit_step_pct": 0.1,
     "command_s": 0.2,
     "ack_loss": 0.0,
+    "dead_time_jitter": [1.0, 1.0],
+    "settle_pct": 0.0,
+    "poll_s": 0.0,
 }
-METER_DEFAULTS = {"position": "grid", "period_s": 1.0, "latency_s": 0.1, "noise_pct": 0.0, "dropouts_s": []}
+METER_DEFAULTS = {"position": "grid", "period_s": 1.0, "latency_s": 0.1, "noise_pct": 0.0, "noise_floor_w": 0.0,
+                  "dropouts_s": []}
 SINGLE_PHASE = ("load_w",)
 SPLIT_PHASE = ("load_l1_w", "load_l2_w")
 THREE_PHASE = ("load_l1_w", "load_l2_w", "load_l3_w")
@@ -61,6 +66,7 @@ class Scenario:
                 self.phase_export_limit_w[phase] = None  # a phase the grid does not have: no limit
         self.telemetry_period_s = float(spec.get("telemetry_period_s", 5.0))
         self.link_timeout_s = float(spec.get("link_timeout_s", 2.0))
+        self.telemetry_jitter_s = float(spec.get("telemetry_jitter_s", 0.0))
         self.meter = dict(METER_DEFAULTS, **spec["meter"])
         if self.meter["position"] not in ("grid", "load"):
             raise ScenarioError("meter position must be 'grid' or 'load'")
@@ -69,6 +75,9 @@ class Scenario:
             if inv["phase"] not in range(1, self.phases + 1):
                 raise ScenarioError("inverter %s: phase must be %s on a %s grid" % (
                     inv["name"], " or ".join(str(p) for p in range(1, self.phases + 1)), self.grid))
+            lo, hi = inv["dead_time_jitter"]
+            if not 0 < lo <= hi:
+                raise ScenarioError("inverter %s: dead_time_jitter must be [lo, hi] with 0 < lo <= hi" % inv["name"])
         end_s = times_s[-1]
         self.duration_s = float(spec.get("duration_s", end_s))
         if self.duration_s > end_s:
@@ -92,8 +101,14 @@ class Scenario:
 
     @property
     def min_output_w(self):
-        """Each inverter's lowest accepted limit: 2 % of its rating or 12 W per DC input."""
-        return [max(0.02 * inv["rated_w"], 12.0 * inv["inputs"]) for inv in self.inverters]
+        """Each inverter's lowest accepted limit (lib/control/fleet.py's rule: 2 % of its rating or
+        12 W per DC input)."""
+        return [min_limit_dw(int(inv["rated_w"]) * 10, inv["inputs"]) / 10.0 for inv in self.inverters]
+
+    @property
+    def dead_time_max_s(self):
+        """The longest dead time any command may have: dead_time_s x the top of its jitter."""
+        return max(inv["dead_time_s"] * inv["dead_time_jitter"][1] for inv in self.inverters)
 
 
 def _phase_limit(value):

@@ -1,16 +1,20 @@
 """Plant simulator: run a controller (ours, a peer, or the oracle) through a scenario.
 
-    python tools/sim.py --scenario FILE.json --controller {ours,dpl,ahoy,hze,simple,oracle}
+    python tools/sim.py --scenario FILE.json --controller {ours,dpl,dpl-tuned,ahoy,hze,hze-literal,simple,oracle}
                         [--seed N] [--json] [--plot FILE.png]
-    python tools/sim.py --all scenarios [--seed N] [--out build/sim] [--jobs 2]
+    python tools/sim.py --all scenarios [--seeds 5] [--out build/sim] [--jobs 2] [--markdown]
 
 One run steps the plant every `step_s`: the meter samples the true grid power
-(load - PV per phase), the radio link serves the Fleet's queued commands and
-the DTU polls, the controller steps (ours every 0.25 s through a Reading and
-the Fleet, exactly as on the device, with ticks that wrap at 2**30 ten seconds
-into the run), and the inverters move. Metrics come from tools/metrics.py;
+(load - PV per phase), the controller steps (ours every 0.25 s through a
+Reading and the Fleet, exactly as on the device, with ticks that wrap at 2**30
+ten seconds into the run), the radio link serves the Fleet's queued commands
+and the DTU polls (the firmware's tick order: meter, controller, links), and
+the inverters move. Metrics come from tools/metrics.py;
 the meaning of every field is in docs/SIMULATION.md. Randomness (meter noise,
-lost acks, poll phase) comes from --seed only, so runs repeat exactly.
+lost acks, poll phase and jitter, dead-time jitter) comes from the seed only,
+so runs repeat exactly. `--all` runs seeds 1..N of every scenario and
+controller and prints each pair's mean and worst seed; the goals must hold in
+every seed.
 """
 
 import argparse
@@ -32,10 +36,11 @@ import scenario as scenario_mod  # noqa: E402
 import supervision  # noqa: E402
 from fleet import Fleet  # noqa: E402
 from peers import PEERS, Ours, Site  # noqa: E402
-from plant import Inverter, Link, Meter, ticks  # noqa: E402
+from plant import Inverter, Link, Meter, record_sample  # noqa: E402
 from reading import Reading  # noqa: E402
 
-CONTROLLERS = ("ours", "dpl", "ahoy", "hze", "simple", "oracle")
+CONTROLLERS = ("ours", "dpl", "dpl-tuned", "ahoy", "hze", "hze-literal", "simple", "oracle")
+SEEDS = 5
 
 
 class Run:
@@ -61,15 +66,6 @@ class Run:
         self.metrics = None
 
 
-def _update_reading(reading, meter, t_s):
-    reading.valid = True
-    reading.seq += 1
-    reading.t_ms = ticks(t_s)
-    reading.power_dw = int(round(meter.total_w * 10))
-    for phase in range(3):
-        reading.phase_power_dw[phase] = int(round(meter.phase_w[phase] * 10))
-
-
 def _run_oracle(scn, record):
     phases = [inv["phase"] - 1 for inv in scn.inverters]
     outputs = metrics.oracle_outputs_w(np.array(scn.load_w), np.array(scn.pv_w), phases, scn.export_limit_w,
@@ -93,10 +89,11 @@ class PlantRun:
         self.scn = scn
         self.load = [column.tolist() for column in scn.load_w]
         self.pv = [column.tolist() for column in scn.pv_w]
-        self.inverters = [Inverter(spec, self.pv[i][0]) for i, spec in enumerate(scn.inverters)]
-        self.meter = Meter(scn.meter, random.Random("%d:meter" % seed))
+        self.inverters = [Inverter(spec, self.pv[i][0], random.Random("%d:inverter%d" % (seed, i)))
+                          for i, spec in enumerate(scn.inverters)]
+        self.meter = Meter(scn.meter, random.Random("%d:meter" % seed), scn.phases)
         self.link = Link(fleet, self.inverters, random.Random("%d:link" % seed), scn.telemetry_period_s,
-                         scn.link_timeout_s)
+                         scn.link_timeout_s, scn.telemetry_jitter_s)
         self.grid_phase_w = np.empty((3, scn.steps))
         self.pv_total_w = np.empty(scn.steps)
         self.limits_in_force_w = np.empty(scn.steps)
@@ -141,7 +138,7 @@ def _run_plant(scn, name, seed, record):
         fleet.add(i, rated_w=int(spec["rated_w"]), phase=spec["phase"] - 1, inputs=spec["inputs"])
         fleet.can_switch_off[i] = 1 if spec.get("can_switch_off") else 0
     plant = PlantRun(scn, fleet, seed)
-    site = Site(scn, fleet, plant.meter)
+    site = Site(scn, fleet, plant.meter, plant.link)
     reading = Reading(phases=scn.phases)
     controller = Ours(site, reading) if name == "ours" else PEERS[name](site)
     samples = [] if scn.meter["position"] == "grid" else None
@@ -149,11 +146,11 @@ def _run_plant(scn, name, seed, record):
     for k in range(scn.steps):
         t_s = k * scn.step_s
         if plant.measure(k):
-            _update_reading(reading, meter, t_s)
+            record_sample(reading, t_s, meter.phase_w)
             if samples is not None:
                 samples.append((t_s, list(meter.phase_w)))
-        plant.link.service(t_s)
         controller.step(t_s)
+        plant.link.service(t_s)  # the firmware's tick order: meter, controller, links
         plant.advance(k)
     plant.record(record)
     record.meter_samples = samples
@@ -194,6 +191,30 @@ def supervise(scn, record):
 
 
 HEADERS = ("scenario", "controller") + metrics.KEYS
+# The worst seed of a metric is its lowest where more is better, its highest elsewhere;
+# a missing fail-safe reaction (null: not safe before the dropout ended) is worse than any number.
+HIGHER_IS_BETTER = ("pv_produced_wh",)
+
+
+def summarize(rows):
+    """[(scenario, controller, seed, metrics)] -> [(scenario, "<controller> mean"|"<controller> worst", metrics)],
+    in the order the pairs first appear: the mean over the seeds and the worst seed of each metric."""
+    grouped = {}
+    for scenario_name, controller, _, result in rows:
+        grouped.setdefault((scenario_name, controller), []).append(result)
+    out = []
+    for (scenario_name, controller), results in grouped.items():
+        mean, worst = {}, {}
+        for key in metrics.KEYS:
+            values = [r[key] for r in results]
+            if None in values:
+                mean[key] = worst[key] = None
+                continue
+            mean[key] = round(sum(values) / len(values), 3)
+            worst[key] = min(values) if key in HIGHER_IS_BETTER else max(values)
+        out.append((scenario_name, controller + " mean", mean))
+        out.append((scenario_name, controller + " worst", worst))
+    return out
 
 
 def table(rows):
@@ -212,21 +233,41 @@ def table(rows):
     return "\n".join(lines)
 
 
+def markdown(summary):
+    """The README's table from summarize(): per scenario, each controller's mean over-limit energy, lost
+    yield and excursions over 5 s, then the oracle's production."""
+    means = {}
+    for scenario_name, label, result in summary:
+        controller, stat = label.rsplit(" ", 1)
+        if stat == "mean":
+            means.setdefault(scenario_name, {})[controller] = result
+    peers = [name for name in CONTROLLERS if name != "oracle"]
+    lines = ["| scenario | " + " | ".join(peers) + " | oracle yield |", "|---|" + "---:|" * (len(peers) + 1)]
+    for scenario_name, results in means.items():
+        cells = ["%.1f / %.1f / %.1f" % (results[name]["export_over_limit_wh"], results[name]["lost_yield_wh"],
+                                         results[name]["excursions_over_5s"]) for name in peers]
+        cells[0] = "**%s**" % cells[0]
+        lines.append("| %s | %s | %.0f Wh |" % (scenario_name, " | ".join(cells), results["oracle"]["pv_produced_wh"]))
+    return "\n".join(lines)
+
+
 def _job(args):
     path, name, seed, out = args
     scn = scenario_mod.load(path)
     record = run(scn, name, seed)
-    if out:
+    if out and seed == 1:
         import simplot
 
         simplot.plot(record, Path(out) / ("%s-%s.png" % (scn.name, name)))
-    return scn.name, name, record.metrics
+    return scn.name, name, seed, record.metrics
 
 
-def run_all(directory, seed, out=None, jobs=2, controllers=CONTROLLERS):
-    """Every scenario in directory x every controller; returns [(scenario, controller, metrics)]."""
+def run_all(directory, seeds=SEEDS, out=None, jobs=2, controllers=CONTROLLERS, first_seed=1):
+    """Every scenario in directory x every controller x seeds first_seed.. (plots: the first seed's runs);
+    returns [(scenario, controller, seed, metrics)]."""
     paths = sorted(Path(directory).glob("*.json"))
-    work = [(str(p), name, seed, out) for p in paths for name in controllers]
+    seed_list = range(first_seed, first_seed + seeds)
+    work = [(str(p), name, seed, out) for p in paths for name in controllers for seed in seed_list]
     if out:
         Path(out).mkdir(parents=True, exist_ok=True)
     if jobs > 1:
@@ -235,13 +276,26 @@ def run_all(directory, seed, out=None, jobs=2, controllers=CONTROLLERS):
     return [_job(w) for w in work]
 
 
-def has_dropout(directory):
-    """{scenario name: whether its meter drops out}, from the JSON files alone."""
-    flags = {}
+def scenario_facts(directory):
+    """{scenario name: goals.Facts} from the JSON files alone: dropouts, the longest dead time."""
+    import goals
+
+    facts = {}
     for path in sorted(Path(directory).glob("*.json")):
-        spec = json.loads(path.read_text())
-        flags[spec["name"]] = bool(spec["meter"].get("dropouts_s"))
-    return flags
+        scn = scenario_mod.load(path)
+        facts[scn.name] = goals.Facts(bool(scn.meter["dropouts_s"]), max(inv["dead_time_s"] for inv in scn.inverters),
+                                      physics_failsafe_s(scn))
+    return facts
+
+
+def physics_failsafe_s(scn):
+    """The earliest any controller can have the fail-safe limits in force after a dropout starts
+    (None without one): the missing sample noticed at its delivery time, one command per inverter
+    on the one radio (the largest first), then the longest dead time a command may have."""
+    if not scn.meter["dropouts_s"]:
+        return None
+    commands_s = sum(inv["command_s"] for inv in scn.inverters)
+    return round(scn.meter["latency_s"] + commands_s + scn.dead_time_max_s, 2)
 
 
 def main(argv=None):
@@ -249,18 +303,25 @@ def main(argv=None):
     parser.add_argument("--scenario", help="scenario JSON file")
     parser.add_argument("--controller", choices=CONTROLLERS)
     parser.add_argument("--all", metavar="DIR", help="run every scenario in DIR with every controller")
-    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--seed", type=int, default=1, help="the run's seed (with --all: the first seed)")
+    parser.add_argument("--seeds", type=int, default=SEEDS, help="with --all: how many seeds per scenario")
     parser.add_argument("--json", action="store_true", help="print one JSON object with the metrics")
     parser.add_argument("--plot", metavar="FILE.png")
     parser.add_argument("--out", metavar="DIR", help="with --all: write DIR/<scenario>-<controller>.png")
     parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--markdown", action="store_true", help="with --all: print the README's table instead")
     args = parser.parse_args(argv)
     if args.all:
         import goals
 
-        rows = run_all(args.all, args.seed, args.out, args.jobs)
-        print(table(rows))
-        for line in goals.report(rows, has_dropout(args.all)):
+        rows = run_all(args.all, args.seeds, args.out, args.jobs, first_seed=args.seed)
+        if args.markdown:
+            print(markdown(summarize(rows)))
+            return 0
+        print("seeds %d..%d: each controller's mean over the seeds, and its worst seed per metric"
+              % (args.seed, args.seed + args.seeds - 1))
+        print(table(summarize(rows)))
+        for line in goals.report(rows, scenario_facts(args.all)):
             print(line)
         return 0
     if not args.scenario or not args.controller:

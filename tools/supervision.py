@@ -18,7 +18,7 @@ Only the counts are taken: a trip does not lock the simulated plant out.
 import random
 
 import events
-from plant import Meter, ticks
+from plant import Meter, record_sample, ticks
 from reading import Reading
 from supervisor import Supervisor
 
@@ -28,7 +28,7 @@ CONTROL_PERIOD_S = 0.25
 def connection_samples(times_s, grid_phase_w, meter_spec):
     """[(delivery t_s, [L1, L2, L3] W)] of a noise-free meter at the connection point with the
     scenario meter's period, latency and dropouts; grid_phase_w has shape (3, steps)."""
-    meter = Meter(dict(meter_spec, position="grid", noise_pct=0.0), random.Random(0))
+    meter = Meter(dict(meter_spec, position="grid", noise_pct=0.0, noise_floor_w=0.0), random.Random(0))
     rows = grid_phase_w.T.tolist()
     samples = []
     for t_s, grid in zip(times_s.tolist(), rows, strict=True):
@@ -48,13 +48,7 @@ def counts(samples, end_s, export_limit_w, phase_export_limit_w=None, phases=3):
     for k in range(int(end_s / CONTROL_PERIOD_S + 1e-9) + 1):
         t_s = k * CONTROL_PERIOD_S
         while next_sample < len(samples) and samples[next_sample][0] <= t_s + 1e-9:
-            sample_t_s, phase_w = samples[next_sample]
+            record_sample(reading, *samples[next_sample])
             next_sample += 1
-            reading.valid = True
-            reading.seq += 1
-            reading.t_ms = ticks(sample_t_s)
-            reading.power_dw = int(round(sum(phase_w) * 10))
-            for phase in range(3):
-                reading.phase_power_dw[phase] = int(round(phase_w[phase] * 10))
         supervisor.step(ticks(t_s), reading)
     return supervisor.stage2_total, supervisor.trips

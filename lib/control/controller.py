@@ -9,26 +9,30 @@ possible but spread so that no inverter ramps a big cut alone (down fast).
 Room to spare: it raises only when every command has had time to act and a
 sample taken after that shows the room (up carefully).
 
-What the meter saw is modelled per inverter: a command is believed in force
-`lag` ms after its acknowledgement (learned from the inverter's own output
-reports, so a slow inverter is not cut twice; until then the higher of the
-old and new limits is assumed), and an inverter that reported less than its
-limit is PV-bound, counted at its reported output (anchoring: its limit is
-never wound up while clouds hold it back). Without a fresh valid sample the
-controller commands the fail-safe limits, whose total cannot export more than
-the limit whatever the load, and holds them. docs/CONTROLLER.md explains why.
+What the meter saw is modelled per inverter (lib/control/inverter_model.py):
+a command is believed in force a learned response time after its
+acknowledgement (so a slow inverter is not cut twice; until then the higher of
+the old and new limits is assumed), and an inverter that reported less than
+its limit is PV-bound, counted at its reported output (anchoring: its limit is
+never wound up while clouds hold it back). When samples stop, the fail-safe
+limits (lib/control/failsafe.py), whose total cannot export more than the
+limit whatever the load, are sent early enough to be in force `failsafe_ms`
+after the last fresh sample, and held. docs/CONTROLLER.md explains why.
 
 Device notes: `step()` is integer-only and allocates nothing (arrays and
-flags are preallocated here); its cost is a few passes over the inverter
-table (at worst quadratic in the number of inverters when a change is
-spread over many), whatever the time elapsed between calls. All powers are
-deci-watts; limits up to 2**30 / 10 W, documented as up to 1 MW per plant.
+flags are preallocated here and in the two helpers); its cost is a few passes
+over the inverter table (at worst quadratic in the number of inverters when a
+change is spread over many), whatever the time elapsed between calls. All
+powers are deci-watts; limits up to 2**30 / 10 W, documented as up to 1 MW per
+plant.
 """
 
 from array import array
 
-from compat import const, ticks_add, ticks_diff
-from fleet import CMD_ACKED, CMD_FAILED
+from compat import const, ticks_diff
+from failsafe import FailsafePlan
+from fleet import CMD_FAILED
+from inverter_model import PENDING, InverterModel
 
 # Where the meter sits: at the grid connection (it measures import - export)
 # or on the house's consumption (it measures the load; PV is not behind it).
@@ -42,22 +46,11 @@ MODE_REGULATING = const(2)
 
 NO_LIMIT = const(-1)  # a per-phase (or total) export limit that does not apply
 
-# What the controller believes about the newest command of an inverter.
-_PENDING = const(0)  # queued or sent, not acknowledged: the old limit is in force
-_ACTING = const(1)  # acknowledged: in force from `effect_ms` on
-_DONE = const(2)  # in force for longer than any sample we may still use
-
 # `touched`: what happened to an inverter in this step.
 _CONSIDERED = const(1)  # given its share without a change
 _COMMANDED = const(2)  # commanded: a later change in the same step replaces that command
 
-_NONE = const(-1)  # no PV-bound report: the inverter makes what its limit allows
 _HUGE_DW = const(0x3FFFFFFF)  # an unreachable cap (no limit), within the small-int range
-_LAG_STEP_MS = const(1000)  # how much a late response lengthens the learned lag
-_SERVICE_CREEP_MS = const(100)  # how fast the measured delivery time may grow per command
-_RETRY_DOUBLINGS = const(6)  # a failed command is retried at most 64 x min_interval_ms apart
-_UNREACHABLE_FAILS = const(2)  # failures in a row after which an inverter is not counted on
-_LAG_MIN_MS = const(1000)  # the shortest lag learned (a cloud can mimic a fast response)
 _STEP_DW = const(1000)  # 100 W between samples: a load switching, neither trend nor jitter
 _TREND_CLIP_DW_PER_S = const(500)  # 50 W/s: the steepest trend counted
 _TREND_HORIZON_MS = const(5000)  # the farthest a falling load is extrapolated
@@ -71,22 +64,9 @@ class Controller:
     and per-phase limits beyond them do not apply. Phase limits are per leg in split-phase; the
     total is L1 + L2, as the meter sums it.
 
-    Tuning keywords (all integers; defaults suit Hoymiles HM on a 1 s meter;
-    docs/CONTROLLER.md has the table and the reasons): margin_w: import aimed
-    at below the limit; jitter_pct: the margin is at least this share of the
-    load's usual change between samples; slow_margin_w_per_s: more margin per
-    second an inverter responds slower than response_ms; trend_pct: how much of
-    a falling load's expected fall a raise leaves free; cut_spread_w,
-    ramp_w_per_s: a cut takes from one inverter at most what it ramps in two
-    command deliveries at that rate, and never less than cut_spread_w, before
-    spreading to others; deadband_w: smallest raise worth a command;
-    min_interval_ms: least time between two commands to one inverter;
-    settle_ms: how long after a command is believed in force a sample must be
-    before a raise; response_ms / max_response_ms: initial and largest time
-    from acknowledgement to the new limit being in force (learned per
-    inverter); headroom_pct / headroom_w: how far above its reported output a
-    PV-bound inverter may be raised; tolerance_pct / tolerance_w: how far
-    below its limit an output must be to count as PV-bound.
+    Tuning keywords (all integers; defaults suit Hoymiles HM on a 1 s meter): docs/CONTROLLER.md
+    has the table and the reasons. failsafe_ms is the time after the last fresh sample by which
+    the fail-safe limits are in force, as far as the learned delivery and dead times allow.
     """
 
     def __init__(
@@ -126,22 +106,21 @@ class Controller:
         self.fleet = fleet
         self.count = count
         self.meter_position = meter_position
+        self.grid_meter = meter_position == GRID
         self.failsafe_ms = failsafe_ms
         self.margin_dw = margin_w * 10
         self.trend_pct = trend_pct
         self.jitter_pct = jitter_pct
-        self.ramp_dw_per_s = ramp_w_per_s * 10
         self.cut_spread_dw = cut_spread_w * 10
         self.slow_margin_dw_per_s = slow_margin_w_per_s * 10
         self.response_ms = response_ms
         self.deadband_dw = deadband_w * 10
-        self.min_interval_ms = min_interval_ms
         self.settle_ms = settle_ms
-        self.max_response_ms = max_response_ms
-        self.headroom_pct = headroom_pct
-        self.headroom_dw = headroom_w * 10
-        self.tolerance_pct = tolerance_pct
-        self.tolerance_dw = tolerance_w * 10
+        # The two parts with state of their own: what is learned per inverter, and the fail-safe.
+        self.model = InverterModel(fleet, response_ms, max_response_ms, ramp_w_per_s, min_interval_ms,
+                                   headroom_pct, headroom_w, tolerance_pct, tolerance_w, failsafe_ms + settle_ms)
+        self.plan = FailsafePlan(fleet, self.model)
+        self.failsafe_dw = self.plan.failsafe_dw
         # Telemetry: the mode, the last estimates (deci-watts) and commands issued.
         self.mode = MODE_STARTING
         self.hold_reason = 0  # nonzero: a check outside the controller holds the fail-safe limits (hold_failsafe)
@@ -151,49 +130,28 @@ class Controller:
         self.limit_dw = 0  # total of the limits commanded
         self.expected_dw = 0  # PV total to expect once every command acted
         self.commands = 0
-        self.service_ms = -1  # time the link takes to deliver a command (measured; -1: not yet)
         self.trend_dw_per_s = 0  # the load's recent slope (smoothed, clipped)
         self.jitter_dw = 0  # the load's typical change from one sample to the next (smoothed)
-        # Per inverter: the belief about its newest command, and its feedback.
-        self.prev_dw = _copy(fleet.target_dw)  # highest limit maybe in force when the newest was sent
-        self.belief = bytearray(count)
-        for index in range(count):
-            self.belief[index] = _DONE
-        self.ack_ms = _ints(count)
-        self.effect_ms = _ints(count)
-        self.lag_ms = _ints(count)
-        for index in range(count):
-            self.lag_ms[index] = response_ms
-        self.sent_ms = _ints(count)
-        self.ever_sent = bytearray(count)
-        self.clean = bytearray(count)  # the newest command went out while the one before was in force
-        self.fails = bytearray(count)  # commands failed in a row (lost acks, or unreachable)
-        self.from_dw = _ints(count)  # output (taken high) when the newest command went out
-        self.avail_dw = _ints(count)  # reported output while PV-bound, or _NONE
-        for index in range(count):
-            self.avail_dw[index] = _NONE
-        self.report_seq = _ints(count)
-        self.failsafe_dw = _ints(count)
         # Scratch for one regulation pass.
         self.expect_dw = _ints(count)  # what each inverter will make once its commands act
         self.touched = bytearray(count)
         self.phase_limit_dw = array("i", (NO_LIMIT, NO_LIMIT, NO_LIMIT))
         self.phase_seen_dw = _ints(3)
-        self.phase_spent_dw = _ints(3)  # fail-safe limits per phase, while planning them
-        self.switch_seen = bytearray(count)  # fleet.can_switch_off as the fail-safe plan knows it
-        self._spent_dw = 0
-        self._replan = False
+        self.phase_doubt_dw = _ints(3)
         self.phase_expect_dw = _ints(3)
         self.phase_need_dw = _ints(3)
         self.export_limit_dw = 0
         self._seq = 0
         self._again = True
         self._settled = False
+        self._doubt_dw = 0  # how much the load estimate may be too high while commands act
+        self._rising_dw = 0
+        self._over_dw = 0
         self._best = -1
         self._best_dw = 0
         self._now_ms = 0
         self._sample_ms = 0
-        self._lag_max_ms = response_ms
+        self._dead_max_ms = response_ms
         self._first_pass = False
         self._trend_seq = 0
         self._trend_ms = 0
@@ -214,49 +172,8 @@ class Controller:
             unused = phase_export_limit_w is None or phase >= self.phases
             limit_w = NO_LIMIT if unused else phase_export_limit_w[phase]
             self.phase_limit_dw[phase] = NO_LIMIT if limit_w < 0 else limit_w * 10
-        self._plan_failsafe()
+        self.plan.plan(self.export_limit_dw, self.phase_limit_dw)
         self._again = True
-
-    def _plan_failsafe(self):
-        """Limits whose PV alone cannot export more than the limits: minimums, off, then the rest.
-
-        Runs when the limits are set and when a link changes which inverters it can switch off;
-        allocation-free like the step (small functions, totals in attributes).
-        """
-        self._spent_dw = 0
-        for phase in range(3):
-            self.phase_spent_dw[phase] = 0
-        for index in range(self.count):
-            self.failsafe_dw[index] = 0
-            self._plan(index, self.fleet.min_dw[index])
-        for index in range(self.count):
-            if self.fleet.can_switch_off[index] and self._over_budget(self.fleet.phase[index]):
-                self._plan(index, 0)
-        for index in range(self.count):
-            self._plan_rest(index)
-
-    def _plan_rest(self, index):
-        """Give inverter `index` (unless off) what the limits leave, up to its rating."""
-        left = self._budget_left(index)
-        if self.failsafe_dw[index] > 0 and left > 0:
-            self._plan(index, self.failsafe_dw[index] + left)
-
-    def _plan(self, index, limit_dw):
-        change = limit_dw - self.failsafe_dw[index]
-        self.failsafe_dw[index] = limit_dw
-        self._spent_dw += change
-        self.phase_spent_dw[self.fleet.phase[index]] += change
-
-    def _over_budget(self, phase):
-        return _exceeds(self._spent_dw, self.export_limit_dw) or _exceeds(
-            self.phase_spent_dw[phase], self.phase_limit_dw[phase]
-        )
-
-    def _budget_left(self, index):
-        """What inverter `index` may still get: up to its rating, within the total and its phase."""
-        phase = self.fleet.phase[index]
-        left = min(self.fleet.rated_dw[index] - self.failsafe_dw[index], _room(self._spent_dw, self.export_limit_dw))
-        return min(left, _room(self.phase_spent_dw[phase], self.phase_limit_dw[phase]))
 
     # -- the step -------------------------------------------------------------------------------
     # MicroPython keeps a call's frame on the C stack only while locals plus operand stack stay
@@ -267,12 +184,12 @@ class Controller:
         """One control period: returns the number of commands issued (see the module notes)."""
         before = self.commands
         self._now_ms = now_ms
-        for index in range(self.count):
-            self._follow(index)
-        if self._replan:
-            self._replan = False
-            self._plan_failsafe()
-        if self.hold_reason or not reading.valid or ticks_diff(now_ms, reading.t_ms) > self.failsafe_ms:
+        self._follow_all()
+        if self.plan.stale():
+            self.plan.plan(self.export_limit_dw, self.phase_limit_dw)
+        if reading.valid:
+            self.plan.follow_sample(reading)
+        if self.hold_reason or not reading.valid or self._stale(now_ms, reading):
             if self.mode == MODE_REGULATING:
                 self.mode = MODE_FAILSAFE
             self._hold_failsafe()
@@ -285,85 +202,34 @@ class Controller:
             self._regulate(reading)
         return self.commands - before
 
+    def _follow_all(self):
+        model = self.model
+        for index in range(self.count):
+            model.follow(index, self._now_ms)
+
+    def _stale(self, now_ms, reading):
+        return self.plan.due(reading.seq, ticks_diff(now_ms, reading.t_ms), self.failsafe_ms)
+
     def hold_failsafe(self, reason):
         """Hold the fail-safe limits whatever the meter says while `reason` is nonzero (a plausibility
         verdict, a supervisor lockout: the caller's code); 0 releases the hold. Called in the tick, before step()."""
         self.hold_reason = reason
 
     def _hold_failsafe(self):
+        """Command the fail-safe limits (all at once: the link delivers them one after the other),
+        and again any whose command failed and is due."""
         for index in range(self.count):
-            if self.fleet.target_dw[index] != self.failsafe_dw[index] or self._failed_and_due(index):
+            if self.fleet.target_dw[index] != self.failsafe_dw[index] or self.model.failed_and_due(index, self._now_ms):
                 self._command(index, self.failsafe_dw[index])
         self.limit_dw = self._total_target()
         self._again = True  # regulate on the first good sample even if its seq was seen
 
-    def _failed_and_due(self, index):
-        """A failed command is sent again, after an interval that doubles with each failure in a
-        row (up to 64 times `min_interval_ms`): an unreachable inverter does not hog the link."""
-        return self.fleet.cmd_state[index] == CMD_FAILED and ticks_diff(
-            self._now_ms, self.sent_ms[index]
-        ) >= self.min_interval_ms << min(self.fails[index], _RETRY_DOUBLINGS)
-
-    def _follow(self, index):
-        """An acknowledgement starts the lag; an output report teaches PV-bound output and the lag;
-        a link that now can (or no longer can) switch the inverter off changes the fail-safe plan."""
-        if self.fleet.can_switch_off[index] != self.switch_seen[index]:
-            self.switch_seen[index] = self.fleet.can_switch_off[index]
-            self._replan = True
-        belief = self.belief[index]
-        if belief == _PENDING and self.fleet.cmd_state[index] == CMD_ACKED:
-            self.ack_ms[index] = self.fleet.cmd_t_ms[index]
-            self.fails[index] = 0
-            self._start_lag(index)
-            self._time_service(ticks_diff(self.ack_ms[index], self.sent_ms[index]))
-        elif belief == _ACTING and ticks_diff(self._now_ms, self.effect_ms[index]) > self.failsafe_ms + self.settle_ms:
-            self.belief[index] = _DONE  # no sample we may still use predates it
-        if self.fleet.output_seq[index] != self.report_seq[index]:
-            self.report_seq[index] = self.fleet.output_seq[index]
-            self._learn(index, self.fleet.output_dw[index], self.fleet.output_t_ms[index])
-
-    def _time_service(self, took_ms):
-        """Track how long the link takes to deliver one command: the quickest recent delivery
-        (commands queued behind others take longer), creeping up if deliveries get slower."""
-        took_ms = max(took_ms, 0)
-        self.service_ms = took_ms if self.service_ms < 0 else min(took_ms, self.service_ms + _SERVICE_CREEP_MS)
-
-    def _start_lag(self, index):
-        self.effect_ms[index] = ticks_add(self.ack_ms[index], self.lag_ms[index])
-        self.belief[index] = _ACTING
-
-    def _learn(self, index, output, report_ms):
-        if self.belief[index] != _PENDING and self.ever_sent[index]:
-            since_ms = ticks_diff(report_ms, self.ack_ms[index])
-            if 0 <= since_ms <= self.max_response_ms and self.clean[index] and self._checkable_cut(index):
-                self._learn_lag(index, output, since_ms)
-            if self.from_dw[index] < self.fleet.target_dw[index]:
-                report_ms = ticks_add(report_ms, -self.settle_ms)  # a raise may ramp a little longer
-        # Only an output under a limit surely in force tells whether PV is short.
-        if self._in_force(index, report_ms):
-            if output + self._tolerance(index) < self.fleet.target_dw[index]:
-                self.avail_dw[index] = output
-            else:
-                self.avail_dw[index] = _NONE
-
-    def _checkable_cut(self, index):
-        """The newest command was a cut below the output of the time: the output must follow it."""
-        return self.from_dw[index] > self.fleet.target_dw[index] + self._tolerance(index)
-
-    def _learn_lag(self, index, output, since_ms):
-        if output > self.fleet.target_dw[index] + self._tolerance(index):
-            if since_ms >= self.lag_ms[index]:  # not in force yet: slower than we thought
-                self.lag_ms[index] = min(since_ms + _LAG_STEP_MS, self.max_response_ms)
-                self._start_lag(index)
-        elif since_ms < self.lag_ms[index]:  # in force already: faster than we thought
-            self.lag_ms[index] = max(since_ms, _LAG_MIN_MS)
-            if self.belief[index] == _ACTING:
-                self._start_lag(index)
-
     def _regulate(self, reading):
         self._again = False
         self._settled = True
-        self._lag_max_ms = self.response_ms
+        self._doubt_dw = 0
+        self._rising_dw = 0  # raises that may not be in force: half of them counts as excess
+        self._dead_max_ms = self.response_ms
         self._sample_ms = reading.t_ms
         self._zero_phases()
         for index in range(self.count):
@@ -371,13 +237,14 @@ class Controller:
         self.pv_dw = self.phase_seen_dw[0] + self.phase_seen_dw[1] + self.phase_seen_dw[2]
         self.expected_dw = self.phase_expect_dw[0] + self.phase_expect_dw[1] + self.phase_expect_dw[2]
         # What the limits allow: the load behind the meter plus the export limit, less the margin.
-        self.load_dw = reading.power_dw + self.pv_dw if self.meter_position == GRID else reading.power_dw
+        self.load_dw = reading.power_dw + self.pv_dw if self.grid_meter else reading.power_dw
         if reading.seq != self._trend_seq:
             self._trend_seq = reading.seq
             self._follow_trend()
         self.aim_margin_dw = self._aim_margin()
         self.allowed_dw = _allowance(self.load_dw, self.export_limit_dw, self.aim_margin_dw)
-        cut = self.expected_dw - self.allowed_dw > self.aim_margin_dw // 2
+        self._over_dw = self.expected_dw - self.allowed_dw + self._rising_dw // 2  # down fast
+        cut = self._over_dw > self.aim_margin_dw // 2
         for phase in range(3):
             # A phase without PV to cut (no inverter there) cannot need a cut, whatever its limit.
             if self._phase_need(phase, reading.phase_power_dw[phase]) > self.aim_margin_dw // 2 and (
@@ -385,22 +252,32 @@ class Controller:
             ):
                 cut = True
         if cut:
-            self._cut(self.expected_dw - self.allowed_dw)
-        elif self._settled:
-            self._raise(self.allowed_dw - self.expected_dw - self._falling_dw())
+            self._cut(self._over_dw)
+        else:
+            self._raise(self._room())
         self.limit_dw = self._total_target()
+
+    def _room(self):
+        """Room for a raise. Unsettled, the load estimate may be too high by what the acting
+        commands change: room beyond that is real, and used at once if it is a load switching on
+        (100 W or more); anything less waits until the commands acted."""
+        room = self.allowed_dw - self.expected_dw - self._falling_dw()
+        if self._settled:
+            return room
+        room -= self._doubt_dw
+        return room if room >= _STEP_DW else 0
 
     def _aim_margin(self):
         """The margin to aim at: more than the load's usual jitter between samples, and more where a
         slow inverter cannot correct an excess for a long time."""
         margin = max(self.margin_dw, self.jitter_dw * self.jitter_pct // 100)
-        return margin + (self._lag_max_ms - self.response_ms) * self.slow_margin_dw_per_s // 1000
+        return margin + (self._dead_max_ms - self.response_ms) * self.slow_margin_dw_per_s // 1000
 
     def _falling_dw(self):
         """How far a falling load will fall before a cut could act: raises leave that much room."""
         if self.trend_dw_per_s >= 0:
             return 0
-        horizon_ms = min(self._lag_max_ms + self.service_ms, _TREND_HORIZON_MS)
+        horizon_ms = min(self._dead_max_ms + self.model.service_ms, _TREND_HORIZON_MS)
         return -self.trend_dw_per_s * (horizon_ms // 100) // 10 * self.trend_pct // 100
 
     def _follow_trend(self):
@@ -421,46 +298,44 @@ class Controller:
 
     def _zero_phases(self):
         for phase in range(3):
+            self.phase_doubt_dw[phase] = 0
             self.phase_seen_dw[phase] = 0
             self.phase_expect_dw[phase] = 0
 
     def _survey(self, index):
         """Re-send a failed command; add the output seen at the sample and the output to expect.
 
-        Clears `_settled` unless the newest command acted `settle_ms` before the sample.
+        Clears `_settled` unless the newest command acted `settle_ms` before the sample, and adds
+        what that command changes to `_doubt_dw`.
         """
+        model = self.model
         self.touched[index] = 0
-        if self.lag_ms[index] > self._lag_max_ms:
-            self._lag_max_ms = self.lag_ms[index]
-        if self.fleet.cmd_state[index] == CMD_FAILED and self.belief[index] == _PENDING:
+        if model.dead_ms[index] > self._dead_max_ms:
+            self._dead_max_ms = model.dead_ms[index]
+        if self.fleet.cmd_state[index] == CMD_FAILED and model.belief[index] == PENDING:
             self._again = True
-            if self._failed_and_due(index):
+            if model.failed_and_due(index, self._now_ms):
                 self._command(index, self.fleet.target_dw[index])
-        if self._unsettled(index):
-            self._settled = False
-        phase = self.fleet.phase[index]
-        seen = self._seen_at(index, self._sample_ms)
-        self.phase_seen_dw[phase] += seen
-        if self.fails[index] >= _UNREACHABLE_FAILS:
+        if model.unsettled(index, self._sample_ms, self.settle_ms):
+            self._doubt(index)
+        self.phase_seen_dw[self.fleet.phase[index]] += model.seen_bound_at(index, self._sample_ms)
+        if model.unreachable(index):
             # Its commands do not arrive: expect what it may still make, not what was asked.
-            self.expect_dw[index] = self._expected(index, self._highest_at(index, self._now_ms))
+            self._expect(index, model.highest_at(index, self._now_ms))
         else:
-            self.expect_dw[index] = self._expected(index, self.fleet.target_dw[index])
-        self.phase_expect_dw[phase] += self.expect_dw[index]
+            self._expect(index, self.fleet.target_dw[index])
+        self.phase_expect_dw[self.fleet.phase[index]] += self.expect_dw[index]
 
-    def _unsettled(self, index):
-        """Whether the newest command may not have acted `settle_ms` before the sample. An inverter
-        whose commands keep failing does not hold back the others' raises."""
-        if self.fails[index] >= _UNREACHABLE_FAILS:
-            return False
-        belief = self.belief[index]
-        return belief == _PENDING or (
-            belief == _ACTING and ticks_diff(self._sample_ms, self.effect_ms[index]) < self.settle_ms
-        )
+    def _doubt(self, index):
+        doubt = self.model.doubt(index)
+        self._rising_dw += self.model.rising(index)
+        self._settled = False
+        self._doubt_dw += doubt
+        self.phase_doubt_dw[self.fleet.phase[index]] += doubt
 
     def _phase_need(self, phase, reading_dw):
         """How far the phase's expected PV exceeds what its limit allows (negative: room)."""
-        load = reading_dw + self.phase_seen_dw[phase] if self.meter_position == GRID else reading_dw
+        load = reading_dw + self.phase_seen_dw[phase] if self.grid_meter else reading_dw
         need = self.phase_expect_dw[phase] - _allowance(load, self.phase_limit_dw[phase], self.aim_margin_dw)
         self.phase_need_dw[phase] = need
         return need
@@ -502,14 +377,17 @@ class Controller:
     def _tighten(self, index, phase):
         """At the limit, a PV-bound inverter's limit far above its output is export waiting for the
         clouds to clear: bring it down to a little above its output (no output is lost)."""
-        if self._eligible(index, phase) and self.fleet.target_dw[index] > self._ceiling(index) + self.deadband_dw:
-            self._set(index, self._ceiling(index))
+        ceiling = self.model.ceiling(index)
+        if self._eligible(index, phase) and self.fleet.target_dw[index] > ceiling + self.deadband_dw:
+            self._set(index, ceiling)
 
     def _spread_dw(self):
-        """Most of a cut for one inverter: what it ramps in two command deliveries, at least
-        `cut_spread_w`. A slow link makes each extra inverter cost a delivery time, so the cut
-        is spread less; a fast one spreads it more, so no inverter ramps long alone."""
-        return max(self.cut_spread_dw, self.ramp_dw_per_s // 50 * (min(max(self.service_ms, 0), 10000) // 10))
+        """Most of a cut for the inverter picked (`_best`): what it ramps in two command deliveries
+        at its learned rate, at least `cut_spread_w`. A slow link makes each extra inverter cost a
+        delivery time, so the cut is spread less; a fast one spreads it more, so no inverter
+        ramps long alone."""
+        service_ms = min(max(self.model.service_ms, 0), 10000)
+        return max(self.cut_spread_dw, self.model.ramp_dw_per_s[self._best] // 50 * (service_ms // 10))
 
     def _switch_off(self, phase, amount):
         """Everything at its minimum and still too much: switch off where the link can."""
@@ -531,11 +409,11 @@ class Controller:
     def _eligible(self, index, phase):
         """On `phase` and free to command: in the first pass of a cut, not yet cut in this step;
         in the second, also those (their command is still queued, a new target replaces it)."""
-        if (phase >= 0 and self.fleet.phase[index] != phase) or self.fails[index] >= _UNREACHABLE_FAILS:
+        if (phase >= 0 and self.fleet.phase[index] != phase) or self.model.unreachable(index):
             return False
         if self.touched[index]:
             return not self._first_pass
-        return self._interval_passed(index)
+        return self.model.interval_passed(index, self._now_ms)
 
     def _can_switch_off(self, index, phase):
         return self.expect_dw[index] > 0 and self.fleet.can_switch_off[index] and self._eligible(index, phase)
@@ -543,7 +421,8 @@ class Controller:
     def _raise(self, room):
         """Give `room` to the inverters with the most headroom, within each phase's room."""
         for phase in range(3):
-            self.phase_need_dw[phase] = -self.phase_need_dw[phase]  # now: the room left on each phase
+            # Now: the room left on each phase, beyond what acting commands may change there.
+            self.phase_need_dw[phase] = -self.phase_need_dw[phase] - self.phase_doubt_dw[phase]
         while room >= self.deadband_dw:
             best = self._pick_raise()
             if best < 0:
@@ -560,7 +439,8 @@ class Controller:
         self._best = -1
         self._best_dw = 0
         for index in range(self.count):
-            if not self.touched[index] and self.fails[index] < _UNREACHABLE_FAILS and self._interval_passed(index):
+            if not self.touched[index] and not self.model.unreachable(index) and self.model.interval_passed(
+                    index, self._now_ms):
                 self._consider(index, self._gain(index))
         return self._best
 
@@ -570,7 +450,7 @@ class Controller:
             self._best_dw = amount_dw
 
     def _gain(self, index):
-        gain = min(self._ceiling(index) - self.fleet.target_dw[index], self.phase_need_dw[self.fleet.phase[index]])
+        gain = min(self.model.ceiling(index) - self.fleet.target_dw[index], self.phase_need_dw[self.fleet.phase[index]])
         if self.fleet.target_dw[index] == 0 and gain < self.fleet.min_dw[index]:
             return 0  # switched off: back on only at its minimum or more
         return gain
@@ -584,7 +464,7 @@ class Controller:
             target = 0
         else:
             target = min(max(target, fleet.min_dw[index]), fleet.rated_dw[index])
-        self.expect_dw[index] = self._expected(index, target)
+        self._expect(index, target)
         if self.touched[index] == _COMMANDED:
             fleet.command(index, target, self._now_ms)  # replaces the one queued in this step
         elif target != fleet.target_dw[index] or fleet.cmd_state[index] == CMD_FAILED:
@@ -592,62 +472,14 @@ class Controller:
         else:
             self.touched[index] = _CONSIDERED
 
+    def _expect(self, index, target):
+        self.expect_dw[index] = self.model.expected(index, target, self.grid_meter)
+
     def _command(self, index, target):
-        if self.fleet.cmd_state[index] == CMD_FAILED and self.fails[index] < 255:
-            self.fails[index] += 1
-        # Only a command sent while the one before it was in force times the inverter's response.
-        self.clean[index] = 1 if self._in_force(index, self._now_ms) else 0
-        self.from_dw[index] = self._seen_at(index, self._now_ms)
-        self.prev_dw[index] = self._highest_at(index, self._now_ms)
-        self.belief[index] = _PENDING
-        self.sent_ms[index] = self._now_ms
-        self.ever_sent[index] = 1
+        self.model.note_command(index, self._now_ms)
         self.touched[index] = _COMMANDED
         self.commands += 1
         self.fleet.command(index, target, self._now_ms)
-
-    def _in_force(self, index, t_ms):
-        """Whether the newest command is believed in force at `t_ms`."""
-        belief = self.belief[index]
-        return belief == _DONE or (belief == _ACTING and ticks_diff(t_ms, self.effect_ms[index]) >= 0)
-
-    def _highest_at(self, index, t_ms):
-        """The highest limit that may be in force at `t_ms`: the newest, or while it may not have
-        acted yet, the highest of it and those before."""
-        if self._in_force(index, t_ms):
-            return self.fleet.target_dw[index]
-        return max(self.fleet.target_dw[index], self.prev_dw[index])
-
-    def _seen_at(self, index, t_ms):
-        """The output the meter saw at `t_ms`, taken as high as it may have been: the load is then
-        never underestimated, so a command that acted sooner than believed cannot look like a load
-        drop and trigger a needless cut, nor a cut still on its way be cut again."""
-        limit = self._highest_at(index, t_ms)
-        avail = self.avail_dw[index]
-        return avail if avail != _NONE and avail < limit else limit
-
-
-    def _expected(self, index, target):
-        """What the inverter makes once `target` is in force. A grid meter sees more PV at once, so
-        a PV-bound inverter counts at its output there; a load meter cannot, so it counts the limit."""
-        avail = self.avail_dw[index]
-        if self.meter_position == GRID and avail != _NONE and avail < target:
-            return avail
-        return target
-
-    def _ceiling(self, index):
-        """The highest useful limit: the rating, or a little above a PV-bound output (no wind-up)."""
-        rated = self.fleet.rated_dw[index]
-        avail = self.avail_dw[index]
-        if avail == _NONE:
-            return rated
-        return min(rated, avail + max(self.headroom_dw, rated // 100 * self.headroom_pct))
-
-    def _tolerance(self, index):
-        return max(self.tolerance_dw, self.fleet.rated_dw[index] // 100 * self.tolerance_pct)
-
-    def _interval_passed(self, index):
-        return not self.ever_sent[index] or ticks_diff(self._now_ms, self.sent_ms[index]) >= self.min_interval_ms
 
     def _total_target(self):
         total = 0
@@ -660,25 +492,8 @@ def _ints(count):
     return array("i", bytes(4 * count))
 
 
-def _copy(values):
-    copy = _ints(len(values))
-    for index in range(len(values)):
-        copy[index] = values[index]
-    return copy
-
-
 def _allowance(load_dw, limit_dw, margin_dw):
     """PV the limit allows with this load (huge where no limit applies)."""
     if limit_dw < 0:
         return _HUGE_DW
     return load_dw + limit_dw - margin_dw
-
-
-def _exceeds(spent_dw, limit_dw):
-    return limit_dw >= 0 and spent_dw > limit_dw
-
-
-def _room(spent_dw, limit_dw):
-    if limit_dw < 0:
-        return _HUGE_DW
-    return limit_dw - spent_dw

@@ -35,6 +35,13 @@ def _ints(count):
     return array("i", bytes(4 * count))
 
 
+def min_limit_dw(rated_dw, inputs, min_dw=0):
+    """The lowest limit an inverter accepts: 2 % of its rating or 12 W per DC input, at least
+    `min_dw`, at most the rating. The one copy of this rule (the simulator uses it too)."""
+    low = max(min_dw, (rated_dw * MIN_LIMIT_PCT + 99) // 100, inputs * MIN_LIMIT_DW_PER_INPUT)
+    return min(low, rated_dw)
+
+
 class Fleet:
     def __init__(self, count):
         self.count = count
@@ -57,13 +64,8 @@ class Fleet:
         if rated_w <= 0 or inputs <= 0:
             raise ValueError("rated_w and inputs must be positive")
         rated_dw = rated_w * 10
-        min_dw = max(
-            min_w * 10,
-            (rated_dw * MIN_LIMIT_PCT + 99) // 100,
-            inputs * MIN_LIMIT_DW_PER_INPUT,
-        )
         self.rated_dw[index] = rated_dw
-        self.min_dw[index] = min(min_dw, rated_dw)
+        self.min_dw[index] = min_limit_dw(rated_dw, inputs, min_w * 10)
         self.phase[index] = phase
         self.inputs[index] = inputs
         self.target_dw[index] = rated_dw

@@ -1,0 +1,89 @@
+"""Per-inverter learning on its own: beliefs, dead time, ramp, settling, PV-bound output, doubt."""
+
+import fleet
+import inverter_model
+from inverter_model import ACTING, DONE, NONE, PENDING
+
+
+def make(rated_w=800, response_ms=3000, ramp_w_per_s=400):
+    table = fleet.Fleet(1)
+    table.add(0, rated_w, inputs=2)
+    model = inverter_model.InverterModel(table, response_ms, 30000, ramp_w_per_s, 1000, 5, 30, 3, 10, 4000)
+    return table, model
+
+
+def command(table, model, limit_dw, now_ms, ack_ms=None):
+    model.note_command(0, now_ms)
+    table.command(0, limit_dw, now_ms)
+    table.sent(0, now_ms)
+    if ack_ms is not None:
+        table.acked(0, ack_ms)
+        model.follow(0, ack_ms)
+
+
+def report(table, model, output_dw, t_ms):
+    table.report_output(0, output_dw, t_ms)
+    model.follow(0, t_ms)
+
+
+def test_a_command_is_in_force_after_the_dead_time_and_the_ramp_of_its_step():
+    table, model = make()
+    assert model.belief[0] == DONE
+    command(table, model, 3000, 0)
+    assert model.belief[0] == PENDING and model.seen_at(0, 100) == 8000  # the higher of old and new
+    table.acked(0, 200)
+    model.follow(0, 200)
+    # 800 W -> 300 W: 3 s dead time, then (500 - 24) W at 400 W/s = 1190 ms
+    assert model.belief[0] == ACTING and model.effect_ms[0] == 200 + 3000 + 1190
+    assert not model.in_force(0, 4389) and model.in_force(0, 4390)
+    assert model.service_ms == 200
+
+
+def test_a_late_output_lengthens_the_dead_time_an_early_one_shortens_it_by_a_quarter():
+    table, model = make()
+    command(table, model, 3000, 0, ack_ms=0)
+    report(table, model, 8000, 4000)  # 4 s on: still the old output
+    assert model.dead_ms[0] == 5000 and model.dead_hi_ms[0] == 5000
+    report(table, model, 3000, 20000)
+    command(table, model, 1000, 20000, ack_ms=20000)  # a clean cut: the one before is in force
+    report(table, model, 2000, 21500)  # moving after 1.5 s
+    assert model.dead_ms[0] == 5000 - (5000 - 1500) // 4
+    assert model.dead_hi_ms[0] == 5000 - (5000 - model.dead_ms[0]) // 16  # the longest seen fades slowly
+
+
+def test_the_ramp_is_learned_from_two_reports_while_the_output_moves_down():
+    table, model = make(ramp_w_per_s=400)
+    command(table, model, 1000, 0, ack_ms=0)
+    report(table, model, 7000, 4000)
+    report(table, model, 6000, 14000)  # 100 W in 10 s: a slow inverter
+    rate = 1000 * 100 // (10000 // 10 + 1)  # 9.9 W/s in deci-watts per second
+    assert model.ramp_dw_per_s[0] == 4000 + (rate - 4000) // 2  # half way to it
+
+
+def test_a_report_below_a_limit_in_force_is_pv_bound_near_it_teaches_settling():
+    table, model = make()
+    report(table, model, 5000, 0)  # at its 800 W limit since start: 500 W, the sun is short
+    assert model.avail_dw[0] == 5000 and model.ceiling(0) == 5000 + 400  # 5 % of 800 W above it
+    report(table, model, 7920, 1000)  # 1 % below its limit: bound by it, settling
+    assert model.avail_dw[0] == NONE and model.settle_dw[0] == 80 // 4
+    assert model.seen_at(0, 1000) == 8000 - 20
+
+
+def test_a_report_during_a_cut_bounds_what_the_meter_saw_and_a_late_one_postpones_it():
+    table, model = make()
+    command(table, model, 2000, 0, ack_ms=0)
+    report(table, model, 6000, 3500)
+    assert model.seen_at(0, 4000) == 8000  # taken high while the cut may not act
+    assert model.seen_bound_at(0, 4000) == 6000  # but the output only moves down to the cut
+    report(table, model, 5000, 6000)  # believed in force by now, yet 300 W above the cut
+    assert not model.in_force(0, 6000) and model.belief[0] == ACTING
+
+
+def test_doubt_and_rising_measure_what_an_acting_command_may_change():
+    table, model = make()
+    command(table, model, 2000, 0, ack_ms=0)
+    assert model.doubt(0) == 8000 - 2000 and model.rising(0) == 0  # a cut adds nothing the meter missed
+    command(table, model, 5000, 500, ack_ms=500)  # a raise while the cut may not have acted
+    assert model.doubt(0) == 8000 - 2000 and model.rising(0) == 0  # still under what may be in force
+    command(table, model, 7000, 60000, ack_ms=60000)  # a raise from 500 W in force
+    assert model.doubt(0) == 7000 - 5000 and model.rising(0) == 7000 - 5000
