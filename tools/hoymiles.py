@@ -32,6 +32,42 @@ import hm_models  # noqa: E402
 
 UNIX_2000 = 946684800
 
+# Model names `parse --model` accepts, with their family (a table for this tool only: the device reads the
+# family from the serial, hm_models.family_of_prefix, so it does not carry these strings in its RAM).
+MODEL_FAMILIES = {
+    "HM-300": hm_models.FAMILY_HM_1T,
+    "HM-350": hm_models.FAMILY_HM_1T,
+    "HM-400": hm_models.FAMILY_HM_1T,
+    "HM-600": hm_models.FAMILY_HM_2T,
+    "HM-700": hm_models.FAMILY_HM_2T,
+    "HM-800": hm_models.FAMILY_HM_2T,
+    "HM-1000": hm_models.FAMILY_HM_4T,
+    "HM-1200": hm_models.FAMILY_HM_4T,
+    "HM-1500": hm_models.FAMILY_HM_4T,
+    "HMS-300-1T": hm_models.FAMILY_HMS_1T,
+    "HMS-350-1T": hm_models.FAMILY_HMS_1T,
+    "HMS-400-1T": hm_models.FAMILY_HMS_1T,
+    "HMS-450-1T": hm_models.FAMILY_HMS_1T,
+    "HMS-500-1T": hm_models.FAMILY_HMS_1T,
+    "HMS-450-1T-V2": hm_models.FAMILY_HMS_1T_V2,
+    "HMS-500-1T-V2": hm_models.FAMILY_HMS_1T_V2,
+    "HMS-600-2T": hm_models.FAMILY_HMS_2T,
+    "HMS-700-2T": hm_models.FAMILY_HMS_2T,
+    "HMS-800-2T": hm_models.FAMILY_HMS_2T,
+    "HMS-800W-2T": hm_models.FAMILY_HMS_2T,
+    "HMS-900-2T": hm_models.FAMILY_HMS_2T,
+    "HMS-1000-2T": hm_models.FAMILY_HMS_2T,
+    "HMS-1000W-2T": hm_models.FAMILY_HMS_2T,
+    "HMS-1600-4T": hm_models.FAMILY_HMS_4T,
+    "HMS-1800-4T": hm_models.FAMILY_HMS_4T,
+    "HMS-2000-4T": hm_models.FAMILY_HMS_4T,
+    "HMT-1600-4T": hm_models.FAMILY_HMT_4T,
+    "HMT-1800-4T": hm_models.FAMILY_HMT_4T,
+    "HMT-2000-4T": hm_models.FAMILY_HMT_4T,
+    "HMT-1800-6T": hm_models.FAMILY_HMT_6T,
+    "HMT-2250-6T": hm_models.FAMILY_HMT_6T,
+}
+
 
 class ToolError(Exception):
     pass
@@ -119,9 +155,9 @@ def _frame_bytes(text):
 
 
 def parse(args):
-    family = hm_models.MODEL_FAMILIES.get(args.model.upper().replace(" ", "-"))
+    family = MODEL_FAMILIES.get(args.model.upper().replace(" ", "-"))
     if family is None:
-        raise ToolError("unknown model %r (known: %s)" % (args.model, ", ".join(hm_models.MODEL_FAMILIES)))
+        raise ToolError("unknown model %r (known: %s)" % (args.model, ", ".join(MODEL_FAMILIES)))
     dtu = None if args.dtu is None else _serial(args.dtu, "dtu")
     fragments = hm_fragments.Fragments()
     address = None

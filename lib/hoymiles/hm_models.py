@@ -35,7 +35,6 @@ FAMILY_HMT_4T = const(7)
 FAMILY_HMT_6T = const(8)
 FAMILY_HMS_1T_V2 = const(9)
 
-FAMILY_NAMES = ("unknown", "HM-1T", "HM-2T", "HM-4T", "HMS-1T", "HMS-2T", "HMS-4T", "HMT-4T", "HMT-6T", "HMS-1T v2")
 _FAMILY_RADIO = bytes((RADIO_NONE, 1, 1, 1, 2, 2, 2, 2, 2, 2))
 _FAMILY_INPUTS = bytes((0, 1, 2, 4, 1, 2, 4, 4, 6, 1))
 
@@ -80,10 +79,6 @@ AC_POWER_FACTOR = const(5)
 AC_TEMPERATURE = const(6)
 AC_EVENTS = const(7)
 AC_FIELDS = const(8)
-
-# Divide a raw value by this to get V, A, W, kWh, Wh / V, Hz, W, var, A, 1, degC, count (tools only).
-IN_DIVISORS = (10, 100, 10, 1000, 1)
-AC_DIVISORS = (10, 100, 10, 10, 100, 1000, 10, 1)
 
 # RealTimeRunData layouts: payload length (without CRC16), then IN_FIELDS offsets per
 # input, then AC_FIELDS offsets ([ODTU] HM_1CH/HM_2CH/HM_4CH, identical in ahoy).
@@ -138,41 +133,6 @@ _PART_TABLE = (
     (b"\x10\x33\x11\xff", 1800),
     (b"\x10\x33\x31\xff", 2250),
 )
-
-# Model names the tools accept, with their family.
-MODEL_FAMILIES = {
-    "HM-300": FAMILY_HM_1T,
-    "HM-350": FAMILY_HM_1T,
-    "HM-400": FAMILY_HM_1T,
-    "HM-600": FAMILY_HM_2T,
-    "HM-700": FAMILY_HM_2T,
-    "HM-800": FAMILY_HM_2T,
-    "HM-1000": FAMILY_HM_4T,
-    "HM-1200": FAMILY_HM_4T,
-    "HM-1500": FAMILY_HM_4T,
-    "HMS-300-1T": FAMILY_HMS_1T,
-    "HMS-350-1T": FAMILY_HMS_1T,
-    "HMS-400-1T": FAMILY_HMS_1T,
-    "HMS-450-1T": FAMILY_HMS_1T,
-    "HMS-500-1T": FAMILY_HMS_1T,
-    "HMS-450-1T-V2": FAMILY_HMS_1T_V2,
-    "HMS-500-1T-V2": FAMILY_HMS_1T_V2,
-    "HMS-600-2T": FAMILY_HMS_2T,
-    "HMS-700-2T": FAMILY_HMS_2T,
-    "HMS-800-2T": FAMILY_HMS_2T,
-    "HMS-800W-2T": FAMILY_HMS_2T,
-    "HMS-900-2T": FAMILY_HMS_2T,
-    "HMS-1000-2T": FAMILY_HMS_2T,
-    "HMS-1000W-2T": FAMILY_HMS_2T,
-    "HMS-1600-4T": FAMILY_HMS_4T,
-    "HMS-1800-4T": FAMILY_HMS_4T,
-    "HMS-2000-4T": FAMILY_HMS_4T,
-    "HMT-1600-4T": FAMILY_HMT_4T,
-    "HMT-1800-4T": FAMILY_HMT_4T,
-    "HMT-2000-4T": FAMILY_HMT_4T,
-    "HMT-1800-6T": FAMILY_HMT_6T,
-    "HMT-2250-6T": FAMILY_HMT_6T,
-}
 
 
 def family_of_prefix(prefix):
