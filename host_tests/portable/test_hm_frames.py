@@ -235,7 +235,8 @@ def test_truncated_or_unknown_layouts_are_refused():
 def test_rated_power_from_dev_info():
     payload = bytearray(hexbytes("271C10127101010000"))  # OpenDTU's DevInfo example, an HMS-2000
     assert hm_answers.rated_w_of_dev_info(payload, len(payload)) == 2000
-    for part, rated_w in (("10111001", 600), ("10113005", 800), ("10123000", 1500), ("10101015", 210)):
+    for part, rated_w in (("10111001", 600), ("10113005", 800), ("10123000", 1500), ("10101015", 210),
+                           ("10101016", 300), ("10333100", 2250)):
         payload = bytearray(hexbytes("0000" + part))
         assert hm_answers.rated_w_of_dev_info(payload, 6) == rated_w, part
     assert hm_answers.rated_w_of_dev_info(bytearray(hexbytes("000099999999")), 6) == 0
