@@ -32,6 +32,17 @@ import hm_models  # noqa: E402
 
 UNIX_2000 = 946684800
 
+# What hm_frames' error codes mean (this tool's messages; the device only counts the errors).
+ERROR_TEXT = {
+    hm_frames.ERR_SHORT: "frame too short",
+    hm_frames.ERR_CRC8: "bad CRC8",
+    hm_frames.ERR_CRC16: "bad CRC16 over the reassembled payload",
+    hm_frames.ERR_MISSING: "missing fragment",
+    hm_frames.ERR_LENGTH: "payload shorter than the model's layout",
+    hm_frames.ERR_REJECTED: "inverter rejected the command",
+    hm_frames.ERR_UNKNOWN: "unknown model",
+}
+
 # Model names `parse --model` accepts, with their family (a table for this tool only: the device reads the
 # family from the serial, hm_models.family_of_prefix, so it does not carry these strings in its RAM).
 MODEL_FAMILIES = {
@@ -165,7 +176,7 @@ def parse(args):
         frame = _frame_bytes(text)
         error = hm_frames.check(frame, len(frame))
         if error:
-            raise ToolError("frame %d: %s" % (number, hm_frames.ERROR_TEXT[error]))
+            raise ToolError("frame %d: %s" % (number, ERROR_TEXT[error]))
         if frame[0] != hm_frames.MID_MULTI_DATA | hm_frames.MID_ANSWER:
             raise ToolError("frame %d: not a MultiData answer (0x95) but 0x%02X" % (number, frame[0]))
         if dtu is not None and not hm_frames.to_address(frame, dtu):
@@ -183,11 +194,11 @@ def parse(args):
     payload = bytearray(hm_fragments.PAYLOAD_MAX)
     length = fragments.assemble(payload)
     if length < 0:
-        raise ToolError(hm_frames.ERROR_TEXT[length])
+        raise ToolError(ERROR_TEXT[length])
     data = hm_answers.RealTime()
     error = hm_answers.parse_real_time(payload, length, family, data)
     if error:
-        raise ToolError("%s: %d bytes" % (hm_frames.ERROR_TEXT[error], length))
+        raise ToolError("%s: %d bytes" % (ERROR_TEXT[error], length))
     inputs = range(data.inputs)
     values = {
         "ac_power_w": data.ac_power_dw / 10,
