@@ -97,18 +97,18 @@ def _nrf_link(pins, fleet, settings, dtu, clock_s2000, rows):
 def cmt_link(pins, fleet, settings, dtu, clock_s2000, rows):
     """The HMS/HMT link on a CMT2300A (board key "cmt": sclk, sdio, csb, fcsb, gpio3 or null); None without rows.
 
-    Raises ValueError for a frequency outside the region's legal range (hm_air.Band).
+    Raises ValueError for a frequency outside the region's legal range (hm_band.Band).
     """
     if not pins or not rows:
         return None
     import time
 
     import cmt2300a
-    import hm_air
+    import hm_band
     import hm_link
     import machine
 
-    band = hm_air.Band(settings["cmt_region"], settings["cmt_frequency_mhz"])
+    band = hm_band.Band(settings["cmt_region"], settings["cmt_frequency_mhz"])
     pin = machine.Pin
     spi3 = cmt2300a.Spi3(pin(pins["sclk"], pin.OUT, value=0), pin(pins["sdio"], pin.OUT, value=0),
                          pin(pins["csb"], pin.OUT, value=1), pin(pins["fcsb"], pin.OUT, value=1))

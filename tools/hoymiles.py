@@ -23,8 +23,8 @@ import source_tree  # noqa: E402
 
 source_tree.import_lib()
 
-import hm_air  # noqa: E402
 import hm_answers  # noqa: E402
+import hm_band  # noqa: E402
 import hm_commands  # noqa: E402
 import hm_fragments  # noqa: E402
 import hm_frames  # noqa: E402
@@ -144,9 +144,9 @@ def frame_channel_change(args):
     if _family_flag(args) == "hm":
         raise ToolError("ChannelChange is for HMS and HMT inverters; %s is an HM (give --family to force)"
                         % args.inverter)
-    band = hm_air.Band(args.region)
+    band = hm_band.Band(args.region)
     low, high = band.legal_mhz
-    channels = (args.mhz - band.base_mhz) * hm_air.CHANNELS_PER_MHZ
+    channels = (args.mhz - band.base_mhz) * hm_band.CHANNELS_PER_MHZ
     channel = int(round(channels))
     if abs(channels - channel) > 1e-6 or not 1 <= channel <= 254:
         raise ToolError("--mhz %s is no channel of the %d MHz band (%d + n * 0.25 MHz, n = 1..254)" % (
@@ -234,7 +234,7 @@ def _parser():
         sub.add_argument("--family", choices=_FAMILY_FLAGS, help="override the family the serial gives")
     limit.set_defaults(run=frame_limit)
     channel.add_argument("--mhz", type=float, required=True, help="working frequency to move the inverter to")
-    channel.add_argument("--region", choices=hm_air.REGIONS, default="eu", help="band rules (default eu)")
+    channel.add_argument("--region", choices=hm_band.REGIONS, default="eu", help="band rules (default eu)")
     channel.set_defaults(run=frame_channel_change)
     realtime.add_argument("--time", type=int, required=True, help="request time, Unix seconds (UTC)")
     realtime.set_defaults(run=frame_realtime)

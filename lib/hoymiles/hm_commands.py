@@ -123,7 +123,7 @@ def build_channel_change(buf, inverter, dtu, band_code, channel):
     """ChannelChange (HMS/HMT): move the inverter to `channel` of its band; 15 bytes, no CRC16.
 
     `band_code` is the 3-byte field of bytes 9-11 (`02 15 21` in the 860 MHz band,
-    `03 17 3C` in the 900 MHz band, hm_air.Band.code). Sent on the boot frequency;
+    `03 17 3C` in the 900 MHz band, hm_band.Band.code). Sent on the boot frequency;
     the inverter does not answer.
     """
     write_header(buf, MID_CHANNEL_CHANGE, inverter, dtu, 0)

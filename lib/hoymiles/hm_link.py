@@ -25,7 +25,7 @@ HMS and HMT (a link built with a `band`, on the CMT2300A): before the first
 request, and before each poll while an inverter is unreachable, the link
 sends ChannelChange on the band's boot frequency (no answer comes) and then
 works on the configured one. Answers not addressed to our DTU (bytes 5-8) are
-dropped. Every frame is counted in `airtime` (hm_air); polls and DevInfo wait
+dropped. Every frame is counted in `airtime` (hm_band); polls and DevInfo wait
 for it, commands that raise a limit wait once the hour's budget is spent, and
 commands that lower a limit (or switch off) go first and never wait.
 
@@ -42,7 +42,7 @@ none in `step` after `__init__` and `add` (few locals: frames on the C stack).
 from array import array
 
 from compat import const, ticks_add, ticks_diff
-from hm_air import SEND_FAILED, SEND_PENDING, Airtime
+from hm_air import SEND_FAILED, SEND_PENDING
 from hm_answers import RealTime, dev_control_result, parse_real_time, rated_w_of_dev_info
 from hm_commands import (
     CTRL_OFF,
@@ -115,8 +115,12 @@ class HoymilesLink:
     def __init__(self, fleet, radio, dtu_serial, clock, max_inverters=4, poll_period_ms=POLL_PERIOD_MS, band=None):
         self.fleet = fleet
         self.radio = radio
-        self.band = band  # hm_air.Band for HMS/HMT on a CMT2300A, None for HM on an nRF24
-        self.airtime = None if band is None else Airtime(band.budget_ms)
+        self.band = band  # hm_band.Band for HMS/HMT on a CMT2300A, None for HM on an nRF24
+        self.airtime = None
+        if band is not None:  # HMS/HMT: only a board with a CMT2300A loads hm_band
+            from hm_band import Airtime
+
+            self.airtime = Airtime(band.budget_ms)
         self.foreign = 0  # answers dropped because they were addressed to another DTU
         self.clock = clock
         self.poll_period_ms = poll_period_ms
