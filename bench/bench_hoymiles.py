@@ -65,7 +65,7 @@ report("answer: 3 x CRC8, reassembly+CRC16, parse", receive)
 import cmt2300a  # noqa: E402
 import cmt2300a_chip  # noqa: E402
 import fleet  # noqa: E402
-import hm_air  # noqa: E402
+import hm_band  # noqa: E402
 import hm_link  # noqa: E402
 
 
@@ -106,7 +106,7 @@ def paced_polls(serials, minutes):
     clock = cmt2300a_chip.Clock(1000)
     air = cmt2300a_chip.Air(clock)
     chip = cmt2300a_chip.Chip(air)
-    band = hm_air.Band("eu", 865)
+    band = hm_band.Band("eu", 865)
     radio = cmt2300a.CMT2300A(cmt2300a.Spi3(chip.sclk, chip.sdio, chip.csb, chip.fcsb), 860, irq=chip.gpio3)
     table = fleet.Fleet(len(serials))
     link = hm_link.HoymilesLink(table, radio, hm_frames.serial_bytes("199980122304"), lambda: 757382400,

@@ -58,7 +58,6 @@ class App:
     root of its file system); None keeps them in RAM only (tests)."""
 
     def __init__(self, board, settings, make_links=None, clock=ticks_ms, data_dir=None):
-        self.board = board
         self.settings = settings
         self.clock_ms = clock
         self.boot_ms = clock()

@@ -25,7 +25,7 @@ addresses, the link filters by bytes 5-8 of each answer):
     set_channel(channel)                0..254: base + channel * 250 kHz
 
 Timing: a frame of 27 bytes is 34.6 ms on the air; `send_done` returns
-SEND_FAILED if TX done has not come after `TX_DONE_CHECKS` calls (about
+SEND_FAILED if TX done has not come after `_TX_DONE_CHECKS` calls (about
 0.8 s at the link's 4 ms step). Every call is a few register accesses of 16
 clocks; a FIFO read of a 27-byte frame is 28 FCSB pulses. Bit-banged, each
 clock is a few pin calls, so a register access costs tens of microseconds on
@@ -40,57 +40,60 @@ Allocation: the register tables are bytes constants; every method after
 from compat import const, micropython
 from hm_air import SEND_FAILED, SEND_OK, SEND_PENDING
 
+# Names with a leading underscore are used only here: MicroPython folds a private const() into the
+# bytecode, where a public one also costs an interned name and a slot in the module's globals (RAM, as
+# the .mpy is imported into RAM). The public ones are imported elsewhere (the fake chip, the tests).
 # Registers (CMOSTEK cmt2300a_defs / datasheet)
-CUS_CMT10 = const(0x09)
-CUS_SYS2 = const(0x0D)
-CUS_PKT15 = const(0x46)
-CUS_PKT17 = const(0x48)
-CUS_MODE_CTL = const(0x60)
-CUS_MODE_STA = const(0x61)
-CUS_EN_CTL = const(0x62)
-CUS_FREQ_CHNL = const(0x63)
-CUS_FREQ_OFS = const(0x64)
-CUS_IO_SEL = const(0x65)
-CUS_INT1_CTL = const(0x66)
-CUS_INT2_CTL = const(0x67)
-CUS_INT_EN = const(0x68)
-CUS_FIFO_CTL = const(0x69)
-CUS_INT_CLR1 = const(0x6A)
-CUS_INT_CLR2 = const(0x6B)
-CUS_FIFO_CLR = const(0x6C)
-CUS_INT_FLAG = const(0x6D)
-CUS_FIFO_FLAG = const(0x6E)
-CUS_SOFT_RESET = const(0x7F)
+_CUS_CMT10 = const(0x09)
+_CUS_SYS2 = const(0x0D)
+_CUS_PKT15 = const(0x46)
+_CUS_PKT17 = const(0x48)
+_CUS_MODE_CTL = const(0x60)
+_CUS_MODE_STA = const(0x61)
+_CUS_EN_CTL = const(0x62)
+_CUS_FREQ_CHNL = const(0x63)
+_CUS_FREQ_OFS = const(0x64)
+_CUS_IO_SEL = const(0x65)
+_CUS_INT1_CTL = const(0x66)
+_CUS_INT2_CTL = const(0x67)
+_CUS_INT_EN = const(0x68)
+_CUS_FIFO_CTL = const(0x69)
+_CUS_INT_CLR1 = const(0x6A)
+_CUS_INT_CLR2 = const(0x6B)
+_CUS_FIFO_CLR = const(0x6C)
+_CUS_INT_FLAG = const(0x6D)
+_CUS_FIFO_FLAG = const(0x6E)
+_CUS_SOFT_RESET = const(0x7F)
 
 # MODE_CTL commands and MODE_STA states
-GO_STBY = const(0x02)
-GO_RX = const(0x08)
-GO_SLEEP = const(0x10)
-GO_TX = const(0x40)
-STA_STBY = const(0x02)
+_GO_STBY = const(0x02)
+_GO_RX = const(0x08)
+_GO_SLEEP = const(0x10)
+_GO_TX = const(0x40)
+_STA_STBY = const(0x02)
 # bits
 TX_DONE_FLG = const(0x08)  # INT_CLR1
-TX_DONE_CLR = const(0x04)
-PKT_OK_FLG = const(0x01)  # INT_FLAG
-CRC_OK_FLG = const(0x02)
-CLR2_ALL = const(0x3F)  # INT_CLR2: LBD, preamble, sync, node, CRC, packet done
-FIFO_MERGE_EN = const(0x02)
-FIFO_RX_TX_SEL = const(0x04)
-SPI_FIFO_WR = const(0x01)
-FIFO_CLR_TX = const(0x01)
-FIFO_CLR_RX = const(0x02)
-RX_FIFO_NMTY = const(0x20)  # FIFO_FLAG
-CFG_RETAIN = const(0x10)
-RSTN_IN_EN = const(0x20)
-LOCKING_EN = const(0x20)
-GPIO3_INT2 = const(0x20)
-INT_SEL_TX_DONE = const(0x0A)
-INT_SEL_PKT_OK = const(0x07)
-INT_ENABLE = const(0x3B)  # TX done, preamble, sync, CRC ok, packet done
+_TX_DONE_CLR = const(0x04)
+_PKT_OK_FLG = const(0x01)  # INT_FLAG
+_CRC_OK_FLG = const(0x02)
+_CLR2_ALL = const(0x3F)  # INT_CLR2: LBD, preamble, sync, node, CRC, packet done
+_FIFO_MERGE_EN = const(0x02)
+_FIFO_RX_TX_SEL = const(0x04)
+_SPI_FIFO_WR = const(0x01)
+_FIFO_CLR_TX = const(0x01)
+_FIFO_CLR_RX = const(0x02)
+_RX_FIFO_NMTY = const(0x20)  # FIFO_FLAG
+_CFG_RETAIN = const(0x10)
+_RSTN_IN_EN = const(0x20)
+_LOCKING_EN = const(0x20)
+_GPIO3_INT2 = const(0x20)
+_INT_SEL_TX_DONE = const(0x0A)
+_INT_SEL_PKT_OK = const(0x07)
+_INT_ENABLE = const(0x3B)  # TX done, preamble, sync, CRC ok, packet done
 FH_OFFSET = const(100)  # channel step 100 * 2.5 kHz = 250 kHz
 
 PAYLOAD_MAX = const(32)
-TX_DONE_CHECKS = const(200)
+_TX_DONE_CHECKS = const(200)
 
 # Register banks exported from RFPDK 1.46 (OpenDTU cmt2300a_params_860/900): the CMT,
 # system, data rate, baseband and TX banks are the same in both bands except one data
@@ -195,26 +198,26 @@ class CMT2300A:
         self.channel = 0
         self.crc_errors = 0
         self.sent = 0
-        spi3.write_reg(CUS_SOFT_RESET, 0xFF)
+        spi3.write_reg(_CUS_SOFT_RESET, 0xFF)
         if sleep_ms is not None:
             sleep_ms(20)
-        spi3.write_reg(CUS_MODE_CTL, GO_STBY)
-        spi3.write_reg(CUS_PKT17, 0xAA)
-        if spi3.read_reg(CUS_PKT17) != 0xAA or not self._in_standby():
+        spi3.write_reg(_CUS_MODE_CTL, _GO_STBY)
+        spi3.write_reg(_CUS_PKT17, 0xAA)
+        if spi3.read_reg(_CUS_PKT17) != 0xAA or not self._in_standby():
             raise RadioError("no CMT2300A answers on its SDIO/SCLK/CSB pins")
         self._setup(base_mhz)
 
     def _in_standby(self):
         for _ in range(20):  # the switch takes microseconds; each read is about 50 pin calls
-            if self._spi.read_reg(CUS_MODE_STA) & 0x0F == STA_STBY:
+            if self._spi.read_reg(_CUS_MODE_STA) & 0x0F == _STA_STBY:
                 return True
         return False
 
     def _setup(self, base_mhz):
         spi = self._spi
-        spi.write_reg(CUS_MODE_STA, (spi.read_reg(CUS_MODE_STA) | CFG_RETAIN) & ~RSTN_IN_EN)
-        spi.write_reg(CUS_EN_CTL, spi.read_reg(CUS_EN_CTL) | LOCKING_EN)
-        spi.write_reg(CUS_SYS2, spi.read_reg(CUS_SYS2) & 0x1F)  # no low-frequency oscillator
+        spi.write_reg(_CUS_MODE_STA, (spi.read_reg(_CUS_MODE_STA) | _CFG_RETAIN) & ~_RSTN_IN_EN)
+        spi.write_reg(_CUS_EN_CTL, spi.read_reg(_CUS_EN_CTL) | _LOCKING_EN)
+        spi.write_reg(_CUS_SYS2, spi.read_reg(_CUS_SYS2) & 0x1F)  # no low-frequency oscillator
         for address, bank in _BANKS:
             for i in range(len(bank)):
                 spi.write_reg(address + i, bank[i])
@@ -222,15 +225,15 @@ class CMT2300A:
         for i in range(len(bank)):
             spi.write_reg(_FREQUENCY_BANK_ADDR + i, bank[i])
         spi.write_reg(_FSK4, _FSK4_BY_BAND[base_mhz])
-        spi.write_reg(CUS_CMT10, (spi.read_reg(CUS_CMT10) & 0xF8) | 0x02)  # crystal amplitude code 2
-        spi.write_reg(CUS_IO_SEL, GPIO3_INT2)
-        spi.write_reg(CUS_INT1_CTL, INT_SEL_TX_DONE)
-        spi.write_reg(CUS_INT2_CTL, INT_SEL_PKT_OK)
-        spi.write_reg(CUS_INT_EN, INT_ENABLE)
-        spi.write_reg(CUS_FREQ_OFS, FH_OFFSET)
-        spi.write_reg(CUS_FIFO_CTL, FIFO_MERGE_EN)
-        spi.write_reg(CUS_MODE_CTL, GO_SLEEP)  # the configuration takes effect
-        spi.write_reg(CUS_MODE_CTL, GO_STBY)
+        spi.write_reg(_CUS_CMT10, (spi.read_reg(_CUS_CMT10) & 0xF8) | 0x02)  # crystal amplitude code 2
+        spi.write_reg(_CUS_IO_SEL, _GPIO3_INT2)
+        spi.write_reg(_CUS_INT1_CTL, _INT_SEL_TX_DONE)
+        spi.write_reg(_CUS_INT2_CTL, _INT_SEL_PKT_OK)
+        spi.write_reg(_CUS_INT_EN, _INT_ENABLE)
+        spi.write_reg(_CUS_FREQ_OFS, FH_OFFSET)
+        spi.write_reg(_CUS_FIFO_CTL, _FIFO_MERGE_EN)
+        spi.write_reg(_CUS_MODE_CTL, _GO_SLEEP)  # the configuration takes effect
+        spi.write_reg(_CUS_MODE_CTL, _GO_STBY)
 
     # --- the radio interface -------------------------------------------------------
 
@@ -241,22 +244,22 @@ class CMT2300A:
         """Work on base + channel * 250 kHz from now on (restarts RX unless a packet is going out)."""
         self.channel = channel
         if self._sending:
-            self._spi.write_reg(CUS_FREQ_CHNL, channel)  # the chip is in TX: used from the next packet
+            self._spi.write_reg(_CUS_FREQ_CHNL, channel)  # the chip is in TX: used from the next packet
             return
-        self._spi.write_reg(CUS_MODE_CTL, GO_STBY)
-        self._spi.write_reg(CUS_FREQ_CHNL, channel)
+        self._spi.write_reg(_CUS_MODE_CTL, _GO_STBY)
+        self._spi.write_reg(_CUS_FREQ_CHNL, channel)
         self._start_rx()
 
     def send_start(self, address, buf, length):
         spi = self._spi
-        spi.write_reg(CUS_MODE_CTL, GO_STBY)
+        spi.write_reg(_CUS_MODE_CTL, _GO_STBY)
         self._clear_flags()
-        spi.write_reg(CUS_FIFO_CTL, FIFO_MERGE_EN | FIFO_RX_TX_SEL | SPI_FIFO_WR)
-        spi.write_reg(CUS_FIFO_CLR, FIFO_CLR_TX)
-        spi.write_reg(CUS_FREQ_CHNL, self.channel)
-        spi.write_reg(CUS_PKT15, length)
+        spi.write_reg(_CUS_FIFO_CTL, _FIFO_MERGE_EN | _FIFO_RX_TX_SEL | _SPI_FIFO_WR)
+        spi.write_reg(_CUS_FIFO_CLR, _FIFO_CLR_TX)
+        spi.write_reg(_CUS_FREQ_CHNL, self.channel)
+        spi.write_reg(_CUS_PKT15, length)
         spi.write_fifo(buf, length)
-        spi.write_reg(CUS_MODE_CTL, GO_TX)
+        spi.write_reg(_CUS_MODE_CTL, _GO_TX)
         self._sending = True
         self._checks = 0
         self.sent += 1
@@ -264,9 +267,9 @@ class CMT2300A:
     def send_done(self):
         if not self._sending:
             return SEND_FAILED
-        if not self._spi.read_reg(CUS_INT_CLR1) & TX_DONE_FLG:
+        if not self._spi.read_reg(_CUS_INT_CLR1) & TX_DONE_FLG:
             self._checks += 1
-            if self._checks < TX_DONE_CHECKS:
+            if self._checks < _TX_DONE_CHECKS:
                 return SEND_PENDING
             result = SEND_FAILED
         else:
@@ -282,11 +285,11 @@ class CMT2300A:
         if self._irq is not None and not self._more and not self._irq.value():
             return 0  # INT2 (PKT_OK) is low: nothing arrived
         spi = self._spi
-        flags = spi.read_reg(CUS_INT_FLAG)
-        if flags & PKT_OK_FLG and not flags & CRC_OK_FLG:
+        flags = spi.read_reg(_CUS_INT_FLAG)
+        if flags & _PKT_OK_FLG and not flags & _CRC_OK_FLG:
             self.crc_errors += 1
-        spi.write_reg(CUS_INT_CLR2, CLR2_ALL)  # before looking into the FIFO: a later packet sets it again
-        if not spi.read_reg(CUS_FIFO_FLAG) & RX_FIFO_NMTY:
+        spi.write_reg(_CUS_INT_CLR2, _CLR2_ALL)  # before looking into the FIFO: a later packet sets it again
+        if not spi.read_reg(_CUS_FIFO_FLAG) & _RX_FIFO_NMTY:
             self._more = False
             return 0
         self._more = True
@@ -300,20 +303,20 @@ class CMT2300A:
 
     def power_down(self):
         self._sending = False
-        self._spi.write_reg(CUS_MODE_CTL, GO_SLEEP)
+        self._spi.write_reg(_CUS_MODE_CTL, _GO_SLEEP)
 
     # --- internals -------------------------------------------------------------------
 
     def _start_rx(self):
         spi = self._spi
-        spi.write_reg(CUS_MODE_CTL, GO_STBY)
+        spi.write_reg(_CUS_MODE_CTL, _GO_STBY)
         self._clear_flags()
-        spi.write_reg(CUS_FIFO_CTL, FIFO_MERGE_EN)  # SPI reads the FIFO, which holds RX data
-        spi.write_reg(CUS_FIFO_CLR, FIFO_CLR_RX)
-        spi.write_reg(CUS_FREQ_CHNL, self.channel)
-        spi.write_reg(CUS_MODE_CTL, GO_RX)
+        spi.write_reg(_CUS_FIFO_CTL, _FIFO_MERGE_EN)  # SPI reads the FIFO, which holds RX data
+        spi.write_reg(_CUS_FIFO_CLR, _FIFO_CLR_RX)
+        spi.write_reg(_CUS_FREQ_CHNL, self.channel)
+        spi.write_reg(_CUS_MODE_CTL, _GO_RX)
         self._more = False
 
     def _clear_flags(self):
-        self._spi.write_reg(CUS_INT_CLR1, TX_DONE_CLR | 0x03)  # TX done, sleep and RX timeouts
-        self._spi.write_reg(CUS_INT_CLR2, CLR2_ALL)
+        self._spi.write_reg(_CUS_INT_CLR1, _TX_DONE_CLR | 0x03)  # TX done, sleep and RX timeouts
+        self._spi.write_reg(_CUS_INT_CLR2, _CLR2_ALL)

@@ -18,7 +18,8 @@ they share needs no lock.
 Cost: one scheduled call per period. An idle link step is a few checks; an
 open one adds a few SPI transactions (tens of us each on the nRF24's
 hardware SPI at 8 MHz; the CMT2300A's bit-banged frame transfers take a few
-ms). Nothing allocates per tick.
+ms). Nothing allocates per tick. Its status line is built by report.py,
+loaded only while app.status() prints.
 """
 
 from compat import const, ticks_ms
@@ -41,18 +42,6 @@ class RadioService(Ticker):
             self.link.step(now_ms)
         if self.second is not None:
             self.second.step(now_ms)
-
-    def describe(self):
-        """One status line: the timer, and the CMT link's airtime in the last hour against its budget."""
-        text = "%s, %d steps, overruns %d" % ("running" if self.running else "STOPPED", self.ticks, self.overruns)
-        for link in (self.link, self.second):
-            band = None if link is None else link.band
-            if band is not None:
-                used_ms = link.airtime.used_ms(self._clock())
-                budget = "%d s" % (band.budget_ms // 1000) if band.budget_ms else "no limit"
-                text += "; CMT2300A %s %d MHz, airtime %d.%d s in the last hour (budget %s), foreign %d" % (
-                    band.region, band.frequency_mhz, used_ms // 1000, used_ms % 1000 // 100, budget, link.foreign)
-        return text
 
 
 def build_service(board, fleet, settings, clock, dtu_serial, clock_s2000):
@@ -97,18 +86,18 @@ def _nrf_link(pins, fleet, settings, dtu, clock_s2000, rows):
 def cmt_link(pins, fleet, settings, dtu, clock_s2000, rows):
     """The HMS/HMT link on a CMT2300A (board key "cmt": sclk, sdio, csb, fcsb, gpio3 or null); None without rows.
 
-    Raises ValueError for a frequency outside the region's legal range (hm_air.Band).
+    Raises ValueError for a frequency outside the region's legal range (hm_band.Band).
     """
     if not pins or not rows:
         return None
     import time
 
     import cmt2300a
-    import hm_air
+    import hm_band
     import hm_link
     import machine
 
-    band = hm_air.Band(settings["cmt_region"], settings["cmt_frequency_mhz"])
+    band = hm_band.Band(settings["cmt_region"], settings["cmt_frequency_mhz"])
     pin = machine.Pin
     spi3 = cmt2300a.Spi3(pin(pins["sclk"], pin.OUT, value=0), pin(pins["sdio"], pin.OUT, value=0),
                          pin(pins["csb"], pin.OUT, value=1), pin(pins["fcsb"], pin.OUT, value=1))

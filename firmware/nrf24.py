@@ -31,15 +31,18 @@ every method after that allocates nothing.
 from compat import const, ticks_diff
 from hm_air import SEND_FAILED, SEND_OK, SEND_PENDING
 
+# Names with a leading underscore are used only here: MicroPython folds a private const() into the
+# bytecode, where a public one also costs an interned name and a slot in the module's globals (RAM, as
+# the .mpy is imported into RAM). The public ones are imported elsewhere (the fake chip, the tests).
 # Commands (datasheet 8.3.1)
-R_REGISTER = const(0x00)
+_R_REGISTER = const(0x00)
 W_REGISTER = const(0x20)
 R_RX_PL_WID = const(0x60)
 R_RX_PAYLOAD = const(0x61)
 W_TX_PAYLOAD = const(0xA0)
 FLUSH_TX = const(0xE1)
-FLUSH_RX = const(0xE2)
-NOP = const(0xFF)
+_FLUSH_RX = const(0xE2)
+_NOP = const(0xFF)
 
 # Registers (datasheet 9)
 CONFIG = const(0x00)
@@ -59,8 +62,8 @@ DYNPD = const(0x1C)
 FEATURE = const(0x1D)
 
 # CONFIG bits
-EN_CRC = const(0x08)
-CRCO = const(0x04)
+_EN_CRC = const(0x08)
+_CRCO = const(0x04)
 PWR_UP = const(0x02)
 PRIM_RX = const(0x01)
 # STATUS bits
@@ -68,11 +71,11 @@ RX_DR = const(0x40)
 TX_DS = const(0x20)
 MAX_RT = const(0x10)
 # FIFO_STATUS bits
-RX_EMPTY = const(0x01)
+_RX_EMPTY = const(0x01)
 # FEATURE bits
-EN_DPL = const(0x04)
-# RF_SETUP: RF_DR_LOW selects 250 kbps; power in bits 2:1
-RF_DR_LOW = const(0x20)
+_EN_DPL = const(0x04)
+# RF_SETUP: _RF_DR_LOW selects 250 kbps; power in bits 2:1
+_RF_DR_LOW = const(0x20)
 
 PA_MIN = const(0)  # -18 dBm, OpenDTU's default
 PA_LOW = const(1)  # -12 dBm
@@ -80,8 +83,8 @@ PA_HIGH = const(2)  # -6 dBm
 PA_MAX = const(3)  # 0 dBm
 
 CHANNELS = b"\x03\x17\x28\x3d\x4b"  # 3, 23, 40, 61, 75 = 2403 ... 2475 MHz
-HOP_MS = const(4)
-ADDRESS_LEN = const(5)
+_HOP_MS = const(4)
+_ADDRESS_LEN = const(5)
 PAYLOAD_MAX = const(32)
 _RETRIES = const(0x3F)  # SETUP_RETR: ARD = 3 (1000 us), ARC = 15
 # Listening starts 3 channels after the transmit channel (ahoy's heuristic; it
@@ -115,19 +118,19 @@ class NRF24:
         self._write_reg(SETUP_AW, 0x03)  # 5-byte addresses
         if self._read_reg(SETUP_AW) != 0x03:
             raise RadioError("no nRF24L01+ answers on the SPI bus")
-        self._write_reg(RF_SETUP, RF_DR_LOW | (pa_level & 3) << 1)
-        if self._read_reg(RF_SETUP) != RF_DR_LOW | (pa_level & 3) << 1:
+        self._write_reg(RF_SETUP, _RF_DR_LOW | (pa_level & 3) << 1)
+        if self._read_reg(RF_SETUP) != _RF_DR_LOW | (pa_level & 3) << 1:
             raise RadioError("radio refuses 250 kbps: an nRF24L01 without +?")
         self._write_reg(SETUP_RETR, _RETRIES)
         self._write_reg(EN_AA, 0x03)  # auto-ack on pipes 0 (acks of our TX) and 1 (our address)
         self._write_reg(EN_RXADDR, 0x03)
-        self._write_reg(FEATURE, EN_DPL)
+        self._write_reg(FEATURE, _EN_DPL)
         self._write_reg(DYNPD, 0x03)
         self._write_reg(RF_CH, channels[0])
         self._command(FLUSH_TX)
-        self._command(FLUSH_RX)
+        self._command(_FLUSH_RX)
         self._write_reg(STATUS, RX_DR | TX_DS | MAX_RT)
-        self._write_reg(CONFIG, EN_CRC | CRCO | PWR_UP | PRIM_RX)
+        self._write_reg(CONFIG, _EN_CRC | _CRCO | PWR_UP | PRIM_RX)
 
     # --- the radio interface -------------------------------------------------------
 
@@ -141,12 +144,12 @@ class NRF24:
         self._ce(0)
         self._tx_index = (self._tx_index + 1) % len(self._channels)
         self.tx_channel = self._channels[self._tx_index]
-        self._write_reg(CONFIG, EN_CRC | CRCO | PWR_UP)
+        self._write_reg(CONFIG, _EN_CRC | _CRCO | PWR_UP)
         self._write_reg(RF_CH, self.tx_channel)
         self._write_addr(TX_ADDR, address)
         self._write_addr(RX_ADDR_P0, address)  # the acknowledgement comes back on pipe 0
         self._command(FLUSH_TX)
-        self._command(FLUSH_RX)  # whatever is still queued cannot answer this request
+        self._command(_FLUSH_RX)  # whatever is still queued cannot answer this request
         self._write_reg(STATUS, RX_DR | TX_DS | MAX_RT)
         data = self._buf
         for i in range(length):
@@ -159,7 +162,7 @@ class NRF24:
         """SEND_PENDING while retransmitting, then SEND_OK (acknowledged) or SEND_FAILED; listens after."""
         if not self._sending:
             return SEND_FAILED
-        status = self._command(NOP)
+        status = self._command(_NOP)
         if status & TX_DS:
             result = SEND_OK
         elif status & MAX_RT:
@@ -180,12 +183,12 @@ class NRF24:
         if not self._hop_started:
             self._hop_started = True
             self._hop_t_ms = now_ms
-        elif ticks_diff(now_ms, self._hop_t_ms) >= HOP_MS:
+        elif ticks_diff(now_ms, self._hop_t_ms) >= _HOP_MS:
             self._hop_t_ms = now_ms
             self._hop()
         if self._irq is not None and self._irq.value():
             return 0  # IRQ is active low: no event pending
-        if not self._command(NOP) & RX_DR and self._read_reg(FIFO_STATUS) & RX_EMPTY:
+        if not self._command(_NOP) & RX_DR and self._read_reg(FIFO_STATUS) & _RX_EMPTY:
             return 0
         return self._read_payload(buf)
 
@@ -195,7 +198,7 @@ class NRF24:
 
     def power_down(self):
         self._ce(0)
-        self._write_reg(CONFIG, EN_CRC | CRCO)
+        self._write_reg(CONFIG, _EN_CRC | _CRCO)
 
     # --- internals -------------------------------------------------------------------
 
@@ -203,7 +206,7 @@ class NRF24:
         self._transfer(R_RX_PL_WID, 1, False)
         length = self._buf[0]
         if length == 0 or length > PAYLOAD_MAX:
-            self._command(FLUSH_RX)  # the datasheet's answer to a corrupt width
+            self._command(_FLUSH_RX)  # the datasheet's answer to a corrupt width
             self._write_reg(STATUS, RX_DR)
             return 0
         self._transfer(R_RX_PAYLOAD, length, False)
@@ -217,7 +220,7 @@ class NRF24:
         self._ce(0)
         self._rx_index = (self._rx_index + 1) % len(self._channels)
         self._write_reg(RF_CH, self._channels[self._rx_index])
-        self._write_reg(CONFIG, EN_CRC | CRCO | PWR_UP | PRIM_RX)
+        self._write_reg(CONFIG, _EN_CRC | _CRCO | PWR_UP | PRIM_RX)
         self._hop_started = False
         self._ce(1)
 
@@ -241,12 +244,12 @@ class NRF24:
         if write:
             self._spi.write(self._views[length])
         else:
-            self._spi.readinto(self._views[length], NOP)
+            self._spi.readinto(self._views[length], _NOP)
         self._csn(1)
         return self._status[0]
 
     def _read_reg(self, reg):
-        self._transfer(R_REGISTER | reg, 1, False)
+        self._transfer(_R_REGISTER | reg, 1, False)
         return self._buf[0]
 
     def _write_reg(self, reg, value):
@@ -255,6 +258,6 @@ class NRF24:
 
     def _write_addr(self, reg, address):
         data = self._buf
-        for i in range(ADDRESS_LEN):
+        for i in range(_ADDRESS_LEN):
             data[i] = address[i]
-        self._transfer(W_REGISTER | reg, ADDRESS_LEN, True)
+        self._transfer(W_REGISTER | reg, _ADDRESS_LEN, True)

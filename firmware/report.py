@@ -38,7 +38,7 @@ def status(app, now_ms):
     print("bus: frames %d, drained %d bytes, tx timeouts %d" % (
         app.bus.frames, app.bus.drained, app.bus.tx_timeouts))
     if app.radio is not None:
-        print("radio: " + app.radio.describe())
+        print("radio: " + radio_text(app.radio, now_ms))
     limit = controller.export_limit_dw
     print("control: %s; export limit %s W; PV %s W, load %s W, allowed %s W, limits total %s W, commands %d"
           % (_name(MODE_NAMES, controller.mode), "none" if limit < 0 else _w(limit),
@@ -59,6 +59,20 @@ def status(app, now_ms):
     if app.online is not None:
         for line in app.online.describe():
             print(line)
+
+
+def radio_text(service, now_ms):
+    """The radio timer (hm_radio.RadioService), and the CMT link's airtime in the last hour against its budget."""
+    text = "%s, %d steps, overruns %d" % ("running" if service.running else "STOPPED", service.ticks,
+                                          service.overruns)
+    for link in (service.link, service.second):
+        band = None if link is None else link.band
+        if band is not None:
+            used_ms = link.airtime.used_ms(now_ms)
+            budget = "%d s" % (band.budget_ms // 1000) if band.budget_ms else "no limit"
+            text += "; CMT2300A %s %d MHz, airtime %d.%d s in the last hour (budget %s), foreign %d" % (
+                band.region, band.frequency_mhz, used_ms // 1000, used_ms % 1000 // 100, budget, link.foreign)
+    return text
 
 
 def _safety(app):

@@ -13,9 +13,9 @@ import ranges
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-DEPENDENCIES = ("hm_crc", "hm_frames", "hm_models", "hm_answers", "hm_commands", "hm_fragments", "hm_air")
+DEPENDENCIES = ("hm_crc", "hm_frames", "hm_models", "hm_answers", "hm_commands", "hm_fragments", "hm_air", "hm_band")
 link_module = ranges.load("hm_link", *DEPENDENCIES)
-air_module = ranges.load("hm_air")
+band_module = ranges.load("hm_band")
 cmt_module = ranges.load("cmt2300a", "hm_air")
 
 
@@ -67,7 +67,7 @@ def test_cmt_link_session_stays_in_range(seed, loss, fragment_loss, targets, sta
     inverter = cmt2300a_chip.HmsInverter("138212345679", rated_w=2250, fragment_loss=fragment_loss, corrupt=loss)
     air.add(inverter)
     chip = cmt2300a_chip.Chip(air)
-    band = air_module.Band("eu", 868)
+    band = band_module.Band("eu", 868)
     spi = cmt_module.Spi3(chip.sclk, chip.sdio, chip.csb, chip.fcsb)
     radio = cmt_module.CMT2300A(spi, band.base_mhz, irq=chip.gpio3)
     radio.set_channel(band.channel)

@@ -23,14 +23,61 @@ import source_tree  # noqa: E402
 
 source_tree.import_lib()
 
-import hm_air  # noqa: E402
 import hm_answers  # noqa: E402
+import hm_band  # noqa: E402
 import hm_commands  # noqa: E402
 import hm_fragments  # noqa: E402
 import hm_frames  # noqa: E402
 import hm_models  # noqa: E402
 
 UNIX_2000 = 946684800
+
+# What hm_frames' error codes mean (this tool's messages; the device only counts the errors).
+ERROR_TEXT = {
+    hm_frames.ERR_SHORT: "frame too short",
+    hm_frames.ERR_CRC8: "bad CRC8",
+    hm_frames.ERR_CRC16: "bad CRC16 over the reassembled payload",
+    hm_frames.ERR_MISSING: "missing fragment",
+    hm_frames.ERR_LENGTH: "payload shorter than the model's layout",
+    hm_frames.ERR_REJECTED: "inverter rejected the command",
+    hm_frames.ERR_UNKNOWN: "unknown model",
+}
+
+# Model names `parse --model` accepts, with their family (a table for this tool only: the device reads the
+# family from the serial, hm_models.family_of_prefix, so it does not carry these strings in its RAM).
+MODEL_FAMILIES = {
+    "HM-300": hm_models.FAMILY_HM_1T,
+    "HM-350": hm_models.FAMILY_HM_1T,
+    "HM-400": hm_models.FAMILY_HM_1T,
+    "HM-600": hm_models.FAMILY_HM_2T,
+    "HM-700": hm_models.FAMILY_HM_2T,
+    "HM-800": hm_models.FAMILY_HM_2T,
+    "HM-1000": hm_models.FAMILY_HM_4T,
+    "HM-1200": hm_models.FAMILY_HM_4T,
+    "HM-1500": hm_models.FAMILY_HM_4T,
+    "HMS-300-1T": hm_models.FAMILY_HMS_1T,
+    "HMS-350-1T": hm_models.FAMILY_HMS_1T,
+    "HMS-400-1T": hm_models.FAMILY_HMS_1T,
+    "HMS-450-1T": hm_models.FAMILY_HMS_1T,
+    "HMS-500-1T": hm_models.FAMILY_HMS_1T,
+    "HMS-450-1T-V2": hm_models.FAMILY_HMS_1T_V2,
+    "HMS-500-1T-V2": hm_models.FAMILY_HMS_1T_V2,
+    "HMS-600-2T": hm_models.FAMILY_HMS_2T,
+    "HMS-700-2T": hm_models.FAMILY_HMS_2T,
+    "HMS-800-2T": hm_models.FAMILY_HMS_2T,
+    "HMS-800W-2T": hm_models.FAMILY_HMS_2T,
+    "HMS-900-2T": hm_models.FAMILY_HMS_2T,
+    "HMS-1000-2T": hm_models.FAMILY_HMS_2T,
+    "HMS-1000W-2T": hm_models.FAMILY_HMS_2T,
+    "HMS-1600-4T": hm_models.FAMILY_HMS_4T,
+    "HMS-1800-4T": hm_models.FAMILY_HMS_4T,
+    "HMS-2000-4T": hm_models.FAMILY_HMS_4T,
+    "HMT-1600-4T": hm_models.FAMILY_HMT_4T,
+    "HMT-1800-4T": hm_models.FAMILY_HMT_4T,
+    "HMT-2000-4T": hm_models.FAMILY_HMT_4T,
+    "HMT-1800-6T": hm_models.FAMILY_HMT_6T,
+    "HMT-2250-6T": hm_models.FAMILY_HMT_6T,
+}
 
 
 class ToolError(Exception):
@@ -97,9 +144,9 @@ def frame_channel_change(args):
     if _family_flag(args) == "hm":
         raise ToolError("ChannelChange is for HMS and HMT inverters; %s is an HM (give --family to force)"
                         % args.inverter)
-    band = hm_air.Band(args.region)
+    band = hm_band.Band(args.region)
     low, high = band.legal_mhz
-    channels = (args.mhz - band.base_mhz) * hm_air.CHANNELS_PER_MHZ
+    channels = (args.mhz - band.base_mhz) * hm_band.CHANNELS_PER_MHZ
     channel = int(round(channels))
     if abs(channels - channel) > 1e-6 or not 1 <= channel <= 254:
         raise ToolError("--mhz %s is no channel of the %d MHz band (%d + n * 0.25 MHz, n = 1..254)" % (
@@ -119,9 +166,9 @@ def _frame_bytes(text):
 
 
 def parse(args):
-    family = hm_models.MODEL_FAMILIES.get(args.model.upper().replace(" ", "-"))
+    family = MODEL_FAMILIES.get(args.model.upper().replace(" ", "-"))
     if family is None:
-        raise ToolError("unknown model %r (known: %s)" % (args.model, ", ".join(hm_models.MODEL_FAMILIES)))
+        raise ToolError("unknown model %r (known: %s)" % (args.model, ", ".join(MODEL_FAMILIES)))
     dtu = None if args.dtu is None else _serial(args.dtu, "dtu")
     fragments = hm_fragments.Fragments()
     address = None
@@ -129,7 +176,7 @@ def parse(args):
         frame = _frame_bytes(text)
         error = hm_frames.check(frame, len(frame))
         if error:
-            raise ToolError("frame %d: %s" % (number, hm_frames.ERROR_TEXT[error]))
+            raise ToolError("frame %d: %s" % (number, ERROR_TEXT[error]))
         if frame[0] != hm_frames.MID_MULTI_DATA | hm_frames.MID_ANSWER:
             raise ToolError("frame %d: not a MultiData answer (0x95) but 0x%02X" % (number, frame[0]))
         if dtu is not None and not hm_frames.to_address(frame, dtu):
@@ -147,11 +194,11 @@ def parse(args):
     payload = bytearray(hm_fragments.PAYLOAD_MAX)
     length = fragments.assemble(payload)
     if length < 0:
-        raise ToolError(hm_frames.ERROR_TEXT[length])
+        raise ToolError(ERROR_TEXT[length])
     data = hm_answers.RealTime()
     error = hm_answers.parse_real_time(payload, length, family, data)
     if error:
-        raise ToolError("%s: %d bytes" % (hm_frames.ERROR_TEXT[error], length))
+        raise ToolError("%s: %d bytes" % (ERROR_TEXT[error], length))
     inputs = range(data.inputs)
     values = {
         "ac_power_w": data.ac_power_dw / 10,
@@ -187,7 +234,7 @@ def _parser():
         sub.add_argument("--family", choices=_FAMILY_FLAGS, help="override the family the serial gives")
     limit.set_defaults(run=frame_limit)
     channel.add_argument("--mhz", type=float, required=True, help="working frequency to move the inverter to")
-    channel.add_argument("--region", choices=hm_air.REGIONS, default="eu", help="band rules (default eu)")
+    channel.add_argument("--region", choices=hm_band.REGIONS, default="eu", help="band rules (default eu)")
     channel.set_defaults(run=frame_channel_change)
     realtime.add_argument("--time", type=int, required=True, help="request time, Unix seconds (UTC)")
     realtime.set_defaults(run=frame_realtime)

@@ -5,6 +5,7 @@ import cmt2300a
 import cmt2300a_chip as fake
 import fleet
 import hm_air
+import hm_band
 import hm_frames
 import hm_link
 import hm_models
@@ -31,7 +32,7 @@ class World:
             self.inverters.append(inverter)
         self.chip = fake.Chip(self.air)
         spi = cmt2300a.Spi3(self.chip.sclk, self.chip.sdio, self.chip.csb, self.chip.fcsb)
-        self.band = hm_air.Band(region, mhz)
+        self.band = hm_band.Band(region, mhz)
         self.radio = cmt2300a.CMT2300A(spi, self.band.base_mhz, irq=self.chip.gpio3 if irq else None)
         self.fleet = fleet.Fleet(len(serials))
         self.link = hm_link.HoymilesLink(
@@ -77,8 +78,8 @@ def test_driver_finds_no_chip_on_silent_pins():
     silent = fake.Pin()  # SDIO that nothing drives: reads 0
     spi = cmt2300a.Spi3(chip.sclk, silent, chip.csb, chip.fcsb)
     raises(cmt2300a.RadioError, cmt2300a.CMT2300A, spi, 860)
-    raises(ValueError, hm_air.Band, "eu", 915)  # outside 863..870 MHz
-    raises(ValueError, hm_air.Band, "au", 0)
+    raises(ValueError, hm_band.Band, "eu", 915)  # outside 863..870 MHz
+    raises(ValueError, hm_band.Band, "au", 0)
 
 
 def frame_to(dtu, length, index):
@@ -251,8 +252,8 @@ def test_a_spent_budget_holds_polls_and_raising_commands_but_never_a_lowering_on
 
 
 def test_airtime_rolls_over_the_hour_and_paces_polls():
-    airtime = hm_air.Airtime(36000)
-    assert hm_air.frame_airtime_us(27) == 34600
+    airtime = hm_band.Airtime(36000)
+    assert hm_band.frame_airtime_us(27) == 34600
     now = 5000
     assert airtime.may_poll(now)
     polls = 0
@@ -265,7 +266,7 @@ def test_airtime_rolls_over_the_hour_and_paces_polls():
     assert airtime.used_ms(now) <= 24000 + 1000 + 35
     now += 3600000
     assert airtime.used_ms(now) == 0 and airtime.may_command(now)
-    assert hm_air.Airtime(0).may_poll(now)  # no budget: US/BR
+    assert hm_band.Airtime(0).may_poll(now)  # no budget: US/BR
 
 
 # ----------------------------------------------------------------- allocation
@@ -343,7 +344,7 @@ def test_a_hand_over_the_chip_never_sends_ends_on_the_working_channel():
     table.add(0, rated_w=800, inputs=2)
     radio = ScriptRadio()
     radio.send_done = lambda: hm_air.SEND_FAILED  # TX done never came
-    link = hm_link.HoymilesLink(table, radio, hm_frames.serial_bytes(DTU), lambda: -1, band=hm_air.Band("eu", 866))
+    link = hm_link.HoymilesLink(table, radio, hm_frames.serial_bytes(DTU), lambda: -1, band=hm_band.Band("eu", 866))
     link.add(0, hm_frames.serial_bytes(HMS))
     channels = []
     radio.set_channel = channels.append
@@ -372,7 +373,7 @@ def test_link_step_with_airtime_and_hand_over_allocates_nothing():
     table = fleet.Fleet(1)
     table.add(0, rated_w=800, inputs=2)
     radio = ScriptRadio()
-    link = hm_link.HoymilesLink(table, radio, hm_frames.serial_bytes(DTU), lambda: NOW_S2000, band=hm_air.Band("eu"))
+    link = hm_link.HoymilesLink(table, radio, hm_frames.serial_bytes(DTU), lambda: NOW_S2000, band=hm_band.Band("eu"))
     link.add(0, hm_frames.serial_bytes(HMS))
     link.rated_w[0] = 800
     polled, acked = answer_frames()

@@ -1,8 +1,8 @@
 """Hoymiles frame layer against the known-answer vectors of the reference (TX and RX)."""
 
 import allocs
-import hm_air
 import hm_answers
+import hm_band
 import hm_commands
 import hm_fragments
 import hm_frames
@@ -90,13 +90,13 @@ def test_limit_vectors():
 
 
 def test_channel_change_vector_and_bands():
-    eu = hm_air.Band("eu", 865)
+    eu = hm_band.Band("eu", 865)
     assert (eu.channel, eu.boot_channel, eu.budget_ms) == (20, 32, 36000)
     e1 = "56 71 60 35 46 80 12 23 04 02 15 21 14 14 B7"
     assert built(hm_commands.build_channel_change, INVERTER, DTU, eu.code, eu.channel) == hexbytes(e1)
-    us = hm_air.Band("us")
+    us = hm_band.Band("us")
     assert (us.frequency_mhz, us.channel, us.boot_channel, us.code, us.budget_ms) == (918, 72, 60, b"\x03\x17\x3c", 0)
-    assert hm_air.Band("br").frequency_mhz == 918 and hm_air.Band("eu").frequency_mhz == 865
+    assert hm_band.Band("br").frequency_mhz == 918 and hm_band.Band("eu").frequency_mhz == 865
 
 
 def test_limits_are_clamped_and_rounded():
@@ -235,7 +235,8 @@ def test_truncated_or_unknown_layouts_are_refused():
 def test_rated_power_from_dev_info():
     payload = bytearray(hexbytes("271C10127101010000"))  # OpenDTU's DevInfo example, an HMS-2000
     assert hm_answers.rated_w_of_dev_info(payload, len(payload)) == 2000
-    for part, rated_w in (("10111001", 600), ("10113005", 800), ("10123000", 1500), ("10101015", 210)):
+    for part, rated_w in (("10111001", 600), ("10113005", 800), ("10123000", 1500), ("10101015", 210),
+                           ("10101016", 300), ("10333100", 2250)):
         payload = bytearray(hexbytes("0000" + part))
         assert hm_answers.rated_w_of_dev_info(payload, 6) == rated_w, part
     assert hm_answers.rated_w_of_dev_info(bytearray(hexbytes("000099999999")), 6) == 0

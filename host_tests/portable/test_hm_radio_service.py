@@ -8,6 +8,7 @@ import hm_radio
 import machine
 import nrf24
 import nrf24_chip as fake
+import report
 from testkit import micropython_only, raises
 
 
@@ -70,7 +71,7 @@ def test_one_timer_steps_the_links_of_both_radios():
 
     fire(service, 3, advance)
     assert nrf_link.steps == cmt_link.steps == [1004, 1008, 1012]
-    assert service.describe() == "running, 3 steps, overruns 0"
+    assert report.radio_text(service, clock.now_ms) == "running, 3 steps, overruns 0"
     service.stop()
     machine.use_clock(None)
 

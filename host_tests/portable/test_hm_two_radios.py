@@ -7,6 +7,7 @@ import cmt2300a_chip
 import machine
 import nrf24_chip
 import register_slave
+import report
 from compat import ticks_diff
 from fleet import CMD_ACKED
 
@@ -70,7 +71,7 @@ def test_the_firmware_drives_an_hm_and_an_hms_inverter_at_once():
                 assert inverter.on and inverter.limit_dw == fleet.target_dw[row]
         assert hms.channel_changes and hms.frequency_khz == 865000 and cmt.contention == 0
         assert fleet.output_seq[0] >= 1 and fleet.output_seq[1] >= 1  # both answer polls
-        assert "CMT2300A eu 865 MHz, airtime 0." in gateway.radio.describe()
+        assert "CMT2300A eu 865 MHz, airtime 0." in report.radio_text(gateway.radio, gateway.clock_ms())
     finally:
         gateway.stop()
         machine.use_clock(None)

@@ -11,7 +11,7 @@ The meter driver alone writes `Reading.valid`. What the guard finds reaches the
 controller through one explicit input, `controller.hold_failsafe(reason)`:
 FAILSAFE_IMPLAUSIBLE while the meter sends values a healthy meter cannot,
 FAILSAFE_TRIP while the supervisor's lockout holds, 0 otherwise. The
-controller's own reason, a missing or stale reading, is FAILSAFE_METER.
+controller's own reason, a missing or stale reading, is _FAILSAFE_METER.
 
 Plausibility (lib/meter/plausibility.py) needs voltages and currents, which the
 drivers read in a slow register block (meters.UI_BLOCK of every model), every
@@ -50,7 +50,7 @@ from compat import const, ticks_diff
 from controller import MODE_FAILSAFE, MODE_REGULATING, MODE_STARTING
 from reading import Reading
 
-FAILSAFE_METER = const(1)  # no valid meter data younger than failsafe_ms (the controller's own reason)
+_FAILSAFE_METER = const(1)  # no valid meter data younger than failsafe_ms (the controller's own reason)
 FAILSAFE_IMPLAUSIBLE = const(2)  # the meter sends values a healthy meter cannot
 FAILSAFE_TRIP = const(3)  # the supervisor tripped: lockout
 # The one name table of the fail-safe reasons (status, page, telemetry, event log).
@@ -133,7 +133,7 @@ class Guard:
         self._mode = mode
 
     def failsafe_reason(self):
-        return self.controller.hold_reason or FAILSAFE_METER
+        return self.controller.hold_reason or _FAILSAFE_METER
 
     def _before(self, powers_dw):
         before = self._before_dw

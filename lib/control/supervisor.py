@@ -43,21 +43,21 @@ from array import array
 import events
 from compat import const, ticks_diff
 
-TRIP_NONE = const(0)
+_TRIP_NONE = const(0)
 TRIP_LONG_EXCURSION = const(1)
 TRIP_STAGE2_EVENTS = const(2)
 
 LOCKOUT_SAVE_S = const(600)
 _NO_EVENT = const(-1)
 _STATE_HEAD = const(6)
-MAX_STAGE2_EVENTS = const(16)
+_MAX_STAGE2_EVENTS = const(16)
 
 
 class Supervisor:
     def __init__(self, ring, export_limit_w=0, phase_export_limit_w=None, stage2_s=15, trip_s=60,
                  stage2_max=2, window_s=600, lockout_s=4 * 3600, stale_ms=3000, phases=3):
-        if not 1 <= stage2_max <= MAX_STAGE2_EVENTS:
-            raise ValueError("stage2_max must be 1..%d" % MAX_STAGE2_EVENTS)
+        if not 1 <= stage2_max <= _MAX_STAGE2_EVENTS:
+            raise ValueError("stage2_max must be 1..%d" % _MAX_STAGE2_EVENTS)
         if not 1 <= phases <= 3:
             raise ValueError("phases must be 1, 2 (split-phase) or 3")
         self.phases = phases
@@ -75,7 +75,7 @@ class Supervisor:
         self.clock_s = 0
         self.stage2_total = 0
         self.trips = 0
-        self.trip_reason = TRIP_NONE
+        self.trip_reason = _TRIP_NONE
         self.lockout_left_s = 0
         self.stage2_at_s = array("i", [_NO_EVENT] * stage2_max)  # clock_s of recent stage-2 events
         # Not saved: an excursion in progress ends with a reboot (the plant restarts in fail-safe).
@@ -133,7 +133,7 @@ class Supervisor:
     def reset(self, now_ms):
         """Installer reset: end a lockout and forget recent stage-2 events."""
         self.lockout_left_s = 0
-        self.trip_reason = TRIP_NONE
+        self.trip_reason = _TRIP_NONE
         for index in range(self.stage2_max):
             self.stage2_at_s[index] = _NO_EVENT
         self.in_excursion = False
@@ -158,7 +158,7 @@ class Supervisor:
         if self.lockout_left_s > 0:
             self.lockout_left_s = max(0, self.lockout_left_s - seconds)
             if self.lockout_left_s == 0:
-                self.trip_reason = TRIP_NONE
+                self.trip_reason = _TRIP_NONE
                 self.ring.push(events.LOCKOUT_ENDED, now_ms)
                 self.version += 1
             elif self._lockout_saved_s - self.lockout_left_s >= LOCKOUT_SAVE_S:

@@ -31,7 +31,7 @@ from hm_frames import (
 CTRL_ON = const(0x00)
 CTRL_OFF = const(0x01)
 CTRL_RESTART = const(0x02)
-CTRL_LIMIT = const(0x0B)
+_CTRL_LIMIT = const(0x0B)
 
 # MultiData data types (byte 10 of a 0x15 frame).
 DT_DEV_INFO_SIMPLE = const(0x00)
@@ -50,7 +50,7 @@ LIMIT_RELATIVE_PERSISTENT = const(3)
 _LIMIT_CODES_HM = (0x0000, 0x0001, 0x0100, 0x0101)
 _LIMIT_CODES_HMS = (0x0000, 0x0001, 0x0002, 0x0003)
 
-RELATIVE_MAX_PCT10 = const(1000)
+_RELATIVE_MAX_PCT10 = const(1000)
 _UNIX_2000_HI = const(0x386D)  # 946684800 = 0x386D4380: Unix time of 2000-01-01
 _UNIX_2000_LO = const(0x4380)
 
@@ -72,12 +72,12 @@ def build_limit(buf, inverter, dtu, value10, code):
     if value10 < 0:
         value10 = 0
     if code & 1:
-        if value10 > RELATIVE_MAX_PCT10:
-            value10 = RELATIVE_MAX_PCT10
+        if value10 > _RELATIVE_MAX_PCT10:
+            value10 = _RELATIVE_MAX_PCT10
     elif value10 > 0xFFFF:
         value10 = 0xFFFF
     write_header(buf, MID_DEV_CONTROL, inverter, dtu, INDEX_SINGLE)
-    buf[10] = CTRL_LIMIT
+    buf[10] = _CTRL_LIMIT
     buf[11] = 0
     buf[12] = value10 >> 8
     buf[13] = value10 & 0xFF
@@ -123,7 +123,7 @@ def build_channel_change(buf, inverter, dtu, band_code, channel):
     """ChannelChange (HMS/HMT): move the inverter to `channel` of its band; 15 bytes, no CRC16.
 
     `band_code` is the 3-byte field of bytes 9-11 (`02 15 21` in the 860 MHz band,
-    `03 17 3C` in the 900 MHz band, hm_air.Band.code). Sent on the boot frequency;
+    `03 17 3C` in the 900 MHz band, hm_band.Band.code). Sent on the boot frequency;
     the inverter does not answer.
     """
     write_header(buf, MID_CHANNEL_CHANGE, inverter, dtu, 0)

@@ -41,16 +41,6 @@ ERR_LENGTH = const(-5)
 ERR_REJECTED = const(-6)
 ERR_UNKNOWN = const(-7)
 
-ERROR_TEXT = {
-    ERR_SHORT: "frame too short",
-    ERR_CRC8: "bad CRC8",
-    ERR_CRC16: "bad CRC16 over the reassembled payload",
-    ERR_MISSING: "missing fragment",
-    ERR_LENGTH: "payload shorter than the model's layout",
-    ERR_REJECTED: "inverter rejected the command",
-    ERR_UNKNOWN: "unknown model",
-}
-
 
 def serial_bytes(text):
     """The 6 bytes of a serial number given as up to 12 hex digits; ValueError if it is not one."""

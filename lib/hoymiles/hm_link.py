@@ -18,14 +18,14 @@ finally report to the Fleet. What it sends, in order of priority:
 3. DevInfoSimple once per inverter, for the rated power.
 4. RealTimeRunData every `poll_period_ms` per inverter (first, if a poll is
    two periods late), reported with `fleet.report_output`. After
-   `UNREACHABLE_AFTER` failed polls in a row (night: no DC, no radio) an
+   `_UNREACHABLE_AFTER` failed polls in a row (night: no DC, no radio) an
    inverter is polled `BACKOFF` times less often until it answers again.
 
 HMS and HMT (a link built with a `band`, on the CMT2300A): before the first
 request, and before each poll while an inverter is unreachable, the link
 sends ChannelChange on the band's boot frequency (no answer comes) and then
 works on the configured one. Answers not addressed to our DTU (bytes 5-8) are
-dropped. Every frame is counted in `airtime` (hm_air); polls and DevInfo wait
+dropped. Every frame is counted in `airtime` (hm_band); polls and DevInfo wait
 for it, commands that raise a limit wait once the hour's budget is spent, and
 commands that lower a limit (or switch off) go first and never wait.
 
@@ -42,7 +42,7 @@ none in `step` after `__init__` and `add` (few locals: frames on the C stack).
 from array import array
 
 from compat import const, ticks_add, ticks_diff
-from hm_air import SEND_FAILED, SEND_PENDING, Airtime
+from hm_air import SEND_FAILED, SEND_PENDING
 from hm_answers import RealTime, dev_control_result, parse_real_time, rated_w_of_dev_info
 from hm_commands import (
     CTRL_OFF,
@@ -75,13 +75,13 @@ from hm_frames import (
 from hm_models import RADIO_CMT2300A, RADIO_NRF24, family_of_prefix, inputs_of, is_hms, radio_of
 
 POLL_PERIOD_MS = const(5000)
-ACK_WINDOW_MS = const(600)
-ANSWER_WINDOW_MS = const(500)
-REREQUEST_WINDOW_MS = const(200)
+_ACK_WINDOW_MS = const(600)
+_ANSWER_WINDOW_MS = const(500)
+_REREQUEST_WINDOW_MS = const(200)
 MAX_SENDS = const(5)  # the request and 4 resends, as OpenDTU
-MAX_REREQUESTS = const(5)
-DEV_INFO_TRIES = const(3)
-UNREACHABLE_AFTER = const(3)
+_MAX_REREQUESTS = const(5)
+_DEV_INFO_TRIES = const(3)
+_UNREACHABLE_AFTER = const(3)
 BACKOFF = const(6)
 PERSIST_MIN_INTERVAL_MS = const(86400000)  # one persistent write per inverter and day
 # A target equal to the limit the inverter acknowledged less than this ago is
@@ -93,18 +93,18 @@ ERR_TOO_SOON = const(-20)
 ERR_NOT_MINE = const(-21)
 
 # Jobs
-JOB_NONE = const(0)
-JOB_LIMIT = const(1)
-JOB_ON = const(2)
-JOB_OFF = const(3)
-JOB_PERSIST = const(4)
-JOB_DEV_INFO = const(5)
-JOB_POLL = const(6)
-JOB_CHANNEL = const(7)
+_JOB_NONE = const(0)
+_JOB_LIMIT = const(1)
+_JOB_ON = const(2)
+_JOB_OFF = const(3)
+_JOB_PERSIST = const(4)
+_JOB_DEV_INFO = const(5)
+_JOB_POLL = const(6)
+_JOB_CHANNEL = const(7)
 # States
 IDLE = const(0)
-SENDING = const(1)
-WAITING = const(2)
+_SENDING = const(1)
+_WAITING = const(2)
 
 
 def _ints(count):
@@ -115,8 +115,12 @@ class HoymilesLink:
     def __init__(self, fleet, radio, dtu_serial, clock, max_inverters=4, poll_period_ms=POLL_PERIOD_MS, band=None):
         self.fleet = fleet
         self.radio = radio
-        self.band = band  # hm_air.Band for HMS/HMT on a CMT2300A, None for HM on an nRF24
-        self.airtime = None if band is None else Airtime(band.budget_ms)
+        self.band = band  # hm_band.Band for HMS/HMT on a CMT2300A, None for HM on an nRF24
+        self.airtime = None
+        if band is not None:  # HMS/HMT: only a board with a CMT2300A loads hm_band
+            from hm_band import Airtime
+
+            self.airtime = Airtime(band.budget_ms)
         self.foreign = 0  # answers dropped because they were addressed to another DTU
         self.clock = clock
         self.poll_period_ms = poll_period_ms
@@ -146,7 +150,7 @@ class HoymilesLink:
         self.slot_of_row = bytearray(b"\xff" * fleet.count)
         # the open transaction
         self.state = IDLE
-        self.job = JOB_NONE
+        self.job = _JOB_NONE
         self.slot = 0
         self.target_dw = 0  # of the command in flight
         self.sends = 0
@@ -210,7 +214,7 @@ class HoymilesLink:
     def step(self, now_ms):
         if self.state == IDLE:
             self._pick(now_ms)
-        elif self.state == SENDING:
+        elif self.state == _SENDING:
             self._sending(now_ms)
         else:
             self._waiting(now_ms)
@@ -235,7 +239,7 @@ class HoymilesLink:
             if self.handover[slot] and self._may(now_ms, False):
                 self.handover[slot] = 0
                 self.slot = slot
-                self._begin(JOB_CHANNEL, now_ms)
+                self._begin(_JOB_CHANNEL, now_ms)
                 return True
         return False
 
@@ -258,11 +262,11 @@ class HoymilesLink:
         if self._has_limit(target_dw, now_ms):
             self.fleet.acked(row, now_ms)  # spare the air and the inverter
         elif target_dw == 0:
-            self._begin(JOB_OFF, now_ms)
+            self._begin(_JOB_OFF, now_ms)
         elif self.switched_off[self.slot]:
-            self._begin(JOB_ON, now_ms)
+            self._begin(_JOB_ON, now_ms)
         else:
-            self._begin(JOB_LIMIT, now_ms)
+            self._begin(_JOB_LIMIT, now_ms)
         return True
 
     def _expire_persist(self, now_ms):
@@ -284,33 +288,33 @@ class HoymilesLink:
             if self.polled[slot] and ticks_diff(now_ms, self.poll_t_ms[slot]) >= 2 * self._period(slot):
                 self.next_poll_slot = (slot + 1) % self.count
                 self.slot = slot
-                self._begin(JOB_POLL, now_ms)
+                self._begin(_JOB_POLL, now_ms)
                 return True
         return False
 
     def _period(self, slot):
-        if self.poll_failures[slot] >= UNREACHABLE_AFTER:
+        if self.poll_failures[slot] >= _UNREACHABLE_AFTER:
             return BACKOFF * self.poll_period_ms
         return self.poll_period_ms
 
     def reachable(self, slot):
-        """False after UNREACHABLE_AFTER failed polls in a row (e.g. at night)."""
-        return self.poll_failures[slot] < UNREACHABLE_AFTER
+        """False after _UNREACHABLE_AFTER failed polls in a row (e.g. at night)."""
+        return self.poll_failures[slot] < _UNREACHABLE_AFTER
 
     def _pick_config(self, now_ms):
         for slot in range(self.count):
             if self.persist_pending[slot]:
                 self.persist_pending[slot] = 0
                 self.slot = slot
-                self._begin(JOB_PERSIST, now_ms)
+                self._begin(_JOB_PERSIST, now_ms)
                 return True
         if self.clock() < 0 or not self._may(now_ms, True):
             return False
         for slot in range(self.count):
-            if not self.rated_w[slot] and self.dev_info_tries[slot] < DEV_INFO_TRIES:
+            if not self.rated_w[slot] and self.dev_info_tries[slot] < _DEV_INFO_TRIES:
                 self.dev_info_tries[slot] += 1
                 self.slot = slot
-                self._begin(JOB_DEV_INFO, now_ms)
+                self._begin(_JOB_DEV_INFO, now_ms)
                 return True
         return False
 
@@ -322,7 +326,7 @@ class HoymilesLink:
             self.next_poll_slot = (slot + 1) % self.count
             if not self.polled[slot] or ticks_diff(now_ms, self.poll_t_ms[slot]) >= self._period(slot):
                 self.slot = slot
-                self._begin(JOB_POLL, now_ms)
+                self._begin(_JOB_POLL, now_ms)
                 return
 
     # --- one transaction -------------------------------------------------------------
@@ -331,7 +335,7 @@ class HoymilesLink:
         self.job = job
         self.sends = 0
         self.rerequests = 0
-        if job == JOB_POLL:
+        if job == _JOB_POLL:
             self.polled[self.slot] = 1
             self.poll_t_ms[self.slot] = now_ms
         self._build()
@@ -340,20 +344,20 @@ class HoymilesLink:
     def _build(self):
         slot = self.slot
         job = self.job
-        if job == JOB_LIMIT:
+        if job == _JOB_LIMIT:
             code = limit_type_code(LIMIT_ABSOLUTE, self.hms[slot])
             self._tx_len = build_limit(self._tx, self.frame_addr[slot], self.dtu, self.target_dw, code)
-        elif job == JOB_PERSIST:
+        elif job == _JOB_PERSIST:
             code = limit_type_code(LIMIT_ABSOLUTE_PERSISTENT, self.hms[slot])
             self._tx_len = build_limit(self._tx, self.frame_addr[slot], self.dtu, self.persist_dw[slot], code)
-        elif job == JOB_ON or job == JOB_OFF:
+        elif job == _JOB_ON or job == _JOB_OFF:
             self._tx_len = build_power(
-                self._tx, self.frame_addr[slot], self.dtu, CTRL_ON if job == JOB_ON else CTRL_OFF
+                self._tx, self.frame_addr[slot], self.dtu, CTRL_ON if job == _JOB_ON else CTRL_OFF
             )
-        elif job == JOB_CHANNEL:
+        elif job == _JOB_CHANNEL:
             self._build_channel()
         else:
-            self._build_multi(DT_REAL_TIME if job == JOB_POLL else DT_DEV_INFO_SIMPLE)
+            self._build_multi(DT_REAL_TIME if job == _JOB_POLL else DT_DEV_INFO_SIMPLE)
 
     def _build_channel(self):
         band = self.band
@@ -365,15 +369,15 @@ class HoymilesLink:
     def _send(self):
         self.sends += 1
         self._fragments.reset()
-        if self.job == JOB_CHANNEL:
+        if self.job == _JOB_CHANNEL:
             self.radio.set_channel(self.band.boot_channel)
         self._transmit()
 
     def _transmit(self):
         if self.airtime is not None:
-            self.airtime.spend(self._tx_len, self.job >= JOB_DEV_INFO)
+            self.airtime.spend(self._tx_len, self.job >= _JOB_DEV_INFO)
         self.radio.send_start(self.radio_addr[self.slot], self._tx, self._tx_len)
-        self.state = SENDING
+        self.state = _SENDING
 
     def _sending(self, now_ms):
         result = self.radio.send_done()
@@ -382,16 +386,16 @@ class HoymilesLink:
         if result == SEND_FAILED:
             self._retry(now_ms)
             return
-        if self.job == JOB_CHANNEL:  # no answer comes
+        if self.job == _JOB_CHANNEL:  # no answer comes
             self._finish(True, now_ms)
             return
-        self.state = WAITING
+        self.state = _WAITING
         self.deadline_ms = ticks_add(now_ms, self._window())
 
     def _window(self):
         if self.rerequests:
-            return REREQUEST_WINDOW_MS
-        return ANSWER_WINDOW_MS if self.job >= JOB_DEV_INFO else ACK_WINDOW_MS
+            return _REREQUEST_WINDOW_MS
+        return _ANSWER_WINDOW_MS if self.job >= _JOB_DEV_INFO else _ACK_WINDOW_MS
 
     def _retry(self, now_ms):
         """Send the whole request again, or give up."""
@@ -420,7 +424,7 @@ class HoymilesLink:
         if self.band is not None and not to_address(rx, self.dtu):
             self.foreign += 1
             return False
-        if self.job < JOB_DEV_INFO:
+        if self.job < _JOB_DEV_INFO:
             if rx[0] != MID_DEV_CONTROL | MID_ANSWER:
                 return False
             self.result = dev_control_result(rx, length)
@@ -438,7 +442,7 @@ class HoymilesLink:
         slot = self.slot
         if length < 0:
             self.result = length
-        elif self.job == JOB_DEV_INFO:
+        elif self.job == _JOB_DEV_INFO:
             self.rated_w[slot] = rated_w_of_dev_info(self._payload, length)
             self.result = OK
         else:
@@ -448,16 +452,16 @@ class HoymilesLink:
             # earlier request. Ask again from the start.
             self._retry(now_ms)
             return True
-        if self.job == JOB_POLL:
+        if self.job == _JOB_POLL:
             self.fleet.report_output(self.row[slot], self.data[slot].ac_power_dw, now_ms)
         self._finish(True, now_ms)
         return True
 
     def _timed_out(self, now_ms):
         fragments = self._fragments
-        if self.job < JOB_DEV_INFO or not fragments.count:
+        if self.job < _JOB_DEV_INFO or not fragments.count:
             self._retry(now_ms)
-        elif self.rerequests < MAX_REREQUESTS:
+        elif self.rerequests < _MAX_REREQUESTS:
             self.rerequests += 1
             self._tx_len = build_request_frame(self._tx, self.frame_addr[self.slot], self.dtu, fragments.missing())
             self._transmit()
@@ -468,28 +472,28 @@ class HoymilesLink:
         self.state = IDLE
         job = self.job
         slot = self.slot
-        if job == JOB_ON and ok:
+        if job == _JOB_ON and ok:
             self.switched_off[slot] = 0
-            self._begin(JOB_LIMIT, now_ms)  # the target that asked for "on"
+            self._begin(_JOB_LIMIT, now_ms)  # the target that asked for "on"
             return
-        if job == JOB_POLL:
+        if job == _JOB_POLL:
             self.poll_failures[slot] = 0 if ok else self.poll_failures[slot] + 1
         if self.band is not None:
             self._finish_cmt(ok, job, slot)
-        if job >= JOB_POLL:
+        if job >= _JOB_POLL:
             return
-        if job == JOB_OFF and ok:
+        if job == _JOB_OFF and ok:
             self.switched_off[slot] = 1
         # Off is remembered as limit 0, so a repeated 0 is not sent again either.
-        self.limit_dw[slot] = self.target_dw if ok and job <= JOB_OFF else -1
+        self.limit_dw[slot] = self.target_dw if ok and job <= _JOB_OFF else -1
         self.limit_t_ms[slot] = now_ms
-        if job <= JOB_OFF:
+        if job <= _JOB_OFF:
             self._report(ok, now_ms)
 
     def _finish_cmt(self, ok, job, slot):
-        if job == JOB_CHANNEL:
+        if job == _JOB_CHANNEL:
             self.radio.set_channel(self.band.channel)  # back to work, sent or not
-        elif not ok and (job != JOB_POLL or not self.reachable(slot)):
+        elif not ok and (job != _JOB_POLL or not self.reachable(slot)):
             self.handover[slot] = 1  # it may be back on its boot frequency
 
     def _report(self, ok, now_ms):

@@ -35,7 +35,6 @@ FAMILY_HMT_4T = const(7)
 FAMILY_HMT_6T = const(8)
 FAMILY_HMS_1T_V2 = const(9)
 
-FAMILY_NAMES = ("unknown", "HM-1T", "HM-2T", "HM-4T", "HMS-1T", "HMS-2T", "HMS-4T", "HMT-4T", "HMT-6T", "HMS-1T v2")
 _FAMILY_RADIO = bytes((RADIO_NONE, 1, 1, 1, 2, 2, 2, 2, 2, 2))
 _FAMILY_INPUTS = bytes((0, 1, 2, 4, 1, 2, 4, 4, 6, 1))
 
@@ -81,10 +80,6 @@ AC_TEMPERATURE = const(6)
 AC_EVENTS = const(7)
 AC_FIELDS = const(8)
 
-# Divide a raw value by this to get V, A, W, kWh, Wh / V, Hz, W, var, A, 1, degC, count (tools only).
-IN_DIVISORS = (10, 100, 10, 1000, 1)
-AC_DIVISORS = (10, 100, 10, 10, 100, 1000, 10, 1)
-
 # RealTimeRunData layouts: payload length (without CRC16), then IN_FIELDS offsets per
 # input, then AC_FIELDS offsets ([ODTU] HM_1CH/HM_2CH/HM_4CH, identical in ahoy).
 _LAYOUT_HM_1T = bytes((30, 2, 4, 6, 8, 12, 14, 16, 18, 20, 22, 24, 26, 28))
@@ -111,68 +106,37 @@ _LAYOUTS = (
 _PHASES_HMT = bytes((70, 72, 88, 90))
 
 # Hardware part number (DevInfoSimple payload bytes 2..5) -> rated W. A 0xFF in
-# the last byte matches any value; exact rows come first.
+# the last byte matches any value; exact rows come first. Rows of 5 bytes: the
+# part number, then the rated power in units of 10 W (hex; the comment gives W).
+# One bytes constant rather than a tuple of (bytes, int) rows: 120 bytes of RAM
+# instead of about 1 kB of objects, as the .mpy is imported into RAM.
+_PART_ROW = const(5)
 _PART_TABLE = (
-    (b"\x10\x10\x10\x15", 210),  # HM-300 factory-limited to 70 %
-    (b"\x10\x10\x10\xff", 300),
-    (b"\x10\x10\x20\xff", 350),
-    (b"\x10\x10\x30\xff", 400),
-    (b"\x10\x10\x40\xff", 400),
-    (b"\x10\x11\x10\xff", 600),
-    (b"\x10\x11\x20\xff", 700),
-    (b"\x10\x11\x30\xff", 800),
-    (b"\x10\x11\x40\xff", 800),
-    (b"\x10\x12\x10\xff", 1200),
-    (b"\x10\x12\x30\xff", 1500),
-    (b"\x10\x12\x51\xff", 1800),  # HMS-1800
-    (b"\x10\x12\x71\xff", 2000),  # HMS-2000
-    (b"\x10\x02\x30\xff", 1500),  # MI-1500 gen3
-    (b"\x10\x20\x21\xff", 350),
-    (b"\x10\x20\x41\xff", 400),
-    (b"\x10\x21\x11\xff", 600),
-    (b"\x10\x21\x41\xff", 800),
-    (b"\x10\x21\x71\xff", 1000),
-    (b"\x10\x22\x41\xff", 1600),
-    (b"\x10\x22\x51\xff", 1800),
-    (b"\x10\x22\x71\xff", 2000),
-    (b"\x10\x33\x11\xff", 1800),
-    (b"\x10\x33\x31\xff", 2250),
+    b"\x10\x10\x10\x15\x15"  # 210 W; HM-300 factory-limited to 70 %
+    b"\x10\x10\x10\xff\x1e"  # 300 W
+    b"\x10\x10\x20\xff\x23"  # 350 W
+    b"\x10\x10\x30\xff\x28"  # 400 W
+    b"\x10\x10\x40\xff\x28"  # 400 W
+    b"\x10\x11\x10\xff\x3c"  # 600 W
+    b"\x10\x11\x20\xff\x46"  # 700 W
+    b"\x10\x11\x30\xff\x50"  # 800 W
+    b"\x10\x11\x40\xff\x50"  # 800 W
+    b"\x10\x12\x10\xff\x78"  # 1200 W
+    b"\x10\x12\x30\xff\x96"  # 1500 W
+    b"\x10\x12\x51\xff\xb4"  # 1800 W; HMS-1800
+    b"\x10\x12\x71\xff\xc8"  # 2000 W; HMS-2000
+    b"\x10\x02\x30\xff\x96"  # 1500 W; MI-1500 gen3
+    b"\x10\x20\x21\xff\x23"  # 350 W
+    b"\x10\x20\x41\xff\x28"  # 400 W
+    b"\x10\x21\x11\xff\x3c"  # 600 W
+    b"\x10\x21\x41\xff\x50"  # 800 W
+    b"\x10\x21\x71\xff\x64"  # 1000 W
+    b"\x10\x22\x41\xff\xa0"  # 1600 W
+    b"\x10\x22\x51\xff\xb4"  # 1800 W
+    b"\x10\x22\x71\xff\xc8"  # 2000 W
+    b"\x10\x33\x11\xff\xb4"  # 1800 W
+    b"\x10\x33\x31\xff\xe1"  # 2250 W
 )
-
-# Model names the tools accept, with their family.
-MODEL_FAMILIES = {
-    "HM-300": FAMILY_HM_1T,
-    "HM-350": FAMILY_HM_1T,
-    "HM-400": FAMILY_HM_1T,
-    "HM-600": FAMILY_HM_2T,
-    "HM-700": FAMILY_HM_2T,
-    "HM-800": FAMILY_HM_2T,
-    "HM-1000": FAMILY_HM_4T,
-    "HM-1200": FAMILY_HM_4T,
-    "HM-1500": FAMILY_HM_4T,
-    "HMS-300-1T": FAMILY_HMS_1T,
-    "HMS-350-1T": FAMILY_HMS_1T,
-    "HMS-400-1T": FAMILY_HMS_1T,
-    "HMS-450-1T": FAMILY_HMS_1T,
-    "HMS-500-1T": FAMILY_HMS_1T,
-    "HMS-450-1T-V2": FAMILY_HMS_1T_V2,
-    "HMS-500-1T-V2": FAMILY_HMS_1T_V2,
-    "HMS-600-2T": FAMILY_HMS_2T,
-    "HMS-700-2T": FAMILY_HMS_2T,
-    "HMS-800-2T": FAMILY_HMS_2T,
-    "HMS-800W-2T": FAMILY_HMS_2T,
-    "HMS-900-2T": FAMILY_HMS_2T,
-    "HMS-1000-2T": FAMILY_HMS_2T,
-    "HMS-1000W-2T": FAMILY_HMS_2T,
-    "HMS-1600-4T": FAMILY_HMS_4T,
-    "HMS-1800-4T": FAMILY_HMS_4T,
-    "HMS-2000-4T": FAMILY_HMS_4T,
-    "HMT-1600-4T": FAMILY_HMT_4T,
-    "HMT-1800-4T": FAMILY_HMT_4T,
-    "HMT-2000-4T": FAMILY_HMT_4T,
-    "HMT-1800-6T": FAMILY_HMT_6T,
-    "HMT-2250-6T": FAMILY_HMT_6T,
-}
 
 
 def family_of_prefix(prefix):
@@ -227,8 +191,9 @@ def phase_layout(family):
 
 def rated_w_of_part(buf, start):
     """Rated power in W for the 4-byte hardware part number at buf[start:start+4], 0 if unknown."""
-    for part, rated_w in _PART_TABLE:
-        if part[0] == buf[start] and part[1] == buf[start + 1] and part[2] == buf[start + 2]:
-            if part[3] == 0xFF or part[3] == buf[start + 3]:
-                return rated_w
+    table = _PART_TABLE
+    for row in range(0, len(table), _PART_ROW):
+        if table[row] == buf[start] and table[row + 1] == buf[start + 1] and table[row + 2] == buf[start + 2]:
+            if table[row + 3] == 0xFF or table[row + 3] == buf[start + 3]:
+                return table[row + 4] * 10
     return 0

@@ -38,15 +38,15 @@ POWER = const(4)
 
 NAMES = ("ok", "voltage out of range", "current above rating", "frequency out of range", "power above U*I")
 
-NOMINAL_V = const(230)
-VOLTAGE_MIN_V = const(176)  # at NOMINAL_V; scaled to other nominal voltages
-VOLTAGE_MAX_V = const(288)
-FREQUENCY_MIN_CHZ = const(4500)
-FREQUENCY_MAX_CHZ = const(6500)
+_NOMINAL_V = const(230)
+_VOLTAGE_MIN_V = const(176)  # at _NOMINAL_V; scaled to other nominal voltages
+_VOLTAGE_MAX_V = const(288)
+_FREQUENCY_MIN_CHZ = const(4500)
+_FREQUENCY_MAX_CHZ = const(6500)
 
 
 class Plausibility:
-    def __init__(self, max_current_ma, accuracy_pct=1, power_floor_w=10, phases=3, nominal_voltage_v=NOMINAL_V):
+    def __init__(self, max_current_ma, accuracy_pct=1, power_floor_w=10, phases=3, nominal_voltage_v=_NOMINAL_V):
         """max_current_ma: the meter's maximum current times the CT ratio (primary side); phases: the
         grid's phases or legs (1, 2 for split-phase, 3); nominal_voltage_v: phase (leg) to neutral."""
         if not 0 < max_current_ma <= MAX_CURRENT_MA:
@@ -58,8 +58,8 @@ class Plausibility:
         self.max_current_ma = max_current_ma
         self.phases = phases
         # Whole volts, rounded: 176..288 V at 230 V, 92..150 V at 120 V.
-        self.voltage_min_dv = (nominal_voltage_v * VOLTAGE_MIN_V + NOMINAL_V // 2) // NOMINAL_V * 10
-        self.voltage_max_dv = (nominal_voltage_v * VOLTAGE_MAX_V + NOMINAL_V // 2) // NOMINAL_V * 10
+        self.voltage_min_dv = (nominal_voltage_v * _VOLTAGE_MIN_V + _NOMINAL_V // 2) // _NOMINAL_V * 10
+        self.voltage_max_dv = (nominal_voltage_v * _VOLTAGE_MAX_V + _NOMINAL_V // 2) // _NOMINAL_V * 10
         self.accuracy_pct = accuracy_pct
         self.power_floor_dw = power_floor_w * 10
         self.reason = OK
@@ -68,7 +68,7 @@ class Plausibility:
     def check(self, reading):
         """OK, or the reason of the first rule the reading breaks (its phase in `phase`)."""
         self.reason = OK
-        if not FREQUENCY_MIN_CHZ <= reading.frequency_chz <= FREQUENCY_MAX_CHZ:
+        if not _FREQUENCY_MIN_CHZ <= reading.frequency_chz <= _FREQUENCY_MAX_CHZ:
             return self._fail(FREQUENCY, 0)
         for phase in range(min(self.phases, reading.phases)):
             reason = self._phase_reason(reading, phase)
