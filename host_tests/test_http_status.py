@@ -137,7 +137,7 @@ def test_status_json_reports_the_plant(server):
     assert status["grid"]["valid"] is True
     assert status["grid"]["power_w"] == -123
     assert status["grid"]["phase_power_w"] == [-40, -83, 0]
-    assert status["grid"]["voltage_v10"] == [2301, 2299, 2310]
+    assert status["grid"]["voltage_dv"] == [2301, 2299, 2310]
     assert status["grid"]["frequency_chz"] == 5001
     assert 0 <= status["grid"]["age_ms"] < 200000
     assert status["pv_power_w"] == 599  # only inverter 0 has reported its output

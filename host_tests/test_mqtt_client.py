@@ -125,9 +125,18 @@ def test_last_will_on_a_lost_connection_but_not_on_disconnect(broker):
     watcher.disconnect()
 
 
+def until_connected(session):
+    """Poll a session (its connect does not block) until the broker accepted it."""
+    deadline = time.monotonic() + WAIT_S
+    while not session.poll(0):
+        assert time.monotonic() < deadline and not session.drops, session.last_error
+        time.sleep(0.005)
+    return True
+
+
 def test_session_keeps_the_connection_alive_with_pings(broker):
     session = Session(client(broker, "pinger", keepalive=1))
-    assert session.poll(0)
+    until_connected(session)
     deadline = time.monotonic() + 1.5
     while time.monotonic() < deadline:
         assert session.poll(1)
@@ -306,7 +315,7 @@ def test_packet_split_over_reads_is_delivered_once_complete(fake):
 def test_session_drops_a_broker_that_stops_answering_pings(fake):
     peer = fake()
     session = Session(mqtt.MQTTClient("pinged", "127.0.0.1", peer.port, keepalive=1, timeout_ms=1000))
-    assert session.poll(0) and peer.ready.wait(WAIT_S)
+    assert until_connected(session) and peer.ready.wait(WAIT_S)
     deadline = time.monotonic() + WAIT_S
     while session.poll(0) and time.monotonic() < deadline:
         time.sleep(0.02)
@@ -390,11 +399,15 @@ def test_malformed_packets_end_the_session_under_micropython(fake, garbage, code
 def attached_client(received):
     """A client on one end of a socket pair, as if connected: the test is the broker at the other end."""
     ours, theirs = socket.socketpair()
+    ours.setblocking(False)
     one = mqtt.MQTTClient("pair", "unused", timeout_ms=200)
     one.set_callback(lambda topic, msg: received.append((topic, msg)))
     one.sock = ours
     one._poller = select.poll()
     one._poller.register(ours, select.POLLIN)
+    one._ready = one._poller.poll
+    one._readinto = ours.recv_into
+    one._state = mqtt._UP
     return one, theirs
 
 
