@@ -47,6 +47,29 @@ def test_tokens():
         assert not http_status.valid_token(bad)
 
 
+class Spy:
+    """A token that counts how many of its characters were read."""
+
+    def __init__(self, text):
+        self.text = text
+        self.reads = 0
+
+    def __len__(self):
+        return len(self.text)
+
+    def __getitem__(self, index):
+        self.reads += 1
+        return self.text[index]
+
+
+def test_token_comparison_reads_all_of_the_given_token_whatever_the_lengths():
+    for given in ("x", "abcdefg", "abcdefgh", "abcdefghi", "zzzzzzzzzzzzzzzz"):
+        spy = Spy(given)
+        assert http_status.tokens_equal(spy, "abcdefgh") == (given == "abcdefgh")
+        assert spy.reads == len(given), given  # no early return on a length mismatch or a difference
+    assert not http_status.tokens_equal("", "abcdefgh") and not http_status.tokens_equal("abcdefgh", "")
+
+
 def test_watts_round_half_away_from_zero():
     assert [plant_status.watts(dw) for dw in (0, 4, 5, 14, 15, -4, -5, -15, -16)] == [0, 0, 1, 1, 2, 0, -1, -2, -2]
 

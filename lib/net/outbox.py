@@ -36,7 +36,8 @@ def would_block(error):
 
 class Outbox:
     def __init__(self, size):
-        self._buffer = bytearray(size)
+        """`size` in bytes, or a bytearray to use (a buffer the owner lends while it does not need it)."""
+        self._buffer = bytearray(size) if isinstance(size, int) else size
         self._view = memoryview(self._buffer)
         self._start = 0
         self._end = 0
