@@ -17,13 +17,14 @@ range 422, request not complete within `timeout_ms` 408.
 
 Several connections (`slots`, 3 by default), `Connection: close`, all
 sockets non-blocking. `poll(now_ms)` does a bounded amount of work per call,
-so it runs from the service loop between control ticks: at most `slots`
-accepts, then per open connection one receive of up to `max_request` bytes
-or one flush of the answer. Slow clients cannot lock others out: a new
-connection that finds every slot taken takes the one open longest (closing
-it), so a client that sends its request at once is served within the poll
-that accepts it, however many clients hold connections open without
-finishing a request. A request not complete within `timeout_ms` of its
+so it runs from the service loop between control ticks: at most
+ACCEPTS_PER_POLL accepts, each followed by one read of the new request,
+then per open connection one receive of up to `max_request` bytes or one
+flush of the answer. Slow clients cannot lock others out: a new connection
+that finds every slot taken takes the one of the connection open longest
+that is still reading (closing it), so a client that sends its request at
+once is answered in the poll that accepts it, however many clients hold
+connections open without finishing a request. A request not complete within `timeout_ms` of its
 accept gets a 408, an answer the client does not read for `timeout_ms` is
 abandoned. After an error answer given before the whole request was read, the
 server reads and discards what the client still sends until it closes (or
@@ -57,6 +58,7 @@ _DRAINING = const(3)
 
 MAX_REQUEST = const(1024)
 SLOTS = const(3)
+ACCEPTS_PER_POLL = const(8)  # with a backlog of 8: 80 new connections a second at 10 polls a second
 
 REASONS = {
     200: "OK",
@@ -205,6 +207,14 @@ class _Slot:
         return -1 if count is None else count
 
 
+def _before(slot, other):
+    """True if `slot` should give way before `other`: readers before senders, then the longest open."""
+    sending = slot.state == _SENDING
+    if sending != (other.state == _SENDING):
+        return not sending
+    return ticks_diff(slot.opened_ms, other.opened_ms) < 0
+
+
 class StatusServer:
     def __init__(
         self,
@@ -233,7 +243,7 @@ class StatusServer:
         listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         listener.bind(socket.getaddrinfo(host, port)[0][-1])
-        listener.listen(2 * slots)
+        listener.listen(ACCEPTS_PER_POLL)
         listener.setblocking(False)
         self._listener = listener
         self._poller = select.poll()
@@ -278,12 +288,16 @@ class StatusServer:
         return True
 
     def _accept_all(self, now_ms):
-        for _ in range(len(self._slots)):
+        for _ in range(ACCEPTS_PER_POLL):
             if not self._accept(now_ms):
                 return
 
     def _accept(self, now_ms):
-        """Take one waiting connection into a free slot, or the slot open longest; False if none waits."""
+        """Take one waiting connection and read its request at once; False if none waits.
+
+        It gets a free slot, else the one of the connection open longest that is still
+        reading (or draining), else the longest-open one that is sending.
+        """
         try:
             sock, _ = self._listener.accept()
         except OSError:
@@ -293,12 +307,13 @@ class StatusServer:
             if slot.state == _FREE:
                 chosen = slot
                 break
-            if chosen is None or ticks_diff(slot.opened_ms, chosen.opened_ms) < 0:
+            if chosen is None or _before(slot, chosen):
                 chosen = slot
         if chosen.state != _FREE:
             chosen.close()
             self.evicted += 1
         chosen.open(sock, now_ms)
+        self._read(chosen, now_ms)  # a request sent at once is answered before the next accept
         return True
 
     def _read(self, slot, now_ms):
