@@ -439,3 +439,39 @@ def test_any_bytes_from_the_broker_give_messages_or_a_clear_error(stream):
     finally:
         one.close()
         broker_end.close()
+
+
+# -- a broker that hangs or dies ---------------------------------------------------------------
+
+
+def test_a_frozen_broker_is_dropped_within_one_and_a_half_keepalives_while_telemetry_flows():
+    with broker_process.running() as frozen:
+        session = Session(client(frozen, "frozen", keepalive=2, tx_bytes=256), retry_ms=60000)
+        until_connected(session)
+        frozen.freeze()
+        start = time.monotonic()
+        sent = 0
+        while session.connected and time.monotonic() - start < 3 * 2:
+            session.poll(0)
+            # state-sized messages every 50 ms: the socket's buffer fills, publish() says so instead of blocking
+            sent += session.publish("t/state", {"grid": list(range(100))})
+            time.sleep(0.05)
+        elapsed = time.monotonic() - start
+        assert session.drops == 1 and session.last_error.code == mqtt.TIMEOUT
+        assert elapsed < 1.5 * 2, elapsed  # a ping went out on time although messages were sent all along
+        assert sent > 0
+
+
+def test_a_killed_broker_is_a_counted_drop_and_refused_retries_never_raise():
+    with broker_process.running() as doomed:
+        session = Session(client(doomed, "orphan", keepalive=30), retry_ms=100)
+        until_connected(session)
+        doomed.process.kill()
+        doomed.process.wait(5)
+        deadline = time.monotonic() + WAIT_S
+        while session.drops < 3 and time.monotonic() < deadline:
+            session.poll(int(time.monotonic() * 1000))
+            time.sleep(0.02)
+        assert session.drops >= 3 and not session.connected  # the drop, then refused attempts
+        assert isinstance(session.last_error, (OSError, mqtt.MQTTException))
+        assert not session.publish("a/b", "x")
