@@ -24,6 +24,7 @@ and noisy). Loopback only.
 """
 
 import argparse
+import functools
 import json
 import os
 import signal
@@ -137,8 +138,8 @@ def main():
     micropython = Path(args.micropython)
     if not micropython.exists():
         sys.exit("no MicroPython at %s (build the 32-bit port first, or give --micropython)" % micropython)
-    print("MicroPython: %s, 512k heap (.py sources are compiled on import), tick every 50 ms, service pass every 100 ms, keepalive %d s"
-          % (micropython.name, KEEPALIVE_S))
+    print("MicroPython: %s, 512k heap (.py sources are compiled on import), tick every 50 ms, service pass every"
+          " 100 ms, keepalive %d s" % (micropython.name, KEEPALIVE_S))
     scenarios = [
         ("healthy broker", lambda broker, http_port: None),
         ("hung broker (SIGSTOP)", lambda broker, http_port: _signal(broker, signal.SIGSTOP)),
@@ -150,7 +151,7 @@ def main():
             http_port = broker_process.free_port()
             try:
                 result = run_gateway(micropython, broker.port, http_port, args.seconds,
-                                     lambda: action(broker, http_port))
+                                     functools.partial(action, broker, http_port))
             finally:
                 if broker.process.poll() is None:
                     broker.process.send_signal(signal.SIGCONT)

@@ -8,25 +8,19 @@
     client.queue_subscribe(["solar/+/status/limit_absolute"])
     client.publish("em/state", {"grid": ...}) # a dict or list goes out as JSON, streamed
 
-Only `socket` and `select` are used, so the same file runs on the ESP32, the
-unix port and CPython. The socket is non-blocking from the start: the TCP
-connect, the CONNECT packet, every publish and the reads all return at
-once. What is to be sent goes into one preallocated buffer (`tx_bytes`,
-outbox.py) and out as the socket takes it; a dict or list is written into
-it as JSON in small pieces (json_stream.py), so a message never needs one
-block of its full size. `publish()` returns False while a previous message
-is still streaming out (a hung broker): the caller tries again later or
-drops it. A PINGREQ (`ping()`) goes out right after the message being
-streamed, whatever else waits. Received packets land in a second
-preallocated buffer of `max_packet` bytes.
+Only `socket` and `select` are used: the same file runs on the ESP32, the
+unix port and CPython. The socket is non-blocking from the start (connect,
+CONNECT, publish, reads). What is to be sent goes into one preallocated
+buffer (`tx_bytes`, outbox.py) and out as the socket takes it; a dict or
+list is written into it as JSON in small pieces (json_stream.py), never as
+one block. `publish()` returns False while a message is still streaming out
+(a hung broker). A PINGREQ goes out right after the message being streamed.
+Received packets land in a preallocated buffer of `max_packet` bytes.
 
-The blocking calls of `umqtt.simple` stay for tools and tests: `connect()`,
-`subscribe()`, QoS 1 `publish()` and `wait_msg()` wait up to `timeout_ms`
-for the broker's answer. The firmware uses only the non-blocking ones
-(mqtt_session.py). Beyond `umqtt.simple`: `retained` says whether the
-message being delivered to the callback was a retained one (the broker's
-copy sent on subscribing, not a live message), and `pings_unanswered` lets
-the caller notice a dead broker.
+The blocking calls of `umqtt.simple` (`connect()`, `subscribe()`, QoS 1
+`publish()`, `wait_msg()`: up to `timeout_ms`) are for tools and tests; the
+firmware uses the non-blocking ones (mqtt_session.py). `retained` says if
+the message being delivered is the broker's stored copy, not a live one.
 
 Errors are values the caller can act on: every protocol problem raises
 `MQTTException(code, text)` with a code below (codes 1..5 are the broker's
@@ -37,14 +31,13 @@ packet type a server must not send, a topic longer than the packet, QoS 3,
 a packet larger than `max_packet`) is such an error: MQTT gives a client no
 way to skip a bad packet and stay in step, so it must close the connection.
 
-Device notes: not hot-path code. Per call of check_msg at most a few sends
-and _RECV_ROUNDS reads of what is there: well under a millisecond for the
-firmware's traffic. RAM: the two buffers once (512 + 1029 bytes by
-default); per message its header and the JSON pieces (tens of bytes each);
-per received packet its body. A host name costs a DNS lookup that blocks
-(lwIP bounds it): give the broker as an IP address. A QoS 1 message that
-arrives while a streamed message is going out is not acknowledged; the
-broker delivers it again in a later session (QoS 1 is at least once). No TLS.
+Device notes: not hot-path code. A check_msg does at most a few sends and
+_RECV_ROUNDS reads: about a millisecond (bench/bench_net.py). RAM: the two
+buffers once (512 + 1029 bytes by default); per message its header and the
+JSON pieces (tens of bytes each); per received packet its body. A host name
+costs a DNS lookup that blocks (lwIP bounds it): use an IP address. A QoS 1
+message arriving while a message streams out is not acknowledged; the broker
+delivers it again in a later session (QoS 1 is at least once). No TLS.
 """
 
 import select
@@ -85,7 +78,7 @@ _OPENING = const(1)  # TCP connect and CONNECT sent, no CONNACK yet
 _UP = const(2)
 
 _RECV_ROUNDS = const(4)  # check_msg reads at most this many times: bounded work per call
-_WAIT_SLICE_MS = const(10)  # the blocking calls wake this often to send and time out
+_WAIT_SLICE_MS = const(10)  # how often the blocking calls wake up
 _PROTOCOL_LEVEL = const(4)  # 3.1.1
 _PINGREQ = b"\xc0\x00"
 
@@ -246,7 +239,7 @@ class MQTTClient:
         self._wait_for(SUBACK, self.queue_subscribe((topic,), qos))
 
     def check_msg(self):
-        """Send what is queued and handle what has arrived (messages go to the callback); never blocks."""
+        """Send what is queued, handle what has arrived (messages go to the callback); never blocks."""
         self._require()
         if self._state == _OPENING and ticks_diff(ticks_ms(), self._opened_ms) >= self.timeout_ms:
             self._fail(TIMEOUT, "no CONNACK within %d ms" % self.timeout_ms)
@@ -276,15 +269,10 @@ class MQTTClient:
         return self._last_kind
 
     # -- beyond umqtt.simple -------------------------------------------------------------------
-
     @property
     def connected(self):
         """The broker accepted the connection (CONNACK) and it is still open."""
         return self._state == _UP
-
-    @property
-    def opening(self):
-        return self._state == _OPENING
 
     @property
     def busy(self):
@@ -358,7 +346,6 @@ class MQTTClient:
                 pass
 
     # -- internals ------------------------------------------------------------------------------
-
     def _connect_packet(self, clean_session):
         flags = 0x02 if clean_session else 0
         payload = _field(self.client_id)
