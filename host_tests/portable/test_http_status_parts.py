@@ -136,3 +136,72 @@ def test_an_idle_poll_allocates_nothing():
         allocs.assert_free(lambda: server.poll(0), 500)
     finally:
         server.close()
+
+
+def _fragment(hole_bytes):
+    """Fill the heap with blocks of `hole_bytes`, then free every other one: no larger block stays free."""
+    import gc
+
+    gc.collect()
+    blocks = [None] * ((gc.mem_free() + gc.mem_alloc()) // hole_bytes + 1)
+    index = 0
+    try:
+        while index < len(blocks):
+            blocks[index] = bytearray(hole_bytes)
+            index += 1
+    except MemoryError:
+        pass
+    for index in range(0, len(blocks), 2):
+        blocks[index] = None
+    gc.collect()
+    return blocks
+
+
+def _get(server, port, path):
+    """One GET from a client in this process, the server polled meanwhile; the whole answer."""
+    import socket
+    import time
+
+    answer = bytearray(8192)
+    view = memoryview(answer)
+    client = socket.socket()
+    client.connect(socket.getaddrinfo("127.0.0.1", port)[0][-1])
+    client.setblocking(False)
+    filler = _fragment(512)
+    raises(MemoryError, bytearray, 1024)  # the heap is fragmented: no kilobyte in one block
+    client.send(b"GET " + path + b" HTTP/1.0\r\n\r\n")
+    got = 0
+    for _ in range(2000):
+        server.poll(0)
+        count = client.readinto(view[got:])
+        if count == 0:
+            break
+        if count:
+            got += count
+        else:
+            time.sleep_ms(1)
+    filler = None  # noqa: F841 - the heap is whole again
+    client.close()
+    return bytes(answer[:got])
+
+
+@micropython_only
+def test_a_fragmented_heap_still_serves_the_page_and_the_status():
+    import random
+
+    grid = reading.Reading()
+    table = fleet.Fleet(4)
+    for row in range(4):
+        table.add(row, 800)
+    status = plant_status.PlantStatus(grid, table)
+    port = 20000 + random.getrandbits(12)
+    server = http_status.StatusServer(status.snapshot, lambda watts: None, {}.get, port=port, host="127.0.0.1")
+    try:
+        page = _get(server, port, b"/")
+        state = _get(server, port, b"/api/status")
+    finally:
+        server.close()
+    assert page.startswith(b"HTTP/1.0 200 OK") and page.endswith(b"</html>\n"), page[:80]
+    assert len(page.partition(b"\r\n\r\n")[2]) == len(http_status.PAGE) > 3000
+    assert state.startswith(b"HTTP/1.0 200 OK") and state.endswith(b"}"), state[:80]
+    assert b'"inverters": [{' in state

@@ -247,3 +247,73 @@ def test_outbox_streams_pieces_larger_than_itself_in_order():
 class Broken:
     def send(self, data):
         raise OSError(104)  # ECONNRESET: not "would block", so the owner sees it
+
+
+def _fragment(hole_bytes):
+    """Fill the heap with blocks of `hole_bytes`, then free every other one: no larger block stays free."""
+    import gc
+
+    gc.collect()
+    blocks = [None] * ((gc.mem_free() + gc.mem_alloc()) // hole_bytes + 1)
+    index = 0
+    try:
+        while index < len(blocks):
+            blocks[index] = bytearray(hole_bytes)
+            index += 1
+    except MemoryError:
+        pass
+    for index in range(0, len(blocks), 2):
+        blocks[index] = None
+    gc.collect()
+    return blocks
+
+
+@micropython_only
+def test_a_fragmented_heap_still_publishes_the_state():
+    import random
+    import socket
+    import time
+
+    meter, table, regulator, ring, sender = plant()
+    port = 20000 + random.getrandbits(12)
+    listener = socket.socket()
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.bind(socket.getaddrinfo("127.0.0.1", port)[0][-1])
+    listener.listen(1)
+    client = mqtt.MQTTClient("em", "127.0.0.1", port)
+    client.begin_connect()
+    broker, _ = listener.accept()  # this test is the broker
+    broker.setblocking(False)
+    received = bytearray(4096)
+    try:
+        client.check_msg()  # sends CONNECT
+        connect_bytes = len(broker.recv(64))
+        broker.send(b"\x20\x02\x00\x00")
+        while not client.connected:
+            client.check_msg()
+        got = connect_bytes
+        document = sender.state(0)
+        size = json_stream.size(document)
+        filler = _fragment(256)
+        raises(MemoryError, bytearray, 512)  # no half kilobyte in one block; the state is larger
+        assert client.publish("em/state", document)
+        for _ in range(2000):
+            client.check_msg()
+            try:
+                data = broker.recv(256)
+            except OSError:  # EAGAIN: nothing there yet
+                data = b""
+            received[got : got + len(data)] = data
+            got += len(data)
+            if got - connect_bytes >= size + 11 and client._out.empty:  # header + "em/state" + the JSON
+                break
+            time.sleep_ms(1)  # the last segment may wait for an ACK (Nagle)
+        filler = None  # noqa: F841 - the heap is whole again
+    finally:
+        client.close()
+        broker.close()
+        listener.close()
+    packet = bytes(received[connect_bytes:got])
+    assert packet[0] == 0x30 and packet.endswith(b"}")
+    assert json.loads(packet[packet.index(b"{"):]) == as_json(document)
+    assert size > 600, size
