@@ -19,8 +19,8 @@ timers: scheduled callbacks never interrupt one another). So every job
 bounds its own work and none waits on a peer: MQTT and HTTP use
 non-blocking sockets with bounded work per pass (online.py; measured about
 1 ms per pass on the 32-bit unix port with a hung broker or 50 slow HTTP
-clients, bench/bench_net.py); NTP: up to one second, once a day or once per
-retry while it fails; a flash write: milliseconds. An overrun of the
+clients, bench/bench_net.py); NTP: a request in one pass, the answer read in
+a later one; a flash write: milliseconds. An overrun of the
 control loop is counted by it, and the watchdog (10 s) is far above any of
 these. Allocation: the jobs allocate; this loop adds nothing.
 """
