@@ -1,4 +1,4 @@
-"""WiFi and NTP as netclock drives them, against stand-ins for the ESP32's `network` and `ntptime` modules."""
+"""WiFi and NTP as netclock drives them, against a stand-in for `network` and an NTP server on loopback."""
 
 import random
 import socket
