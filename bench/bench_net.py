@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/bench_net.py [--micropython PATH] [--seconds S] [--slow-clients N]
 
-Runs host_tests/support/mp_net_bench.py (a control tick every 50 ms next to
+Runs host_tests/support/mp_net_bench.py (a control tick every 47 ms next to
 the MQTT session, telemetry every second and the HTTP server, in one task as
 on the device) against a real Mosquitto on loopback, in four scenarios:
 
@@ -138,7 +138,7 @@ def main():
     micropython = Path(args.micropython)
     if not micropython.exists():
         sys.exit("no MicroPython at %s (build the 32-bit port first, or give --micropython)" % micropython)
-    print("MicroPython: %s, 512k heap (.py sources are compiled on import), tick every 50 ms, service pass every"
+    print("MicroPython: %s, 512k heap (.py sources are compiled on import), tick every 47 ms, service pass every"
           " 100 ms, keepalive %d s" % (micropython.name, KEEPALIVE_S))
     scenarios = [
         ("healthy broker", lambda broker, http_port: None),

@@ -3,7 +3,8 @@
 `micropython mp_net_bench.py BROKER_PORT HTTP_PORT SECONDS KEEPALIVE_S` runs,
 in one task as on the ESP32 (the firmware's soft timers are scheduled
 callbacks that never interrupt one another): a control tick every
-TICK_MS (a real Controller step on a Reading and a Fleet of 4 inverters)
+TICK_MS (47 ms: over a run it falls due at every point of a pass; a real
+Controller step on a Reading and a Fleet of 4 inverters)
 and a service pass every SERVICE_MS (the MQTT session with telemetry every
 second and the HTTP status server, as firmware/online.py wires them). A
 tick due while a service pass runs starts when the pass ends: its delay is
@@ -34,7 +35,7 @@ from fleet import Fleet
 from plant_status import PlantStatus
 from reading import Reading
 
-TICK_MS = 50
+TICK_MS = 47  # not a divisor of SERVICE_MS: ticks fall due at every point of a service pass
 SERVICE_MS = 100
 SO_SNDBUF = 7  # Linux
 ESP32_SEND_BUFFER = 5744
