@@ -22,13 +22,14 @@ socket takes and reads what has arrived; telemetry and HTTP answers are
 streamed from preallocated buffers in small pieces. A hung broker is
 dropped within one keepalive, a slow HTTP client gives way to the next.
 Measured on the 32-bit unix port (bench/bench_net.py): a service pass
-takes about a millisecond with a hung or killed broker and with 50 slow
-HTTP clients. All of it allocates, none of it runs in the control tick.
+takes at most a few milliseconds (5 ms measured), also with a hung or
+killed broker and with 50 slow HTTP clients. All of it allocates, none of
+it runs in the control tick.
 """
 
 from compat import const
 
-CONNECT_TIMEOUT_MS = const(1000)  # a LAN broker answers in milliseconds; a dead one costs this per step
+CONNECT_TIMEOUT_MS = const(1000)  # a LAN broker answers in milliseconds; a silent one is given up after this
 _DTU_PREFIXES = {"opendtu": "solar", "ahoydtu": "inverter"}
 
 
