@@ -21,7 +21,7 @@ itself: use an IP address to avoid it). Connected, a poll sends what the
 socket takes and reads what has arrived; telemetry and HTTP answers are
 streamed from preallocated buffers in small pieces. A hung broker is
 dropped within one keepalive, a slow HTTP client gives way to the next.
-Measured on the 32-bit unix port (bench/bench_net.py): a service pass
+Measured on the 32-bit unix port (bench/net_faults.py): a service pass
 takes at most a few milliseconds (5 ms measured), also with a hung or
 killed broker and with 50 slow HTTP clients. All of it allocates, none of
 it runs in the control tick.

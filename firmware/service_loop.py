@@ -19,7 +19,7 @@ timers: scheduled callbacks never interrupt one another). So every job
 bounds its own work and none waits on a peer: MQTT and HTTP use
 non-blocking sockets with bounded work per pass (online.py; at most a few
 milliseconds per pass on the 32-bit unix port, also with a hung broker or
-50 slow HTTP clients, bench/bench_net.py); NTP: a request in one pass, the answer read in
+50 slow HTTP clients, bench/net_faults.py); NTP: a request in one pass, the answer read in
 a later one; a flash write: milliseconds. An overrun of the
 control loop is counted by it, and the watchdog (10 s) is far above any of
 these. Allocation: the jobs allocate; this loop adds nothing.

@@ -18,7 +18,7 @@ SECONDS one JSON line: tick delays (max, over 50 ms; wall clock, so they
 include the host's own scheduling), the longest service pass and the
 longest a due tick waited for one (the delay the network caused), the
 MQTT counters and the time from "up" to the first drop.
-Started by bench/bench_net.py.
+Started by bench/net_faults.py.
 """
 
 import json

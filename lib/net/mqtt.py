@@ -32,7 +32,7 @@ a packet larger than `max_packet`) is such an error: MQTT gives a client no
 way to skip a bad packet and stay in step, so it must close the connection.
 
 Device notes: not hot-path code. A check_msg does at most a few sends and
-_RECV_ROUNDS reads: about a millisecond (bench/bench_net.py). RAM: the two
+_RECV_ROUNDS reads: a few ms at most (bench/net_faults.py). RAM: the two
 buffers once (512 + 1029 bytes by default); per message its header and the
 JSON pieces (tens of bytes each); per received packet its body. A host name
 costs a DNS lookup that blocks (lwIP bounds it): use an IP address. A QoS 1

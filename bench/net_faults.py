@@ -1,6 +1,6 @@
 """How late the control tick runs because of the network, on the 32-bit MicroPython build (ESP32 object sizes).
 
-    .venv/bin/python bench/bench_net.py [--micropython PATH] [--seconds S] [--slow-clients N]
+    .venv/bin/python bench/net_faults.py [--micropython PATH] [--seconds S] [--slow-clients N]
 
 Runs host_tests/support/mp_net_bench.py (a control tick every 47 ms next to
 the MQTT session, telemetry every second and the HTTP server, in one task as
@@ -16,6 +16,8 @@ on the device) against a real Mosquitto on loopback, in four scenarios:
   one second after the server closes them; a prober GETs /api/status every
   0.25 s and its answer times are reported (median and worst).
 
+A CPython driver (it runs Mosquitto, signals it and plays the clients), so
+`make bench`, which runs the MicroPython scripts bench_*.py, leaves it out.
 Per scenario one line: the longest a due tick waited for a service pass (what
 the network cost the control loop), the worst tick delay by the wall clock
 (which also counts the host descheduling the process), MQTT drops and the
