@@ -158,6 +158,7 @@ class MQTTClient:
         self._pid = 0
         self._ack_kind = 0  # the newest PUBACK/SUBACK: kind and packet id
         self._ack_pid = 0
+        self._sub_pid = -1  # the newest SUBSCRIBE: a refusal in its SUBACK ends the connection
         self._handled = 0  # packets handled, for wait_msg
         self._last_kind = 0
         self._ping_wanted = False
@@ -322,7 +323,7 @@ class MQTTClient:
         if not 0 <= qos <= 1:
             raise ValueError("QoS 0 or 1")
         self._require()
-        pid = self._next_pid()
+        pid = self._sub_pid = self._next_pid()
         size = 2
         for topic in topics:
             size += len(topic) + 3
@@ -459,11 +460,11 @@ class MQTTClient:
             self.pings_unanswered = 0
             return
         if kind == PUBACK and len(body) == 2 or kind == SUBACK and len(body) >= 3:
-            if kind == SUBACK and 0x80 in body[2:]:
-                self._fail(SUBSCRIBE_REFUSED, "subscription refused by the broker")
             self._ack_kind = kind
             self._ack_pid = body[0] << 8 | body[1]
-            return
+            if kind == SUBACK and self._ack_pid == self._sub_pid and 0x80 in body[2:]:
+                self._fail(SUBSCRIBE_REFUSED, "subscription refused by the broker")
+            return  # else an answer, maybe late, to a request we gave up on
         if kind == CONNACK and len(body) == 2 and body[0] <= 1 and body[1] <= 5:
             if self._state != _OPENING:
                 self._fail(UNEXPECTED, "CONNACK on an open connection")
