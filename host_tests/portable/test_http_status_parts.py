@@ -5,6 +5,7 @@ import fleet
 import http_status
 import plant_status
 import reading
+from fragment import fragment
 from testkit import micropython_only, raises
 
 
@@ -138,25 +139,6 @@ def test_an_idle_poll_allocates_nothing():
         server.close()
 
 
-def _fragment(hole_bytes):
-    """Fill the heap with blocks of `hole_bytes`, then free every other one: no larger block stays free."""
-    import gc
-
-    gc.collect()
-    blocks = [None] * ((gc.mem_free() + gc.mem_alloc()) // hole_bytes + 1)
-    index = 0
-    try:
-        while index < len(blocks):
-            blocks[index] = bytearray(hole_bytes)
-            index += 1
-    except MemoryError:
-        pass
-    for index in range(0, len(blocks), 2):
-        blocks[index] = None
-    gc.collect()
-    return blocks
-
-
 def _get(server, port, path):
     """One GET from a client in this process, the server polled meanwhile; the whole answer."""
     import socket
@@ -167,8 +149,7 @@ def _get(server, port, path):
     client = socket.socket()
     client.connect(socket.getaddrinfo("127.0.0.1", port)[0][-1])
     client.setblocking(False)
-    filler = _fragment(512)
-    raises(MemoryError, bytearray, 1024)  # the heap is fragmented: no kilobyte in one block
+    filler = fragment(512)  # no kilobyte in one block; the page is 3.4 kB
     client.send(b"GET " + path + b" HTTP/1.0\r\n\r\n")
     got = 0
     for _ in range(2000):
