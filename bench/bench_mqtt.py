@@ -5,6 +5,7 @@ are called directly, as the client would call them for each message/period.
 """
 
 import allocs
+import json_stream
 from compat import ticks_diff, ticks_us
 from controller import Controller
 from fleet import Fleet
@@ -52,15 +53,18 @@ def dispatch():
 
 
 def state():
-    sender.state_json(0)
+    for _ in json_stream.pieces(sender.state(0)):
+        pass
 
 
 def discovery():
-    for _ in sender.discovery(0):
-        pass
+    for _, config in sender.discovery(0):
+        for _ in json_stream.pieces(config):
+            pass
 
 
 timed("parse_dw", parse, 5000)
 timed("bridge: one power report (%d inverters)" % INVERTERS, dispatch, 2000)
-timed("telemetry: state JSON (%d inverters, %d bytes)" % (INVERTERS, len(sender.state_json(0))), state, 200)
+size = json_stream.size(sender.state(0))
+timed("telemetry: state JSON streamed in pieces (%d inverters, %d bytes)" % (INVERTERS, size), state, 200)
 timed("telemetry: all %d discovery configs" % len(list(sender.discovery(0))), discovery, 20)

@@ -14,11 +14,15 @@ A job that raises is printed and counted (`faults`, `last_error`) and the
 other jobs still run: a broker or file-system problem must not stop the
 event log or the persistence.
 
-Timing: a job blocks the control tick while it runs. Each job bounds its own
-work (MQTT connect: the client's timeout_ms, once per mqtt_retry_s; NTP: one
-second; a flash write: milliseconds; an HTTP poll: one bounded step). An
-overrun of the control loop is counted by it, and the watchdog (10 s) is far
-above any of these. Allocation: the jobs allocate; this loop adds nothing.
+Timing: a job delays a control tick that falls due while it runs (soft
+timers: scheduled callbacks never interrupt one another). So every job
+bounds its own work and none waits on a peer: MQTT and HTTP use
+non-blocking sockets with bounded work per pass (online.py; at most a few
+milliseconds per pass on the 32-bit unix port, also with a hung broker or
+50 slow HTTP clients, bench/net_faults.py); NTP: a request in one pass, the answer read in
+a later one; a flash write: milliseconds. An overrun of the
+control loop is counted by it, and the watchdog (10 s) is far above any of
+these. Allocation: the jobs allocate; this loop adds nothing.
 """
 
 import sys

@@ -125,9 +125,18 @@ def test_last_will_on_a_lost_connection_but_not_on_disconnect(broker):
     watcher.disconnect()
 
 
+def until_connected(session):
+    """Poll a session (its connect does not block) until the broker accepted it."""
+    deadline = time.monotonic() + WAIT_S
+    while not session.poll(0):
+        assert time.monotonic() < deadline and not session.drops, session.last_error
+        time.sleep(0.005)
+    return True
+
+
 def test_session_keeps_the_connection_alive_with_pings(broker):
     session = Session(client(broker, "pinger", keepalive=1))
-    assert session.poll(0)
+    until_connected(session)
     deadline = time.monotonic() + 1.5
     while time.monotonic() < deadline:
         assert session.poll(1)
@@ -306,7 +315,7 @@ def test_packet_split_over_reads_is_delivered_once_complete(fake):
 def test_session_drops_a_broker_that_stops_answering_pings(fake):
     peer = fake()
     session = Session(mqtt.MQTTClient("pinged", "127.0.0.1", peer.port, keepalive=1, timeout_ms=1000))
-    assert session.poll(0) and peer.ready.wait(WAIT_S)
+    assert until_connected(session) and peer.ready.wait(WAIT_S)
     deadline = time.monotonic() + WAIT_S
     while session.poll(0) and time.monotonic() < deadline:
         time.sleep(0.02)
@@ -390,11 +399,15 @@ def test_malformed_packets_end_the_session_under_micropython(fake, garbage, code
 def attached_client(received):
     """A client on one end of a socket pair, as if connected: the test is the broker at the other end."""
     ours, theirs = socket.socketpair()
+    ours.setblocking(False)
     one = mqtt.MQTTClient("pair", "unused", timeout_ms=200)
     one.set_callback(lambda topic, msg: received.append((topic, msg)))
     one.sock = ours
     one._poller = select.poll()
     one._poller.register(ours, select.POLLIN)
+    one._ready = one._poller.poll
+    one._readinto = ours.recv_into
+    one._state = mqtt._UP
     return one, theirs
 
 
@@ -426,3 +439,39 @@ def test_any_bytes_from_the_broker_give_messages_or_a_clear_error(stream):
     finally:
         one.close()
         broker_end.close()
+
+
+# -- a broker that hangs or dies ---------------------------------------------------------------
+
+
+def test_a_frozen_broker_is_dropped_within_one_and_a_half_keepalives_while_telemetry_flows():
+    with broker_process.running() as frozen:
+        session = Session(client(frozen, "frozen", keepalive=2, tx_bytes=256), retry_ms=60000)
+        until_connected(session)
+        frozen.freeze()
+        start = time.monotonic()
+        sent = 0
+        while session.connected and time.monotonic() - start < 3 * 2:
+            session.poll(0)
+            # state-sized messages every 50 ms: the socket's buffer fills, publish() says so instead of blocking
+            sent += session.publish("t/state", {"grid": list(range(100))})
+            time.sleep(0.05)
+        elapsed = time.monotonic() - start
+        assert session.drops == 1 and session.last_error.code == mqtt.TIMEOUT
+        assert elapsed < 1.5 * 2, elapsed  # a ping went out on time although messages were sent all along
+        assert sent > 0
+
+
+def test_a_killed_broker_is_a_counted_drop_and_refused_retries_never_raise():
+    with broker_process.running() as doomed:
+        session = Session(client(doomed, "orphan", keepalive=30), retry_ms=100)
+        until_connected(session)
+        doomed.process.kill()
+        doomed.process.wait(5)
+        deadline = time.monotonic() + WAIT_S
+        while session.drops < 3 and time.monotonic() < deadline:
+            session.poll(int(time.monotonic() * 1000))
+            time.sleep(0.02)
+        assert session.drops >= 3 and not session.connected  # the drop, then refused attempts
+        assert isinstance(session.last_error, (OSError, mqtt.MQTTException))
+        assert not session.publish("a/b", "x")

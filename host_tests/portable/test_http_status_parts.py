@@ -5,6 +5,7 @@ import fleet
 import http_status
 import plant_status
 import reading
+from fragment import fragment
 from testkit import micropython_only, raises
 
 
@@ -45,6 +46,29 @@ def test_tokens():
     assert http_status.valid_token("A-b.c_d~e+f/g=")
     for bad in (None, "", "short", "has space", "x" * 129, 12345678):
         assert not http_status.valid_token(bad)
+
+
+class Spy:
+    """A token that counts how many of its characters were read."""
+
+    def __init__(self, text):
+        self.text = text
+        self.reads = 0
+
+    def __len__(self):
+        return len(self.text)
+
+    def __getitem__(self, index):
+        self.reads += 1
+        return self.text[index]
+
+
+def test_token_comparison_reads_all_of_the_given_token_whatever_the_lengths():
+    for given in ("x", "abcdefg", "abcdefgh", "abcdefghi", "zzzzzzzzzzzzzzzz"):
+        spy = Spy(given)
+        assert http_status.tokens_equal(spy, "abcdefgh") == (given == "abcdefgh")
+        assert spy.reads == len(given), given  # no early return on a length mismatch or a difference
+    assert not http_status.tokens_equal("", "abcdefgh") and not http_status.tokens_equal("abcdefgh", "")
 
 
 def test_watts_round_half_away_from_zero():
@@ -113,3 +137,52 @@ def test_an_idle_poll_allocates_nothing():
         allocs.assert_free(lambda: server.poll(0), 500)
     finally:
         server.close()
+
+
+def _get(server, port, path):
+    """One GET from a client in this process, the server polled meanwhile; the whole answer."""
+    import socket
+    import time
+
+    answer = bytearray(8192)
+    view = memoryview(answer)
+    client = socket.socket()
+    client.connect(socket.getaddrinfo("127.0.0.1", port)[0][-1])
+    client.setblocking(False)
+    filler = fragment(512)  # no kilobyte in one block; the page is 3.4 kB
+    client.send(b"GET " + path + b" HTTP/1.0\r\n\r\n")
+    got = 0
+    for _ in range(2000):
+        server.poll(0)
+        count = client.readinto(view[got:])
+        if count == 0:
+            break
+        if count:
+            got += count
+        else:
+            time.sleep_ms(1)
+    filler = None  # noqa: F841 - the heap is whole again
+    client.close()
+    return bytes(answer[:got])
+
+
+@micropython_only
+def test_a_fragmented_heap_still_serves_the_page_and_the_status():
+    import random
+
+    grid = reading.Reading()
+    table = fleet.Fleet(4)
+    for row in range(4):
+        table.add(row, 800)
+    status = plant_status.PlantStatus(grid, table)
+    port = 20000 + random.getrandbits(12)
+    server = http_status.StatusServer(status.snapshot, lambda watts: None, {}.get, port=port, host="127.0.0.1")
+    try:
+        page = _get(server, port, b"/")
+        state = _get(server, port, b"/api/status")
+    finally:
+        server.close()
+    assert page.startswith(b"HTTP/1.0 200 OK") and page.endswith(b"</html>\n"), page[:80]
+    assert len(page.partition(b"\r\n\r\n")[2]) == len(http_status.PAGE) > 3000
+    assert state.startswith(b"HTTP/1.0 200 OK") and state.endswith(b"}"), state[:80]
+    assert b'"inverters": [{' in state

@@ -6,14 +6,36 @@ import allocs
 import controller
 import events
 import fleet
+import json_stream
 import mqtt
 import mqtt_bridge
+import outbox
 import plant_status
 import reading
 import telemetry
+from fragment import fragment
 from mqtt_bridge import NOT_A_NUMBER, parse_dw
 from mqtt_session import Session
-from testkit import micropython_only
+from testkit import micropython_only, raises
+
+
+def as_json(document):
+    """The document as the client streams it, parsed back."""
+    text = b"".join(json_stream.pieces(document))
+    assert len(text) == json_stream.size(document)
+    return json.loads(text)
+
+
+def test_streamed_json_is_the_document():
+    document = {"a": [1, -2, None, True, False], "b": {}, "c": [], "d": 'quote " and \\ and é', "e": {"f": (3,)}}
+    assert as_json(document) == {"a": [1, -2, None, True, False], "b": {}, "c": [], "d": 'quote " and \\ and é',
+                                 "e": {"f": [3]}}
+    try:
+        json_stream.size({"x": 1.5})
+    except TypeError:
+        pass
+    else:
+        raise AssertionError("a float must be refused")
 
 
 def test_decimal_payloads_become_deci_watts():
@@ -100,10 +122,10 @@ def test_discovery_templates_pick_values_out_of_the_state():
     meter.export_wh = 654321
     table.report_output(0, 6001, 900)
     regulator.step(1000, meter)
-    state = json.loads(sender.state_json(1000))
+    state = as_json(sender.state(1000))
     values = {}
     for topic, payload in sender.discovery(1000):
-        config = json.loads(payload)
+        config = as_json(payload)
         values[topic.split("/")[3]] = value_at(state, config["value_template"])
     assert values["grid_power_w"] == -12
     assert [values["grid_power_l%d_w" % n] for n in (1, 2, 3)] == [-50, 30, 8]
@@ -131,7 +153,7 @@ def test_discovery_configs_are_complete_home_assistant_sensors():
         "_hz": ("frequency", "measurement", "Hz"),
     }
     for topic, payload in configs:
-        config = json.loads(payload)
+        config = as_json(payload)
         field = topic.split("/")[3]
         assert config["state_topic"] == "export_manager/export_manager/state"
         assert config["availability"][0] == {"topic": "export_manager/export_manager/status"}
@@ -190,3 +212,89 @@ def test_bridge_handles_a_message_without_allocating():
 
     allocs.assert_free(messages)
     assert table.output_dw[3] == 5123 and bridge.malformed > 0
+
+
+class TrickleSocket:
+    """Takes at most `per_call` bytes per send and refuses every third call, as a slow peer's socket does."""
+
+    def __init__(self, per_call):
+        self.per_call = per_call
+        self.calls = 0
+        self.got = bytearray()
+
+    def send(self, data):
+        self.calls += 1
+        if self.calls % 3 == 0:
+            raise OSError(outbox.errno.EAGAIN)
+        count = min(self.per_call, len(data))
+        self.got += bytes(data[:count])
+        return count
+
+
+def test_outbox_streams_pieces_larger_than_itself_in_order():
+    box = outbox.Outbox(16)
+    pieces = [b"0123456789" * 5, b"", b"ab", b"c" * 17]
+    sock = TrickleSocket(7)
+    assert box.stream(b"HEAD", pieces) and not box.idle
+    assert not box.put(b"x") and not box.stream(b"y", [])  # one message at a time
+    for _ in range(100):
+        if box.flush(sock):
+            break
+    assert bytes(sock.got) == b"HEAD" + b"".join(pieces) and box.empty
+    assert box.put(b"\xc0\x00")
+    raises(OSError, box.flush, Broken())
+
+
+class Broken:
+    def send(self, data):
+        raise OSError(104)  # ECONNRESET: not "would block", so the owner sees it
+
+
+@micropython_only
+def test_a_fragmented_heap_still_publishes_the_state():
+    import random
+    import socket
+    import time
+
+    meter, table, regulator, ring, sender = plant()
+    port = 20000 + random.getrandbits(12)
+    listener = socket.socket()
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.bind(socket.getaddrinfo("127.0.0.1", port)[0][-1])
+    listener.listen(1)
+    client = mqtt.MQTTClient("em", "127.0.0.1", port)
+    client.begin_connect()
+    broker, _ = listener.accept()  # this test is the broker
+    broker.setblocking(False)
+    received = bytearray(4096)
+    try:
+        client.check_msg()  # sends CONNECT
+        connect_bytes = len(broker.recv(64))
+        broker.send(b"\x20\x02\x00\x00")
+        while not client.connected:
+            client.check_msg()
+        got = connect_bytes
+        document = sender.state(0)
+        size = json_stream.size(document)
+        filler = fragment(256)  # no half kilobyte in one block; the state is larger
+        assert client.publish("em/state", document)
+        for _ in range(2000):
+            client.check_msg()
+            try:
+                data = broker.recv(256)
+            except OSError:  # EAGAIN: nothing there yet
+                data = b""
+            received[got : got + len(data)] = data
+            got += len(data)
+            if got - connect_bytes >= size + 11 and client._out.empty:  # header + "em/state" + the JSON
+                break
+            time.sleep_ms(1)  # the last segment may wait for an ACK (Nagle)
+        filler = None  # noqa: F841 - the heap is whole again
+    finally:
+        client.close()
+        broker.close()
+        listener.close()
+    packet = bytes(received[connect_bytes:got])
+    assert packet[0] == 0x30 and packet.endswith(b"}")
+    assert json.loads(packet[packet.index(b"{"):]) == as_json(document)
+    assert size > 600, size

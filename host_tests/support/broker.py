@@ -10,6 +10,7 @@ installs it.
 import contextlib
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -43,6 +44,13 @@ class Broker:
         self.process = process
         self.log_path = log_path
 
+    def freeze(self):
+        """SIGSTOP: the kernel still accepts and buffers, the broker answers nothing (a hung broker)."""
+        self.process.send_signal(signal.SIGSTOP)
+
+    def thaw(self):
+        self.process.send_signal(signal.SIGCONT)
+
     def log(self):
         with open(self.log_path) as log:
             return log.read()
@@ -64,6 +72,8 @@ def running():
             _wait_until_listening(broker)
             yield broker
         finally:
+            if process.poll() is None:
+                broker.thaw()
             process.terminate()
             try:
                 process.wait(5)

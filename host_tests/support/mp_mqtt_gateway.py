@@ -56,7 +56,7 @@ def main():
         bridge.poll(now)
         sender.poll(now)
         if table.output_seq[0] and published_with_report < 0:
-            published_with_report = sender.published + 1
+            published_with_report = max(2, sender.published + 1)  # and at least one period repeated
         if table.cmd_state[0] == CMD_ACKED and 0 < published_with_report <= sender.published:
             break
         time.sleep_ms(5)

@@ -1,7 +1,6 @@
 """A tiny HTTP status server: a live page, a JSON endpoint, one guarded write.
 
-    GET  /             the status page (inline JS polls /api/status and draws
-                       grid power, PV power and the export limit on a canvas)
+    GET  /             the status page (status_page.py)
     GET  /api/status   the plant's state as JSON (lib/status/plant_status.py)
     POST /api/limit    {"export_limit_w": N} with `Authorization: Bearer <token>`
 
@@ -16,18 +15,30 @@ method 405, bad request line, header or JSON 400, writes off 403, missing or
 wrong token 401, no Content-Length 411, too large 413/431, value out of
 range 422, request not complete within `timeout_ms` 408.
 
-One connection at a time, `Connection: close`. The sockets are non-blocking
-and `poll(now_ms)` does a bounded amount of work per call, so it can run
-from the main loop between control ticks: at most one accept, one receive
-of up to `max_request` bytes, one send, one close. After an error answer
-given before the whole request was read, the server reads and discards
-what the client still sends until it closes (or `timeout_ms` passes): closing
-a socket with unread input sends a TCP reset, which could destroy the answer.
+Several connections (`slots`, 3 by default), `Connection: close`, all
+sockets non-blocking. `poll(now_ms)` does a bounded amount of work per call,
+so it runs from the service loop between control ticks: at most
+ACCEPTS_PER_POLL accepts, each followed by one read of the new request,
+then per open connection one receive of up to `max_request` bytes or one
+flush of the answer. Slow clients cannot lock others out: a new connection
+that finds every slot taken takes the one of the connection open longest
+that is still reading (closing it), so a client that sends its request at
+once is answered in the poll that accepts it, however many clients hold
+connections open without finishing a request. A request not complete within `timeout_ms` of its
+accept gets a 408, an answer the client does not read for `timeout_ms` is
+abandoned. After an error answer given before the whole request was read, the
+server reads and discards what the client still sends until it closes (or
+`timeout_ms` passes): closing a socket with unread input sends a TCP reset,
+which could destroy the answer.
 
 Timing and allocation: an idle `poll()` (nothing pending) asks the poller
-with `ipoll(0)` and allocates nothing on MicroPython. Serving a request
-allocates its parsed strings, the JSON text and the response (a few KB, one
-garbage collection's worth at most); the page itself is a constant.
+with `ipoll(0)` and allocates nothing on MicroPython. Each slot has one
+preallocated buffer of `max_request` bytes: it holds the request, then
+serves as the send buffer of the answer (outbox.py). The answer is never
+built whole: the page goes out as slices of the constant, /api/status as
+JSON pieces of a snapshot taken when the request completed (json_stream.py;
+the snapshot is a dict of small objects, the Content-Length is counted from
+it first). A request allocates its parsed strings and those small pieces.
 The same code runs on the ESP32, the unix port and CPython (socket, select).
 """
 
@@ -35,16 +46,19 @@ import json
 import select
 import socket
 
+import json_stream
 from compat import const, ticks_diff
+from outbox import Outbox, would_block
+from status_page import PAGE
 
-_IDLE = const(0)
+_FREE = const(0)
 _READING = const(1)
 _SENDING = const(2)
 _DRAINING = const(3)
 
 MAX_REQUEST = const(1024)
-_SEND_CHUNK = const(1024)
-_EAGAIN = (11, 115)  # EAGAIN (unix, lwIP), EINPROGRESS
+SLOTS = const(3)
+ACCEPTS_PER_POLL = const(8)  # with a backlog of 8: 80 new connections a second at 10 polls a second
 
 REASONS = {
     200: "OK",
@@ -75,12 +89,18 @@ class HttpError(Exception):
 
 
 def tokens_equal(given, expected):
-    """Compare two tokens in a time that does not depend on where they differ."""
-    if len(given) != len(expected):
-        return False
-    difference = 0
-    for index in range(len(expected)):
-        difference |= ord(given[index]) ^ ord(expected[index])
+    """True if the tokens are equal, in a time that tells nothing about `expected`.
+
+    Every character of `given` is compared, whatever the lengths and wherever
+    they differ (no early return): the time depends only on the length of
+    what the client sent, never on the token's length or on how much of it
+    matched.
+    """
+    difference = len(given) ^ len(expected)
+    size = len(expected) or 1
+    padded = expected or "\0"
+    for index in range(len(given)):
+        difference |= ord(given[index]) ^ ord(padded[index % size])
     return difference == 0
 
 
@@ -92,10 +112,6 @@ def valid_token(token):
         if char not in _TOKEN_CHARS:
             return False
     return True
-
-
-def _is_eagain(error):
-    return error.args and error.args[0] in _EAGAIN
 
 
 class Request:
@@ -141,6 +157,64 @@ def content_length(headers, room):
     return length
 
 
+class _Slot:
+    """One connection: its socket, state and the buffer that holds the request, then the answer."""
+
+    def __init__(self, size):
+        self.buffer = bytearray(size)
+        self.view = memoryview(self.buffer)
+        self.out = Outbox(self.buffer)
+        self.sock = None
+        self.readinto = None
+        self.state = _FREE
+        self.opened_ms = 0  # when accepted: the oldest is evicted first
+        self.t_ms = 0  # the last progress: the idle timeout runs from it
+        self.length = 0
+        self.head_end = -1
+        self.body_length = -1
+        self.consumed = False
+        self.request = None
+
+    def open(self, sock, now_ms):
+        sock.setblocking(False)
+        self.sock = sock
+        self.readinto = getattr(sock, "recv_into", None) or sock.readinto
+        self.state = _READING
+        self.opened_ms = self.t_ms = now_ms
+        self.length = 0
+        self.head_end = -1
+        self.body_length = -1
+        self.consumed = False
+
+    def close(self):
+        if self.sock is not None:
+            try:
+                self.sock.close()
+            except OSError:
+                pass
+        self.sock = None
+        self.readinto = None
+        self.request = None
+        self.out.clear()
+        self.state = _FREE
+
+    def receive(self, view):
+        """Bytes read into `view`: > 0 data, 0 end of stream (or an error), -1 nothing there yet."""
+        try:
+            count = self.readinto(view)
+        except OSError as error:
+            return -1 if would_block(error) else 0
+        return -1 if count is None else count
+
+
+def _before(slot, other):
+    """True if `slot` should give way before `other`: readers before senders, then the longest open."""
+    sending = slot.state == _SENDING
+    if sending != (other.state == _SENDING):
+        return not sending
+    return ticks_diff(slot.opened_ms, other.opened_ms) < 0
+
+
 class StatusServer:
     def __init__(
         self,
@@ -153,6 +227,7 @@ class StatusServer:
         timeout_ms=3000,
         limit_range_w=(0, 1000000),
         page=None,
+        slots=SLOTS,
     ):
         self._status = status
         self._set_export_limit = set_export_limit
@@ -160,24 +235,15 @@ class StatusServer:
         self.timeout_ms = timeout_ms
         self.limit_range_w = limit_range_w
         self.page = PAGE if page is None else page
-        self._buffer = bytearray(max_request)
-        self._view = memoryview(self._buffer)
-        self._length = 0
-        self._head_end = -1
-        self._body_length = -1
-        self._consumed = False
-        self._state = _IDLE
-        self._client = None
-        self._t_ms = 0
-        self._out = None
-        self._out_pos = 0
+        self._slots = [_Slot(max_request) for _ in range(slots)]
         self.served = 0  # 2xx responses
         self.errors = 0  # 4xx/5xx responses
         self.writes = 0  # export limits changed over the network
+        self.evicted = 0  # connections closed to make room for a new one
         listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         listener.bind(socket.getaddrinfo(host, port)[0][-1])
-        listener.listen(2)
+        listener.listen(ACCEPTS_PER_POLL)
         listener.setblocking(False)
         self._listener = listener
         self._poller = select.poll()
@@ -186,7 +252,8 @@ class StatusServer:
         self._ready = getattr(self._poller, "ipoll", self._poller.poll)
 
     def close(self):
-        self._drop()
+        for slot in self._slots:
+            slot.close()
         self._poller.unregister(self._listener)
         self._listener.close()
 
@@ -194,121 +261,126 @@ class StatusServer:
 
     def poll(self, now_ms):
         """Do a bounded step of work; returns True while a connection is open."""
-        state = self._state
-        if state == _IDLE:
-            for _ in self._ready(0):
-                self._accept(now_ms)
-                break
-        elif state == _READING:
-            self._read(now_ms)
+        for _ in self._ready(0):
+            self._accept_all(now_ms)
+            break
+        return self._step_all(now_ms)
+
+    def _step_all(self, now_ms):
+        # No `for slot in list` here: its iterator adds 4 words to the frame, and a frame over
+        # 11 words is heap-allocated (an idle poll must allocate nothing).
+        busy = False
+        for index in range(len(self._slots)):
+            busy = self._step(self._slots[index], now_ms) or busy
+        return busy
+
+    def _step(self, slot, now_ms):
+        """One bounded step of one connection; False if the slot is free."""
+        state = slot.state
+        if state == _FREE:
+            return False
+        if state == _READING:
+            self._read(slot, now_ms)
         elif state == _SENDING:
-            self._send(now_ms)
+            self._send(slot, now_ms)
         else:
-            self._drain(now_ms)
-        return self._state != _IDLE
+            self._drain(slot, now_ms)
+        return True
+
+    def _accept_all(self, now_ms):
+        for _ in range(ACCEPTS_PER_POLL):
+            if not self._accept(now_ms):
+                return
 
     def _accept(self, now_ms):
+        """Take one waiting connection and read its request at once; False if none waits.
+
+        It gets a free slot, else the one of the connection open longest that is still
+        reading (or draining), else the longest-open one that is sending.
+        """
         try:
-            client, _ = self._listener.accept()
+            sock, _ = self._listener.accept()
         except OSError:
-            return
-        client.setblocking(False)
-        self._client = client
-        self._readinto = getattr(client, "recv_into", None) or client.readinto
-        self._length = 0
-        self._head_end = -1
-        self._body_length = -1
-        self._consumed = False
-        self._t_ms = now_ms
-        self._state = _READING
+            return False
+        chosen = None
+        for slot in self._slots:
+            if slot.state == _FREE:
+                chosen = slot
+                break
+            if chosen is None or _before(slot, chosen):
+                chosen = slot
+        if chosen.state != _FREE:
+            chosen.close()
+            self.evicted += 1
+        chosen.open(sock, now_ms)
+        self._read(chosen, now_ms)  # a request sent at once is answered before the next accept
+        return True
 
-    def _receive(self, view):
-        """Bytes read into `view`: > 0 data, 0 end of stream, -1 nothing there yet."""
-        try:
-            count = self._readinto(view)
-        except OSError as error:
-            if _is_eagain(error):
-                return -1
-            return 0
-        return -1 if count is None else count
-
-    def _read(self, now_ms):
-        room = len(self._buffer) - self._length
-        count = self._receive(self._view[self._length :]) if room else -1
+    def _read(self, slot, now_ms):
+        room = len(slot.buffer) - slot.length
+        count = slot.receive(slot.view[slot.length :]) if room else -1
         if count == 0:
-            self._drop()
+            slot.close()
             return
         if count > 0:
-            self._length += count
+            slot.length += count
         try:
-            request = self._complete()
+            request = self._complete(slot)
             if request is not None:
-                self._respond(self._handle(request, now_ms), now_ms)
-            elif ticks_diff(now_ms, self._t_ms) >= self.timeout_ms:
+                self._respond(slot, self._handle(slot, request, now_ms), now_ms)
+            elif ticks_diff(now_ms, slot.t_ms) >= self.timeout_ms:
                 raise HttpError(408, "request not complete in time")
         except HttpError as error:
-            self._respond_error(error, now_ms)
+            self._respond_error(slot, error, now_ms)
         except Exception as error:  # noqa: BLE001 - a broken provider must not stop the loop
-            self._respond_error(HttpError(500, "internal error: %r" % error), now_ms)
+            self._respond_error(slot, HttpError(500, "internal error: %r" % error), now_ms)
 
-    def _complete(self):
+    def _complete(self, slot):
         """The request once it is all in the buffer, else None; HttpError when it cannot be served."""
-        buffer = self._buffer
-        if self._head_end < 0:
-            end = bytes(self._view[: self._length]).find(b"\r\n\r\n")
+        if slot.head_end < 0:
+            end = bytes(slot.view[: slot.length]).find(b"\r\n\r\n")
             if end < 0:
-                if self._length == len(buffer):
+                if slot.length == len(slot.buffer):
                     raise HttpError(431, "request head too large")
                 return None
-            self._head_end = end + 4
-            self._method, self._path, self._headers = parse_head(bytes(self._view[:end]))
-            self._body_length = content_length(self._headers, len(buffer) - self._head_end)
-        body_length = max(self._body_length, 0)
-        if self._length < self._head_end + body_length:
+            slot.head_end = end + 4
+            method, path, headers = parse_head(bytes(slot.view[:end]))
+            slot.body_length = content_length(headers, len(slot.buffer) - slot.head_end)
+            slot.request = Request(method, path, headers, b"")
+        body_length = max(slot.body_length, 0)
+        if slot.length < slot.head_end + body_length:
             return None
-        body = bytes(self._view[self._head_end : self._head_end + body_length])
-        self._consumed = self._length == self._head_end + body_length
-        return Request(self._method, self._path, self._headers, body)
+        request = slot.request
+        request.body = bytes(slot.view[slot.head_end : slot.head_end + body_length])
+        slot.consumed = slot.length == slot.head_end + body_length
+        return request
 
-    def _send(self, now_ms):
-        out = self._out
+    def _send(self, slot, now_ms):
+        before = slot.out.sent
         try:
-            sent = self._client.send(out[self._out_pos : self._out_pos + _SEND_CHUNK])
-        except OSError as error:
-            if not _is_eagain(error):
-                self._drop()
-            elif ticks_diff(now_ms, self._t_ms) >= self.timeout_ms:
-                self._drop()
+            done = slot.out.flush(slot.sock)
+        except OSError:
+            slot.close()
             return
-        if sent:
-            self._out_pos += sent
-            self._t_ms = now_ms
-        if self._out_pos >= len(out):
-            self._out = None
-            if self._consumed:
-                self._drop()
+        if slot.out.sent != before:
+            slot.t_ms = now_ms
+        if done:
+            if slot.consumed:
+                slot.close()
             else:
-                self._state = _DRAINING
+                slot.state = _DRAINING
+        elif ticks_diff(now_ms, slot.t_ms) >= self.timeout_ms:
+            slot.close()
 
-    def _drain(self, now_ms):
-        count = self._receive(self._view)
-        if count == 0 or ticks_diff(now_ms, self._t_ms) >= self.timeout_ms:
-            self._drop()
-
-    def _drop(self):
-        if self._client is not None:
-            try:
-                self._client.close()
-            except OSError:
-                pass
-        self._client = None
-        self._out = None
-        self._state = _IDLE
+    def _drain(self, slot, now_ms):
+        count = slot.receive(slot.view)
+        if count == 0 or ticks_diff(now_ms, slot.t_ms) >= self.timeout_ms:
+            slot.close()
 
     # --- requests ----------------------------------------------------------------
 
-    def _handle(self, request, now_ms):
-        """(status, content type, body bytes, extra headers) for a complete request."""
+    def _handle(self, slot, request, now_ms):
+        """(status, content type, body: bytes or a JSON-ready document, extra headers) for a complete request."""
         allowed = ROUTES.get(request.path)
         if allowed is None:
             raise HttpError(404, "no such path: use /, /api/status or /api/limit")
@@ -317,10 +389,10 @@ class StatusServer:
         if request.path == "/":
             return 200, "text/html; charset=utf-8", self.page, ""
         if request.path == "/api/status":
-            return 200, "application/json", json.dumps(self._status(now_ms)).encode(), ""
-        return 200, "application/json", json.dumps(self._write_limit(request)).encode(), ""
+            return 200, "application/json", self._status(now_ms), ""
+        return 200, "application/json", self._write_limit(slot, request), ""
 
-    def _write_limit(self, request):
+    def _write_limit(self, slot, request):
         if not self._setting("http_writes"):
             raise HttpError(403, "network writes are disabled (set http_writes over the REPL)")
         token = self._setting("http_token") or ""
@@ -329,7 +401,7 @@ class StatusServer:
         given = request.headers.get("authorization", "")
         if given[:7].lower() != "bearer " or not tokens_equal(given[7:].strip(), token):
             raise HttpError(401, "missing or wrong bearer token", 'WWW-Authenticate: Bearer realm="export-manager"\r\n')
-        if self._body_length < 0:
+        if slot.body_length < 0:
             raise HttpError(411, "Content-Length required")
         try:
             document = json.loads(request.body)
@@ -350,75 +422,26 @@ class StatusServer:
         self.writes += 1
         return {"export_limit_w": value}
 
-    def _respond_error(self, error, now_ms):
-        body = json.dumps({"error": error.message, "status": error.status}).encode()
-        self._respond((error.status, "application/json", body, error.headers), now_ms)
+    def _respond_error(self, slot, error, now_ms):
+        self._respond(slot, (error.status, "application/json", {"error": error.message, "status": error.status},
+                             error.headers), now_ms)
 
-    def _respond(self, response, now_ms):
+    def _respond(self, slot, response, now_ms):
         status, content_type, body, headers = response
         if status >= 400:
             self.errors += 1
         else:
             self.served += 1
-        head = "HTTP/1.0 %d %s\r\nContent-Type: %s\r\nContent-Length: %d\r\nCache-Control: no-store\r\n%s" % (
-            status,
-            REASONS.get(status, ""),
-            content_type,
-            len(body),
-            headers,
-        )
-        self._out = memoryview(head.encode() + b"Connection: close\r\n\r\n" + body)
-        self._out_pos = 0
-        self._t_ms = now_ms
-        self._state = _SENDING
-        self._send(now_ms)
-
-
-PAGE = b"""<!DOCTYPE html>
-<html><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
-<title>export-manager</title>
-<style>
-body{font-family:sans-serif;margin:1em;max-width:60em}table{border-collapse:collapse}
-td,th{padding:.2em .6em;text-align:right;border-bottom:1px solid #ddd}canvas{width:100%;height:260px}
-.g{color:#c0392b}.p{color:#27ae60}.l{color:#2c3e50}#err{color:#c0392b}
-</style></head><body>
-<h1>export-manager</h1>
-<p>Mode <b id="mode">?</b> &middot; grid <b class="g" id="grid">?</b> W &middot; PV <b class="p" id="pv">?</b> W
-&middot; export limit <b class="l" id="limit">?</b> W <span id="err"></span></p>
-<canvas id="c" width="900" height="260"></canvas>
-<p><span class="g">&#9632; grid (+ import / &minus; export)</span> <span class="p">&#9632; PV</span>
-<span class="l">&#9632; &minus;export limit</span></p>
-<table id="inv"></table>
-<p id="meter"></p><p id="energy"></p>
-<details><summary>Change the export limit</summary>
-<p>Needs <code>http_writes</code> on and the <code>http_token</code> set over the REPL.</p>
-<input id="tok" type="password" placeholder="token"> <input id="lim" type="number" min="0" placeholder="W">
-<button onclick="setLimit()">Set</button> <span id="res"></span></details>
-<script>
-var N=150,H=[],c=document.getElementById("c"),x=c.getContext("2d");
-function $(i){return document.getElementById(i)}
-function draw(){var w=c.width,h=c.height,lo=0,hi=100;x.clearRect(0,0,w,h);
-H.forEach(function(s){[s.g,s.p,s.l].forEach(function(v){if(v!==null){lo=Math.min(lo,v);hi=Math.max(hi,v)}})});
-var y=function(v){return h-4-(v-lo)*(h-8)/(hi-lo)};x.strokeStyle="#999";x.beginPath();x.moveTo(0,y(0));
-x.lineTo(w,y(0));x.stroke();x.fillStyle="#666";x.fillText(hi+" W",2,12);x.fillText(lo+" W",2,h-6);
-[["g","#c0392b"],["p","#27ae60"],["l","#2c3e50"]].forEach(function(k){x.strokeStyle=k[1];x.beginPath();var m=0;
-H.forEach(function(s,i){var v=s[k[0]];if(v===null){m=0;return}var px=i*w/(N-1);if(m)x.lineTo(px,y(v));
-else x.moveTo(px,y(v));m=1});x.stroke()})}
-function row(a){return"<tr>"+a.map(function(v){return"<td>"+(v===null?"-":v)+"</td>"}).join("")+"</tr>"}
-function show(s){$("mode").textContent=s.mode;$("grid").textContent=s.grid.power_w;$("pv").textContent=s.pv_power_w;
-$("limit").textContent=s.export_limit_w===null?"none":s.export_limit_w;
-$("err").textContent=s.grid.valid?"":"(meter data invalid)";
-H.push({g:s.grid.valid?s.grid.power_w:null,p:s.pv_power_w,l:s.export_limit_w===null?null:-s.export_limit_w});
-if(H.length>N)H.shift();draw();
-$("inv").innerHTML="<tr><th>#</th><th>phase</th><th>rated W</th><th>limit W</th><th>output W</th><th>command</th></tr>"+
-s.inverters.map(function(i){return row([i.index,"L"+i.phase,i.rated_w,i.limit_w,i.output_w,i.command])}).join("");
-$("meter").textContent=s.meter?"meter: "+JSON.stringify(s.meter):"";
-$("energy").textContent="energy (Wh): "+JSON.stringify(s.energy)}
-function tick(){fetch("/api/status").then(function(r){return r.json()}).then(show).catch(function(){
-$("err").textContent="(no answer)"})}
-function setLimit(){fetch("/api/limit",{method:"POST",headers:{"Authorization":"Bearer "+$("tok").value,
-"Content-Type":"application/json"},body:JSON.stringify({export_limit_w:parseInt($("lim").value,10)})})
-.then(function(r){return r.json()}).then(function(j){$("res").textContent=j.error||("set to "+j.export_limit_w+" W")})}
-tick();setInterval(tick,3000);
-</script></body></html>
-"""
+        if isinstance(body, (bytes, bytearray)):
+            length = len(body)
+            pieces = (memoryview(body),)
+        else:
+            length = json_stream.size(body)
+            pieces = json_stream.pieces(body)
+        head = "HTTP/1.0 %d %s\r\nContent-Type: %s\r\nContent-Length: %d\r\nCache-Control: no-store\r\n%s" \
+            "Connection: close\r\n\r\n" % (status, REASONS.get(status, ""), content_type, length, headers)
+        slot.out.clear()
+        slot.out.stream(head.encode(), pieces)
+        slot.t_ms = now_ms
+        slot.state = _SENDING
+        self._send(slot, now_ms)

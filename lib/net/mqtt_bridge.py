@@ -28,10 +28,12 @@ number (`nan`, `1e3`, JSON, empty) or lie out of range (power below 0 or above
 `max_output_pct` % of the rating, a limit echo below 0 or above 65535 W) are
 counted in `malformed` and change nothing.
 
-Device notes: runs outside the control tick, like telemetry. Topics are
-built once in __init__; each command allocates its payload text and the MQTT
-packet (a few dozen bytes), each received message the client's topic and
-payload bytes. Parsing a payload allocates nothing further and uses integers
+Device notes: runs outside the control tick, like telemetry, and never
+waits on the broker: the subscriptions go out as one SUBSCRIBE at connect,
+streamed through the client's send buffer, and the SUBACK is checked when it
+arrives. Topics are built once in __init__; each command allocates its
+payload text and the packet header (a few dozen bytes), each received
+message the client's topic and payload bytes. Parsing a payload allocates nothing further and uses integers
 only: powers in deci-watts, at most 7 integer digits, within ±2**30.
 """
 
@@ -149,7 +151,7 @@ class DtuBridge:
             watts = fleet.target_dw[index] // 10
             payload = ("%dW" if self.dtu == AHOYDTU else "%d") % watts
             if not self.session.publish(self.limit_topics[index], payload):
-                return  # disconnected: the command stays queued for the next connection
+                return  # disconnected or the send buffer busy: the command stays queued
             fleet.sent(index, now_ms)
             self.sent_dw[index] = watts * 10
             self.sent_ms[index] = now_ms
@@ -157,11 +159,10 @@ class DtuBridge:
             index = fleet.next_queued(index + 1)
 
     def _subscribe(self):
-        client = self.session.client
+        topics = []
         for index in range(self.count):
-            client.subscribe(self.ack_topics[index])
-            client.subscribe(self.power_topics[index])
-            client.subscribe(self.reachable_topics[index])
+            topics += (self.ack_topics[index], self.power_topics[index], self.reachable_topics[index])
+        self.session.client.queue_subscribe(topics)
 
     def _on_message(self, topic, msg):
         for index in range(self.count):

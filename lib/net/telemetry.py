@@ -25,18 +25,23 @@ Topics (base = `<prefix>/<node_id>`, prefix "export_manager" by default):
   one device; a `value_template` picks the value out of the state document.
   Grid values are also unavailable while the meter reading is invalid.
 
-Device notes: telemetry runs OUTSIDE the control tick, never in it: each
-period builds the snapshot and its JSON text (about 1 KB for a few
-inverters) and sends it, which allocates and can block while the socket's
-send buffer is full; at connect it sends one discovery message of ~600 bytes
-per sensor. The control tick only writes into Reading, Fleet and the
-controller; this module and PlantStatus only read them.
+Device notes: telemetry runs OUTSIDE the control tick, never in it, and
+never waits on the broker. Each period it takes the snapshot (a dict of
+small objects) and hands it to the client, which writes it as JSON in small
+pieces into its preallocated send buffer as the socket takes them
+(json_stream.py, outbox.py): no block of the message's size (~1 KB for a few
+inverters) is ever needed. While the previous message is still going out
+(a slow or hung broker, or while connecting) the state waits for the next
+poll and events wait in a queue of 8 (the oldest is dropped and counted in
+`events_dropped` when it overflows). After a connect the discovery configs (one
+message of ~600 bytes per sensor) go out one per poll while the send buffer
+is free; the sensor list is kept until the last one is out.
+The control tick only writes into Reading, Fleet and the controller; this
+module and PlantStatus only read them.
 """
 
-import json
-
 from compat import ticks_add, ticks_diff
-from events import NAMES
+from events import NAMES, EventRing
 from plant_status import MODE_NAMES
 
 # (device_class, state_class, unit_of_measurement) of a Home Assistant sensor
@@ -83,14 +88,16 @@ class Telemetry:
         self.events_topic = base + "/events"
         self.published = 0
         self.events_published = 0
-        self.events_dropped = 0  # taken from the ring but not sent (the connection failed)
+        self._outbound = EventRing(8)  # events waiting for the broker (connecting, send buffer busy)
         self._due_ms = None  # None: at the next poll
+        self._announcing = None  # the sensors still to announce after a connect
+        self._announced = -1
         session.client.set_last_will(self.status_topic, "offline", retain=True)
         session.on_connect(self.announce)
 
     # -- what is published ----------------------------------------------------------------------
 
-    def state_json(self, now_ms):
+    def state(self, now_ms):
         """The status snapshot, plus the link counters: "mqtt" always, "dtu" with a bridge."""
         snapshot = self.status.snapshot(now_ms)
         session = self.session
@@ -106,7 +113,7 @@ class Telemetry:
                 "stale": bridge.stale,
                 "reachable": list(bridge.reachable),
             }
-        return json.dumps(snapshot)
+        return snapshot
 
     def sensors(self, now_ms):
         """(object id, name, value path in the state, (device_class, state_class, unit), grid?) per sensor.
@@ -124,7 +131,7 @@ class Telemetry:
             out.append(("grid_power_%s_w" % label, "Grid power " + label.upper(), path, _POWER, True))
         for phase in range(phases):
             label = "l%d" % (phase + 1)
-            path = "grid.voltage_v10[%d] / 10" % phase
+            path = "grid.voltage_dv[%d] / 10" % phase
             out.append(("grid_voltage_%s_v" % label, "Grid voltage " + label.upper(), path, _VOLTAGE, True))
         out.append(("grid_frequency_hz", "Grid frequency", "grid.frequency_chz / 100", _FREQUENCY, True))
         out.append(("pv_power_w", "PV power", "pv_power_w", _POWER, False))
@@ -145,62 +152,95 @@ class Telemetry:
         return out
 
     def discovery(self, now_ms=0):
-        """Yields (topic, JSON payload) of each Home Assistant discovery message, one at a time (RAM)."""
+        """Yields (topic, config dict) of each Home Assistant discovery message, one at a time (RAM)."""
+        for sensor in self.sensors(now_ms):
+            yield self.config(sensor)
+
+    def config(self, sensor):
+        """(topic, config dict) of one sensor's discovery message."""
+        object_id, name, path, kind, grid = sensor
+        device_class, state_class, unit = kind
         availability = {"topic": self.status_topic}
         grid_availability = {"topic": self.state_topic, "value_template": _GRID_VALID}
-        for object_id, name, path, kind, grid in self.sensors(now_ms):
-            device_class, state_class, unit = kind
-            config = {
-                "name": name,
-                "unique_id": self.node_id + "_" + object_id,
-                "default_entity_id": "sensor." + self.node_id + "_" + object_id,
-                "state_topic": self.state_topic,
-                "value_template": "{{ value_json.%s }}" % path,
-                "availability": [availability, grid_availability] if grid else [availability],
-                "availability_mode": "all",
-                "expire_after": self.expire_after_s,
-                "device_class": device_class,
-                "device": self.device,
-            }
-            if state_class is None:
-                config["options"] = list(MODE_NAMES)
-            else:
-                config["state_class"] = state_class
-                config["unit_of_measurement"] = unit
-            topic = "%s/sensor/%s/%s/config" % (self.discovery_prefix, self.node_id, object_id)
-            yield topic, json.dumps(config)
+        config = {
+            "name": name,
+            "unique_id": self.node_id + "_" + object_id,
+            "default_entity_id": "sensor." + self.node_id + "_" + object_id,
+            "state_topic": self.state_topic,
+            "value_template": "{{ value_json.%s }}" % path,
+            "availability": [availability, grid_availability] if grid else [availability],
+            "availability_mode": "all",
+            "expire_after": self.expire_after_s,
+            "device_class": device_class,
+            "device": self.device,
+        }
+        if state_class is None:
+            config["options"] = list(MODE_NAMES)
+        else:
+            config["state_class"] = state_class
+            config["unit_of_measurement"] = unit
+        topic = "%s/sensor/%s/%s/config" % (self.discovery_prefix, self.node_id, object_id)
+        return topic, config
 
     # -- when ------------------------------------------------------------------------------------
 
     def announce(self):
-        """On every connect: online, the discovery configs, and a state message at the next poll."""
-        client = self.session.client
-        client.publish(self.status_topic, "online", True)
-        for topic, payload in self.discovery(self.session.now_ms):
-            client.publish(topic, payload, True)
+        """On every connect: "online", then the discovery configs and a state message over the next polls."""
+        self._announcing = self.sensors(self.session.now_ms)
+        self._announced = -1  # -1: "online" is next
         self._due_ms = None
 
     def poll(self, now_ms):
-        """After session.poll(): send new events, and the state when a period has passed."""
-        if not self.session.connected:
+        """After session.poll(): send new events, the next discovery config, and the state when due."""
+        session = self.session
+        if not session.connected:
             return
         ring = self.events
         if ring is not None:
             while ring.pop():
-                self.publish_event(ring.last_kind, ring.last_t_ms, ring.last_a, ring.last_b)
-        if self._due_ms is None or ticks_diff(now_ms, self._due_ms) >= 0:
-            if self.session.publish(self.state_topic, self.state_json(now_ms)):
+                self._outbound.push(ring.last_kind, ring.last_t_ms, ring.last_a, ring.last_b)
+        self._send_events()
+        if self._announcing is not None:
+            self._announce_next()
+        elif self._due_ms is None or ticks_diff(now_ms, self._due_ms) >= 0:
+            if session.publish(self.state_topic, self.state(now_ms)):
                 self.published += 1
                 self._due_ms = ticks_add(now_ms, self.period_ms)
 
-    def publish_event(self, kind, t_ms, a=0, b=0):
-        """One event (events.NAMES) on the events topic; for firmware that drains the ring itself."""
-        name = NAMES.get(kind, "unknown")
-        payload = '{"event": "%s", "kind": %d, "t_ms": %d, "a": %d, "b": %d}' % (name, kind, t_ms, a, b)
-        if self.session.publish(self.events_topic, payload):
-            self.events_published += 1
+    def _announce_next(self):
+        sensors = self._announcing
+        index = self._announced
+        if index < 0:
+            sent = self.session.publish(self.status_topic, "online", True)
         else:
-            self.events_dropped += 1
+            topic, config = self.config(sensors[index])
+            sent = self.session.publish(topic, config, True)
+        if sent:
+            self._announced = index + 1
+            if self._announced == len(sensors):
+                self._announcing = None
+
+    def publish_event(self, kind, t_ms, a=0, b=0):
+        """Queue one event (events.NAMES) for the events topic; it goes out as soon as the broker takes it."""
+        self._outbound.push(kind, t_ms, a, b)
+        self._send_events()
+
+    @property
+    def events_dropped(self):
+        """Events pushed out of the full queue before the broker took them."""
+        return self._outbound.lost
+
+    def _send_events(self):
+        queue = self._outbound
+        while queue.count and self.session.connected:
+            slot = (queue.head - queue.count) % queue.size
+            kind = queue.kind[slot]
+            payload = '{"event": "%s", "kind": %d, "t_ms": %d, "a": %d, "b": %d}' % (
+                NAMES.get(kind, "unknown"), kind, queue.t_ms[slot], queue.a[slot], queue.b[slot])
+            if not self.session.publish(self.events_topic, payload):
+                return
+            queue.pop()
+            self.events_published += 1
 
     def close(self):
         """Clean shutdown: say offline (the last will is only for vanishing) and disconnect."""

@@ -59,7 +59,7 @@ class PlantStatus:
             "age_ms": ticks_diff(now_ms, reading.t_ms) if reading.seq else None,
             "power_w": watts(reading.power_dw),
             "phase_power_w": [watts(reading.phase_power_dw[phase]) for phase in range(reading.phases)],
-            "voltage_v10": [reading.voltage_dv[phase] for phase in range(reading.phases)],
+            "voltage_dv": [reading.voltage_dv[phase] for phase in range(reading.phases)],
             "current_ma": [reading.current_ma[phase] for phase in range(reading.phases)],
             "frequency_chz": reading.frequency_chz,
         }
