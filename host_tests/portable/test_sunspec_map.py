@@ -54,7 +54,7 @@ class Rig:
 
     def __init__(self, regs, rows=1, **options):
         self.slave = StreamSlave(ADDRESS, regs)
-        self.master = modbus.Master(self.slave, timeout_ms=50, retries=0, silence_ms=2)
+        self.master = modbus.Master(self.slave, timeout_ms=50, retries=0, silence_ms=2, late_ms=80)
         self.fleet = fleet.Fleet(rows)
         for row in range(rows):
             self.fleet.add(row, 5000)
