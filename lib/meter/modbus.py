@@ -130,6 +130,12 @@ def silence_ms_for(baud, char_bits=10):
     return (35 * char_bits * 100 + baud - 1) // baud + 1
 
 
+def _check_block(register, count):
+    """Registers register .. register + count - 1 must all exist: a request is never taken modulo 2**16."""
+    if register < 0 or register + count > 0x10000:
+        raise ValueError("register block outside 0..0xFFFF")
+
+
 class Master:
     def __init__(self, stream, baud=9600, char_bits=10, timeout_ms=250, retries=1, silence_ms=None, late_ms=None):
         self._write = stream.write
@@ -203,6 +209,7 @@ class Master:
         late_ms: the slave's slowest answer (-1: the master's `late_ms`)."""
         if count < 1 or count > MAX_READ_REGISTERS or (function != FC_READ_HOLDING and function != FC_READ_INPUT):
             raise ValueError("bad read request")
+        _check_block(register, count)
         if not self.free(now_ms):
             return False
         self.address = address
@@ -215,6 +222,7 @@ class Master:
 
     def start_write_single(self, address, register, value, now_ms, late_ms=-1):
         """Send FC06 (one register); False if the bus is not free."""
+        _check_block(register, 1)
         if not self.free(now_ms):
             return False
         self.address = address
@@ -229,6 +237,7 @@ class Master:
         """Send FC16 with `values` (a sequence of 16-bit ints); False if the bus is not free."""
         if len(values) < 1 or len(values) > MAX_WRITE_REGISTERS:
             raise ValueError("bad write request")
+        _check_block(register, len(values))
         if not self.free(now_ms):
             return False
         self.address = address
