@@ -149,7 +149,7 @@ class LateSlave:
     def write(self, buf):
         request = bytes(buf)
         length = _request_length(request)
-        if len(request) < length or crc16_pure(request, 0, length - 2) != request[length - 2] | (request[length - 1] << 8):
+        if len(request) < length or crc16_pure(request, 0, length - 2) != request[length - 2] | request[length - 1] << 8:
             return len(buf)
         device = self.devices.get(request[0])
         if device is None:
