@@ -121,6 +121,10 @@ def answer_to(device, request):
     return framed(bytes((address, function | 0x80, 1)))
 
 
+def _u16le(buf, offset):
+    return buf[offset] | (buf[offset + 1] << 8)
+
+
 def _request_length(buf):
     if len(buf) >= 7 and buf[1] == 16:
         return 9 + buf[6]
@@ -149,7 +153,7 @@ class LateSlave:
     def write(self, buf):
         request = bytes(buf)
         length = _request_length(request)
-        if len(request) < length or crc16_pure(request, 0, length - 2) != request[length - 2] | request[length - 1] << 8:
+        if len(request) < length or crc16_pure(request, 0, length - 2) != _u16le(request, length - 2):
             return len(buf)
         device = self.devices.get(request[0])
         if device is None:
