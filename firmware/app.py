@@ -117,7 +117,7 @@ class App:
         self.master = modbus.Master(self.bus, baud, char_bits, timeout_ms=period_ms + 250)
         self.meter = meters.create(
             settings["meter_type"], self.master, settings["meter_address"], self.reading,
-            period_ms=settings["meter_period_ms"],
+            period_ms=settings["meter_period_ms"], late_ms=settings["meter_late_ms"],
         )
         self.pv_reading = None
         self.pv_meter = None
@@ -125,7 +125,7 @@ class App:
             self.pv_reading = Reading()
             self.pv_meter = meters.create(
                 settings["pv_meter_type"], self.master, settings["pv_meter_address"], self.pv_reading,
-                period_ms=settings["meter_period_ms"],
+                period_ms=settings["meter_period_ms"], late_ms=settings["meter_late_ms"],
             )
         self.ring = events.EventRing(_RING_SIZE)
         self.supervisor = None
