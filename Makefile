@@ -7,7 +7,7 @@ PORT ?= /dev/ttyUSB0
 BOARD ?= esp32-devkitc-max3485
 DEPLOY_FLAGS := $(if $(DRY_RUN),--dry-run,)
 
-.PHONY: test lint firmware deploy bench clean hil sim
+.PHONY: test lint firmware deploy bench clean hil sim fuzz
 
 $(STAMP): requirements-dev.txt
 	rm -f $(VENV)/.installed-*
@@ -38,3 +38,8 @@ sim: $(STAMP)
 
 hil: $(STAMP)
 	$(BIN)/python tools/hil.py --compare
+
+N ?= 100000
+SEED ?= 1
+fuzz: $(STAMP)
+	$(BIN)/python tools/fuzz.py --n $(N) --seed $(SEED)

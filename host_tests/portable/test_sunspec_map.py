@@ -55,7 +55,7 @@ class Rig:
 
     def __init__(self, regs, rows=1, **options):
         self.slave = StreamSlave(ADDRESS, regs)
-        self.master = modbus.Master(self.slave, timeout_ms=50, retries=0, silence_ms=2, late_ms=80)
+        self.master = modbus.Master(self.slave, timeout_ms=50, retries=0, silence_ms=2, late_ms=0)
         self.fleet = fleet.Fleet(rows)
         for row in range(rows):
             self.fleet.add(row, 5000)
@@ -401,7 +401,7 @@ def test_discovery_and_power_reads_allocate_nothing():
     # From here on, the same power answer forever: a replay ring behind a fresh master.
     answer = read_response(ADDRESS, 3, words(12345, 0xFFFF))
     stream = ReplayStream(replay=True).answer(answer)
-    rig.link.master = master = modbus.Master(stream, timeout_ms=50, retries=0, silence_ms=2)
+    rig.link.master = master = modbus.Master(stream, timeout_ms=50, retries=0, silence_ms=2, late_ms=0)
     link = rig.link
     link.output_period_ms = 0
     clock = [rig.now]
@@ -414,7 +414,7 @@ def test_discovery_and_power_reads_allocate_nothing():
     assert rig.fleet.output_dw[0] == 12345 and master.ok > 500
     # Discovery too: a map that keeps answering "SunS" and a first header, re-found again and again.
     stream = ReplayStream(replay=True).answer(read_response(ADDRESS, 3, words(0x5375, 0x6E53, 0xFFFF, 0)))
-    link.master = modbus.Master(stream, timeout_ms=50, retries=0, silence_ms=2)
+    link.master = modbus.Master(stream, timeout_ms=50, retries=0, silence_ms=2, late_ms=0)
     link.retry_ms = 0
 
     def rediscover():
@@ -432,7 +432,8 @@ def test_limit_writes_and_heartbeats_allocate_nothing():
     rig.run(500, sunspec_link.READY)
     echo = frame(ADDRESS, 16, words(where["controls"] + 5, 5))
     link = rig.link
-    link.master = modbus.Master(ReplayStream(replay=True).answer(echo), timeout_ms=50, retries=0, silence_ms=2)
+    stream = ReplayStream(replay=True).answer(echo)
+    link.master = modbus.Master(stream, timeout_ms=50, retries=0, silence_ms=2, late_ms=0)
     link.output_period_ms = 1000000
     link.refresh_ms = 6  # a heartbeat every other transaction
     clock = [rig.now]

@@ -15,7 +15,9 @@ heap_lock tests.
 A request is answered from the registers as they are when it arrives (what
 the device measured then), `answer_ms` later, or with probability
 `late_fraction` a delay drawn from `late_ms` later; with `duplicate_fraction`
-the same answer comes once more later still. Reads outside a device's map
+the same answer comes once more, no later than `late_ms` allows; `mutate(frame, rng)`, when set,
+may change or drop (None) each answer on its way (line faults, for the
+fuzzer). Reads outside a device's map
 get exception 02; requests to an unknown address or with a bad CRC get
 nothing, as on a real bus. Counters: `requests`, `late`, `duplicates`.
 """
@@ -47,6 +49,9 @@ class Rng:
 
     def chance(self, fraction):
         return self.below(1000000) < int(fraction * 1000000)
+
+    def choice(self, options):
+        return options[self.below(len(options))]
 
 
 class MapDevice:
@@ -139,6 +144,7 @@ class LateSlave:
         self.late_ms = late_ms
         self.duplicate_fraction = duplicate_fraction
         self.devices = {}
+        self.mutate = None
         self.now_ms = 0
         self.requests = 0
         self.late = 0
@@ -160,6 +166,10 @@ class LateSlave:
             return len(buf)
         self.requests += 1
         answer = answer_to(device, request)
+        if self.mutate is not None:
+            answer = self.mutate(answer, self.rng)
+            if answer is None:
+                return len(buf)
         delay = self.answer_ms
         if self.rng.chance(self.late_fraction):
             delay = self.rng.between(self.late_ms[0], self.late_ms[1])
@@ -167,7 +177,7 @@ class LateSlave:
         self._pending.append([self.now_ms + delay, answer])
         if self.rng.chance(self.duplicate_fraction):
             self.duplicates += 1
-            self._pending.append([self.now_ms + delay + self.rng.between(1, self.late_ms[1]), answer])
+            self._pending.append([self.now_ms + self.rng.between(delay, max(delay, self.late_ms[1])), answer])
         return len(buf)
 
     def _deliver(self):

@@ -11,8 +11,9 @@ blocks take turns, one after every `slow_every`-th power read.
 
 Start-up runs inside `step()` before the first power read:
 - DTSU666: read IrAt/UrAt (0x0006, 0x0007) unless `ct_ratio`/`vt_ratio` are
-  given; read Ua to tell the native map (0.1 V units, ~2300) from the -H
-  variant (engineering units, ~230; already primary, no ratios applied);
+  given; read Ua (with the U/I block) to tell the native map (0.1 V units,
+  ~2300) from the -H variant (engineering units, ~230; already primary, no
+  ratios applied);
   probe the energy family (0x101E, else 0x401E); with fc=None an "illegal
   function" answer switches FC03 -> FC04.
 - every model: read the frequency and require 40-70 Hz, else WRONG_METER.
@@ -38,8 +39,9 @@ that, requests that follow each other differ in byte count, so a stray
 answer is refused by the master as not ours: the power block's count is
 unique in its model (load_model checks it) and alternates between `count`
 and `count + 2` (one more float, never used), so even two power reads in a
-row are told apart. A meter that refuses the longer read (exception 02) is
-read with the plain one from then on, without losing the sample.
+row are told apart. A refused longer read (exception 02) is followed at
+once by the plain one, so no sample is lost; a meter that refuses it three
+times in a row is read with the plain one from then on (`alternate_ok`).
 
 Sharing a bus: drivers on one master take turns; a driver whose turn comes
 while another transaction runs returns WAIT_BUS, leaves its address in
@@ -127,6 +129,7 @@ _FIELD = const(5)  # ints per field: register offset, target, num, den, ratio
 _STARTUP_COUNT = const(2)  # registers of the Chint start-up reads
 _ALT_EXTRA = const(2)  # the power block's alternate read: one float more
 _ILLEGAL_ADDRESS = const(2)
+_ALT_REFUSALS = const(3)  # the longer power read refused this often in a row: the meter does not have it
 
 
 def _fields(*fields):
@@ -373,7 +376,8 @@ class Meter:
         self._count = 0
         self._waiting = False
         self._alternate = False  # the next power read is the longer one
-        self.alternate_ok = True  # False once the meter refused the longer power read
+        self.alternate_ok = True  # False once the meter refused the longer power read _ALT_REFUSALS times
+        self._alt_refusals = 0
         self._stage = 0  # index into the start-up plan
         self._block = 0
         self.answered_block = -1  # the register block whose answer the last step() decoded
@@ -419,20 +423,24 @@ class Meter:
         if not self.master.take_turn(self.address, now_ms):
             return WAIT_BUS
         if self.started:
-            self._block_request(now_ms)
+            self._block_request()
         else:
             self._startup_request()
-        self.master.start_read(self.address, self.fc, self._register, self._count, now_ms, self.late_ms)
-        self._waiting = True
+        if not self.master.start_read(self.address, self.fc, self._register, self._count, now_ms, self.late_ms):
+            return WAIT_BUS  # an answer to another read of this length may still come (see modbus.py)
+        self._sent(now_ms)
         return BUSY
 
-    def _block_request(self, now_ms):
+    def _block_request(self):
         self._register = self._block_reg[self._block]
         self._count = self._block_count[self._block]
-        if self._block == 0:
+        if self._block == 0 and self._alternate and self.alternate_ok:
+            self._count += _ALT_EXTRA
+
+    def _sent(self, now_ms):
+        self._waiting = True
+        if self.started and self._block == 0:
             self._t_period = now_ms
-            if self._alternate and self.alternate_ok:
-                self._count += _ALT_EXTRA
             self._alternate = not self._alternate
 
     def _collect(self, now_ms):
@@ -456,18 +464,23 @@ class Meter:
         return self._answer(status, now_ms)
 
     def _refused_alternate(self):
-        """The meter refused the longer power read: read the plain one at once, and only it from now on."""
+        """The meter refused the longer power read: read the plain one at once (a line fault can look like
+        a refusal, so only _ALT_REFUSALS in a row turn the longer read off)."""
         if not self.started or self._block or self.master.exception_code != _ILLEGAL_ADDRESS:
             return False
         if self._count == self._block_count[0]:
             return False
-        self.alternate_ok = False
+        self._alt_refusals += 1
+        if self._alt_refusals >= _ALT_REFUSALS:
+            self.alternate_ok = False
         self._due_set = False
         return True
 
     def _answer(self, status, now_ms):
         block = self._block
         self.answered_block = block
+        if status == modbus.DONE and block == 0 and self._count != self._block_count[0]:
+            self._alt_refusals = 0
         if status == modbus.DONE:
             status = self._decode(block)
         if block == 0:
@@ -557,7 +570,10 @@ class Meter:
     def _startup_request(self):
         kind = self._startup_plan[self._stage]
         self._register = self._startup_register(kind)
-        self._count = self._block_count[self._freq_block] if kind == _K_CHECK else _STARTUP_COUNT
+        self._count = self._startup_count(kind)
+
+    def _startup_count(self, kind):
+        return self._block_count[self._freq_block]  # _K_CHECK
 
     def _startup_register(self, kind):
         return self._block_reg[self._freq_block]  # _K_CHECK
@@ -631,6 +647,15 @@ class Chint(Meter):
         if kind == _K_PROBE_4000:
             return CHINT_ENERGY_4000
         return super()._startup_register(kind)
+
+    def _startup_count(self, kind):
+        # Ua comes with the rest of the U/I block: a length the ratio and energy reads do not have, so it
+        # need not wait for them (modbus.py's same-length rule).
+        if kind == _K_VARIANT:
+            return self._block_count[1]
+        if kind == _K_CHECK:
+            return super()._startup_count(kind)
+        return _STARTUP_COUNT
 
     def _startup_stage(self, kind, status):
         if kind == _K_RATIOS:

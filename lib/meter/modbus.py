@@ -42,10 +42,16 @@ same function and byte count. Three rules keep them apart:
 - Whatever arrives between transactions (a late answer, a duplicate, noise)
   is thrown away when `free()` is asked or the next request goes out, and
   counted in `drained` (bytes): the one place stale bytes are counted.
-What the master cannot see, a slave answering later than `late_ms`, the
-drivers cover by giving requests that follow each other different byte
-counts (see meters.py); `late_ms` is per transaction (`start_*(...,
-late_ms=...)`, else the master's `late_ms`) because it is per slave.
+- A request waits (`start_*` returns False) while a request to the same
+  slave with the same function and length but another register was sent
+  less than `late_ms` + t3.5 ago, answered or not: a late or repeated
+  answer to it would look like ours. Requests of other lengths are told
+  apart by the byte count, so they need not wait.
+So as long as a slave answers (even twice) within `late_ms` of a request, no
+answer is taken for another request's. For a slave slower than that the
+drivers give requests that follow each other different byte counts (see
+meters.py). `late_ms` is per transaction (`start_*(..., late_ms=...)`, else
+the master's `late_ms`) because it is per slave.
 
 Counters (bus totals, per attempt): `ok`, `timeout`, `crc` (bad or
 truncated frames), `exception`; `drained` (stale bytes thrown away). Meter
@@ -66,6 +72,8 @@ ints < 2**16, frames of at most 11 words); only the first FC16 write of each
 length makes its memoryview of the request buffer. Draining reads at most
 2 x 256 bytes per call, so a babbling line cannot hold a tick.
 """
+
+from array import array
 
 from compat import const, ticks_add, ticks_diff
 from crc16 import crc16
@@ -92,6 +100,7 @@ _CHUNK = const(32)
 _MAX_DRAIN = const(2 * MAX_FRAME)
 # The slowest answer a slave gives, from the request, unless the caller says otherwise.
 DEFAULT_LATE_MS = const(1000)
+_RECENT = const(16)  # requests remembered for the same-length rule
 
 EXCEPTION_NAMES = {
     1: "illegal function",
@@ -162,6 +171,15 @@ class Master:
         self._t_byte = 0
         self._t_free = 0
         self._quiet = False  # a transaction ended: the bus is not free before _t_free
+        # Recent requests: address << 16 | function << 8 | length, register, and until when an answer to
+        # each may still come (slot 0 of the key array unused means free: keys are never 0).
+        self._recent_key = array("i", bytes(4 * _RECENT))
+        self._recent_register = array("i", bytes(4 * _RECENT))
+        self._recent_until = array("i", bytes(4 * _RECENT))
+        self._key = 0  # the running request's
+        self._length = 0  # registers read or written
+        self._register = 0
+        self._slot = 0
         self.address = 0
         self.function = 0
         self.count = 0  # registers asked for
@@ -215,6 +233,9 @@ class Master:
         self.address = address
         self.function = function
         self.count = count
+        self._length = count
+        if self._twin_pending(register, now_ms):
+            return False
         self._header(register, count)
         self._tx_view = self._tx_read
         self._begin(now_ms, late_ms)
@@ -228,6 +249,9 @@ class Master:
         self.address = address
         self.function = FC_WRITE_SINGLE
         self.count = 0
+        self._length = 1
+        if self._twin_pending(register, now_ms):
+            return False
         self._header(register, value & 0xFFFF)
         self._tx_view = self._tx_read
         self._begin(now_ms, late_ms)
@@ -243,6 +267,9 @@ class Master:
         self.address = address
         self.function = FC_WRITE_MULTIPLE
         self.count = 0
+        self._length = len(values)
+        if self._twin_pending(register, now_ms):
+            return False
         self._multiple(register, values)
         self._begin(now_ms, late_ms)
         return True
@@ -252,6 +279,41 @@ class Master:
         self._header(register, count)
         self._values(values, count)
         self._tx_view = self._view(9 + 2 * count)
+
+    def _twin_pending(self, register, now_ms):
+        """True while an answer to another register's request of this slave, function and length may still
+        come; else the request is remembered (in a slot of its own, a lapsed one or the oldest)."""
+        self._key = (self.address << 16) | (self.function << 8) | self._length
+        self._register = register
+        self._slot = -1
+        if self._scan(now_ms):
+            return True
+        if self._slot < 0:
+            self._slot = self._lapsed(now_ms)
+        return False
+
+    def _scan(self, now_ms):
+        index = 0
+        while index < _RECENT:
+            if self._recent_key[index] == self._key and ticks_diff(self._recent_until[index], now_ms) > 0:
+                if self._recent_register[index] != self._register:
+                    return True
+                self._slot = index  # the same request again: its own slot
+            index += 1
+        return False
+
+    def _lapsed(self, now_ms):
+        """A slot whose request can no longer be answered, else the one that lapses first."""
+        until = self._recent_until
+        oldest = 0
+        index = 0
+        while index < _RECENT:
+            if self._recent_key[index] == 0 or ticks_diff(until[index], now_ms) <= 0:
+                return index
+            if ticks_diff(until[index], until[oldest]) < 0:
+                oldest = index
+            index += 1
+        return oldest
 
     def _values(self, values, count):
         self.tx[6] = 2 * count
@@ -312,6 +374,13 @@ class Master:
         self._write(self._tx_view)
         self._t_sent = now_ms
         self._t_byte = now_ms
+        self._remember(now_ms)
+
+    def _remember(self, now_ms):
+        slot = self._slot
+        self._recent_key[slot] = self._key
+        self._recent_register[slot] = self._register
+        self._recent_until[slot] = ticks_add(now_ms, self._late + self.silence_ms)
 
     # --- collecting the response ------------------------------------------------
     # Hot path. Each method keeps its frame within 11 words (locals + value

@@ -206,17 +206,22 @@ class SunSpecLink:
         return _JOB_NONE
 
     def _start(self, job, now_ms):
-        self._job = job
         self._plan(job, self.maps[self._unit])
-        if job == _JOB_DISCOVER or job == _JOB_OUTPUT:
-            if job == _JOB_OUTPUT:
-                self.output_ms[self._unit] = now_ms
-            self.master.start_read(self._address, _FC_READ_HOLDING, self._register, self._count, now_ms, self.late_ms)
-            return BUSY
-        if job == _JOB_COMMAND:
+        if not self._request(job, now_ms):
+            return WAIT_BUS  # an answer to another request of this length may still come (see modbus.py)
+        self._job = job
+        if job == _JOB_OUTPUT:
+            self.output_ms[self._unit] = now_ms
+        elif job == _JOB_COMMAND:
             self.fleet.sent(self.row[self._unit], now_ms)
-        self.master.start_write_multiple(self._address, self._register, self._block, now_ms, self.late_ms)
         return BUSY
+
+    def _request(self, job, now_ms):
+        if job == _JOB_DISCOVER or job == _JOB_OUTPUT:
+            return self.master.start_read(
+                self._address, _FC_READ_HOLDING, self._register, self._count, now_ms, self.late_ms
+            )
+        return self.master.start_write_multiple(self._address, self._register, self._block, now_ms, self.late_ms)
 
     def _plan(self, job, info):
         self._address = info.address
