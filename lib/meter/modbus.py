@@ -15,9 +15,8 @@ One transaction at a time:
     # master.offset on; TIMEOUT, BAD_FRAME, EXCEPTION (code in
     # master.exception_code): the transaction failed after its retries.
 
-`poll` reports a finished transaction once and the master is then idle
-again; only the caller that started it polls it, so several meter drivers
-share one master (one bus) by starting only when `free()` says so.
+`poll` reports a finished transaction once; only the caller that started it
+polls it, so drivers share one master (one bus) via `free()`/`take_turn()`.
 
 The response is collected by a state machine fed with `readinto`: bytes
 before the frame (noise, an echo of our own request) are skipped by looking
@@ -27,31 +26,24 @@ that make no valid frame ends the attempt early as BAD_FRAME; no answer within
 `timeout_ms` is TIMEOUT. TIMEOUT and BAD_FRAME are retried `retries` times.
 Time only comes in as `now_ms` (ticks_ms), so tests and the simulator control it.
 
-One answer, one request. Modbus-RTU answers carry no transaction number, so
-a late answer to one request looks like the answer to the next one with the
-same function and byte count. Three rules keep them apart:
-- An answer counts only inside its own request's window: bytes first read by
-  a poll after `timeout_ms` (a late poll cannot tell when they arrived) end
-  the attempt instead of completing it.
-- After an attempt that got no answer (a timeout or a bad frame), whether or
-  not a retry then succeeds, the bus stays quiet until `late_ms` (the
-  slave's slowest answer, counted from the request) plus t3.5 after the
-  last request: an answer that comes late arrives in that quiet time. A
-  transaction answered at its first attempt leaves nothing outstanding and
-  needs only t3.5.
-- Whatever arrives between transactions (a late answer, a duplicate, noise)
-  is thrown away when `free()` is asked or the next request goes out, and
-  counted in `drained` (bytes): the one place stale bytes are counted.
-- A request waits (`start_*` returns False) while a request to the same
-  slave with the same function and length but another register was sent
-  less than `late_ms` + t3.5 ago, answered or not: a late or repeated
-  answer to it would look like ours. Requests of other lengths are told
-  apart by the byte count, so they need not wait.
-So as long as a slave answers (even twice) within `late_ms` of a request, no
-answer is taken for another request's. For a slave slower than that the
-drivers give requests that follow each other different byte counts (see
-meters.py). `late_ms` is per transaction (`start_*(..., late_ms=...)`, else
-the master's `late_ms`) because it is per slave.
+One answer, one request. An RTU answer carries no transaction number, so a
+late answer looks like the answer to the next request with the same
+function and byte count. Four rules keep them apart:
+- An answer counts only inside its own request's window: bytes first read
+  by a poll after `timeout_ms` end the attempt instead of completing it.
+- After an attempt got no answer (timeout or bad frame; even if a retry
+  then succeeds) the bus stays quiet until `late_ms` (the slave's slowest
+  answer, from the request) + t3.5 after the last request. An attempt
+  answered at once leaves nothing outstanding: t3.5 only.
+- What arrives between transactions (late answer, duplicate, noise) is
+  thrown away by `free()` or the next request, and counted in `drained`.
+- A request waits (`start_*` returns False) while one to the same slave,
+  function and length but another register may still be answered
+  (late_ms + t3.5, modbus_recent.py); other lengths differ in byte count.
+So no answer given within `late_ms` of its request (even twice) is taken
+for another's; for slower slaves the drivers vary the byte count of
+consecutive reads (meters.py). `late_ms` is per slave: `start_*(...,
+late_ms=...)`, else the master's.
 
 Counters (bus totals, per attempt): `ok`, `timeout`, `crc` (bad or
 truncated frames), `exception`; `drained` (stale bytes thrown away). Meter
@@ -73,10 +65,9 @@ length makes its memoryview of the request buffer. Draining reads at most
 2 x 256 bytes per call, so a babbling line cannot hold a tick.
 """
 
-from array import array
-
 from compat import const, ticks_add, ticks_diff
 from crc16 import crc16
+from modbus_recent import RecentRequests
 
 FC_READ_HOLDING = const(3)
 FC_READ_INPUT = const(4)
@@ -100,7 +91,6 @@ _CHUNK = const(32)
 _MAX_DRAIN = const(2 * MAX_FRAME)
 # The slowest answer a slave gives, from the request, unless the caller says otherwise.
 DEFAULT_LATE_MS = const(1000)
-_RECENT = const(16)  # requests remembered for the same-length rule
 
 EXCEPTION_NAMES = {
     1: "illegal function",
@@ -171,15 +161,8 @@ class Master:
         self._t_byte = 0
         self._t_free = 0
         self._quiet = False  # a transaction ended: the bus is not free before _t_free
-        # Recent requests: address << 16 | function << 8 | length, register, and until when an answer to
-        # each may still come (slot 0 of the key array unused means free: keys are never 0).
-        self._recent_key = array("i", bytes(4 * _RECENT))
-        self._recent_register = array("i", bytes(4 * _RECENT))
-        self._recent_until = array("i", bytes(4 * _RECENT))
-        self._key = 0  # the running request's
-        self._length = 0  # registers read or written
-        self._register = 0
-        self._slot = 0
+        self._recent = RecentRequests()  # for the same-length rule
+        self._length = 0  # registers the request being started reads or writes
         self.address = 0
         self.function = 0
         self.count = 0  # registers asked for
@@ -281,39 +264,8 @@ class Master:
         self._tx_view = self._view(9 + 2 * count)
 
     def _twin_pending(self, register, now_ms):
-        """True while an answer to another register's request of this slave, function and length may still
-        come; else the request is remembered (in a slot of its own, a lapsed one or the oldest)."""
-        self._key = (self.address << 16) | (self.function << 8) | self._length
-        self._register = register
-        self._slot = -1
-        if self._scan(now_ms):
-            return True
-        if self._slot < 0:
-            self._slot = self._lapsed(now_ms)
-        return False
-
-    def _scan(self, now_ms):
-        index = 0
-        while index < _RECENT:
-            if self._recent_key[index] == self._key and ticks_diff(self._recent_until[index], now_ms) > 0:
-                if self._recent_register[index] != self._register:
-                    return True
-                self._slot = index  # the same request again: its own slot
-            index += 1
-        return False
-
-    def _lapsed(self, now_ms):
-        """A slot whose request can no longer be answered, else the one that lapses first."""
-        until = self._recent_until
-        oldest = 0
-        index = 0
-        while index < _RECENT:
-            if self._recent_key[index] == 0 or ticks_diff(until[index], now_ms) <= 0:
-                return index
-            if ticks_diff(until[index], until[oldest]) < 0:
-                oldest = index
-            index += 1
-        return oldest
+        key = (self.address << 16) | (self.function << 8) | self._length
+        return self._recent.twin_pending(key, register, now_ms)
 
     def _values(self, values, count):
         self.tx[6] = 2 * count
@@ -377,10 +329,7 @@ class Master:
         self._remember(now_ms)
 
     def _remember(self, now_ms):
-        slot = self._slot
-        self._recent_key[slot] = self._key
-        self._recent_register[slot] = self._register
-        self._recent_until[slot] = ticks_add(now_ms, self._late + self.silence_ms)
+        self._recent.remember(ticks_add(now_ms, self._late + self.silence_ms))
 
     # --- collecting the response ------------------------------------------------
     # Hot path. Each method keeps its frame within 11 words (locals + value
