@@ -7,7 +7,8 @@ itself with the device's source folders on MICROPYPATH; the fuzzing itself
 runs there, on the device's interpreter. Each parser gets `n` inputs, random
 and mutated from valid ones (bit flips, truncation, extension, wrong
 CRC/address/function, exception answers, late and duplicated answers, noise),
-built by tools/fuzz_targets.py, and one line per parser is printed:
+built by tools/fuzz_modbus.py, fuzz_hoymiles.py and fuzz_net.py (faults in
+fuzz_mutations.py, the harness in fuzz_targets.py); one line per parser:
 
     modbus        inputs 3000  escaped 0  hangs 0  heap +32 B  wrong 0  (values checked 1369)
 
