@@ -34,9 +34,12 @@ master's retries): `ok`, `timeout`, `crc`, `exception`, `invalid`.
 
 Late answers (see modbus.py): the master keeps the bus quiet for `late_ms`
 (the meter's slowest answer; None: the master's) after an unanswered
-request, and throws away what arrives meanwhile. For a meter slower than
-that, requests that follow each other differ in byte count, so a stray
-answer is refused by the master as not ours: the power block's count is
+request, throws away what arrives meanwhile, and holds back a read while a
+read of the same length at another register may still be answered (so the
+DTSU666 start-up, four 2-register reads, takes about 3 x late_ms; step()
+says WAIT_BUS meanwhile). For a meter slower than late_ms, reads that
+follow each other differ in byte count, so a stray answer is refused by
+the master as not ours: the power block's count is
 unique in its model (load_model checks it) and alternates between `count`
 and `count + 2` (one more float, never used), so even two power reads in a
 row are told apart. A refused longer read (exception 02) is followed at
