@@ -16,7 +16,7 @@ MP32_DIR := build/mp32
 MP32 := $(MP32_DIR)/micropython/ports/unix/build-m32/micropython-m32
 MP32_FROZEN := $(MP32_DIR)/micropython/ports/unix/build-m32-frozen/micropython-m32-frozen
 
-.PHONY: test lint firmware deploy flash bench clean hil sim mp32 ram
+.PHONY: test lint firmware deploy flash bench clean hil sim mp32 ram fuzz
 
 $(STAMP): requirements-dev.txt
 	rm -f $(VENV)/.installed-*
@@ -63,3 +63,8 @@ $(MP32_FROZEN): boards/manifest.py $(wildcard lib/*/*.py firmware/*.py) | $(MP32
 
 ram: $(STAMP) mp32
 	$(BIN)/python tools/ram_table.py --micropython $(MP32) --frozen $(MP32_FROZEN) --heap 112 --smallest
+
+N ?= 100000
+SEED ?= 1
+fuzz: $(STAMP)
+	$(BIN)/python tools/fuzz.py --n $(N) --seed $(SEED)

@@ -33,6 +33,7 @@ _SPECS = (
     ("meter_parity", CHOICE, ("N", "E", "O"), None, "", "N", "bus parity: none, even, odd"),
     ("meter_stop_bits", CHOICE, (1, 2), None, "", 1, "bus stop bits"),
     ("meter_period_ms", INT, 200, 10000, "ms", 1000, "how often the meter's power is read"),
+    ("meter_late_ms", INT, 0, 10000, "ms", 1000, "meter's slowest answer: bus quiet this long after a timeout"),
     ("meter_position", CHOICE, ("grid", "load"), None, "", "grid", "where the meter measures"),
     ("grid", CHOICE, GRIDS, None, "", "3p", "1p, split (L1 and L2 legs) or 3p; inverters only on its phases"),
     ("nominal_voltage_v", INT, 100, 240, "V", 230, "phase-to-neutral voltage (120 on 120/240 V split phase)"),

@@ -80,7 +80,11 @@ def _nrf_link(pins, fleet, settings, dtu, clock_s2000, rows):
     irq = None if pins.get("irq") is None else pin(pins["irq"], pin.IN)
     radio = nrf24.NRF24(spi, pin(pins["csn"], pin.OUT, value=1), pin(pins["ce"], pin.OUT, value=0), irq=irq,
                         pa_level=settings["radio_pa_level"])
-    return _link(hm_link.HoymilesLink(fleet, radio, dtu, clock_s2000, max_inverters=len(rows)), rows)
+    import hm_air
+
+    link = hm_link.HoymilesLink(fleet, radio, dtu, clock_s2000, max_inverters=len(rows),
+                                poll_period_ms=hm_air.nrf_poll_period_ms(len(rows)))
+    return _link(link, rows)
 
 
 def cmt_link(pins, fleet, settings, dtu, clock_s2000, rows):

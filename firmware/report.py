@@ -36,7 +36,7 @@ def status(app, now_ms):
         print("pv meter %s @%d: %s, power %s W" % (app.pv_meter.name, app.pv_meter.address,
                                                  "valid" if pv.valid else "NO VALID READING", _w(pv.power_dw)))
     print("bus: frames %d, drained %d bytes, tx timeouts %d" % (
-        app.bus.frames, app.bus.drained, app.bus.tx_timeouts))
+        app.bus.frames, app.master.drained, app.bus.tx_timeouts))
     if app.radio is not None:
         print("radio: " + radio_text(app.radio, now_ms))
     limit = controller.export_limit_dw

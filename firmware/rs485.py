@@ -9,9 +9,9 @@ and `de.off()` take tens of microseconds, and nothing here allocates, so no
 garbage collection can run in between. Boards with an auto-direction
 transceiver have no DE pin (`de` is None).
 
-The Modbus master sees a stream: `write`, `readinto`, `any`. Before each
-request whatever is still in the receive buffer (a late answer, line noise)
-is thrown away and counted, so an answer can only belong to its request.
+The Modbus master sees a stream: `write`, `readinto`, `any`. It throws away
+and counts what arrives between its transactions (a late answer, line
+noise: `Master.drained`); this driver only moves bytes.
 
 Timing: `write()` blocks for the frame's time on the wire (8-byte request:
 8.3 ms at 9600 8N1, 0.7 ms at 115200). `readinto`/`any` never block
@@ -19,10 +19,8 @@ Timing: `write()` blocks for the frame's time on the wire (8-byte request:
 """
 
 import machine
-from compat import const
 
 PARITIES = {"N": None, "E": 0, "O": 1}  # machine.UART's parity argument: 0 even, 1 odd
-_DRAIN_CHUNK = const(32)
 
 
 class RS485:
@@ -31,7 +29,6 @@ class RS485:
         self._de = de
         if de is not None:
             de.off()
-        self._scratch = bytearray(_DRAIN_CHUNK)
         # The stream the Modbus master reads, bound once so calls go straight to the UART.
         self.readinto = uart.readinto
         self.any = uart.any
@@ -39,22 +36,11 @@ class RS485:
         self._uart_flush = uart.flush
         # One character on the wire in microseconds (start, data, parity, stop bits).
         self.char_us = char_bits * 1000000 // baud
-        self.drained = 0  # bytes thrown away before requests: late answers or noise
         self.frames = 0  # requests sent
         self.tx_timeouts = 0  # frames whose flush() timed out
 
-    def drain(self):
-        uart = self._uart
-        scratch = self._scratch
-        while uart.any():
-            n = uart.readinto(scratch)
-            if not n:
-                break
-            self.drained += n
-
     def write(self, buf):
         """Send one frame; returns after its last stop bit with DE released (0 if the UART timed out)."""
-        self.drain()
         de = self._de
         if de is not None:
             de.on()

@@ -99,13 +99,14 @@ def _meters(app, board, settings):
     app.bus, app.master = _master(board["meter_bus"], settings)
     period_ms = settings["meter_period_ms"]
     app.meter = meters.create(settings["meter_type"], app.master, settings["meter_address"], app.reading,
-                              period_ms=period_ms)
+                              period_ms=period_ms, late_ms=settings["meter_late_ms"])
     app.pv_reading = None
     app.pv_meter = None
     if settings["pv_meter_type"] != "none":
         app.pv_reading = Reading()
         app.pv_meter = meters.create(settings["pv_meter_type"], app.master, settings["pv_meter_address"],
-                                     app.pv_reading, period_ms=period_ms)
+                                     app.pv_reading, period_ms=period_ms,
+                                     late_ms=settings["meter_late_ms"])
 
 
 def _files(app, data_dir, settings):

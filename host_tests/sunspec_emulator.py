@@ -22,10 +22,15 @@ Behaviour:
   enabled. The revert timer counts from the last write of the control block:
   when it runs out, a 123 clears WMaxLim_Ena (full power again), a 704 with
   WMaxLimPctRvrtEna applies WMaxLimPctRvrt. `reverts` counts that.
+- Late answers: `late_fraction` of the answers come a delay drawn from `late_s`
+  (seconds, by the seeded `rng`) late, with the values of the moment the
+  request came (writes take effect at once; their acknowledgement is late).
 - Only the control registers are writable (exception 02 elsewhere, as read-only
   registers answer on real inverters). `writes` lists (time, register, values).
 """
 
+import asyncio
+import random
 import struct
 import threading
 import time
@@ -79,6 +84,10 @@ class EmulatedInverter:
         self.reverts = 0
         self.reads = 0
         self.exception_code = None
+        self.late_fraction = 0.0
+        self.late_s = (0.3, 1.6)
+        self.late_answers = 0
+        self.rng = random.Random(1)
         self._lock = threading.Lock()
         self._written_at = None
         self.regs = {}
@@ -188,10 +197,18 @@ class EmulatedInverter:
                     self.regs[address + offset] = value
                 self.writes.append((time.monotonic(), address, list(set_values)))
                 self._written_at = time.monotonic()
+            await self._maybe_late()
             return None
         self._update_power()
         with self._lock:
-            for offset in range(count):
-                registers[address - start_address + offset] = self.regs.get(address + offset, 0)
+            values = [self.regs.get(address + offset, 0) for offset in range(count)]
             self.reads += 1
+        await self._maybe_late()
+        for offset, value in enumerate(values):
+            registers[address - start_address + offset] = value
         return None
+
+    async def _maybe_late(self):
+        if self.late_fraction and self.rng.random() < self.late_fraction:
+            self.late_answers += 1
+            await asyncio.sleep(self.rng.uniform(*self.late_s))

@@ -163,18 +163,19 @@ def test_dtsu666_decoding_stays_in_range_for_any_float(ct, vt10, power, slow, en
 
     stream = ReplayStream(capacity=1024).answer(
         read_response(1, 3, words(ct, vt10)),
-        read_response(1, 3, struct.pack(">f", 2300.0)),
+        read_response(1, 3, struct.pack(">ffffff", 2300.0, 2300.0, 2300.0, 0.0, 0.0, 0.0)),  # Ua with the U/I block
         read_response(1, 3, struct.pack(">f", 1.0)),
         read_response(1, 3, struct.pack(">f", 5000.0)),
         read_response(1, 3, floats(power)),
         read_response(1, 3, floats(slow)),
-        read_response(1, 3, floats(power)),
+        read_response(1, 3, floats(power + [0])),  # the longer power read, one float more
         read_response(1, 3, struct.pack(">f", 5000.0)),
         read_response(1, 3, floats(power)),
         read_response(1, 3, floats([energy])),
     )
     reading = Reading()
-    meter = meters.create("dtsu666", modbus.Master(stream), 1, reading, invert=invert, slow_every=1, period_ms=0)
+    master = modbus.Master(stream, late_ms=0)
+    meter = meters.create("dtsu666", master, 1, reading, invert=invert, slow_every=1, period_ms=0)
     statuses = []
     for now in range(0, 400, 2):
         status = meter.step(now)

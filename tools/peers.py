@@ -15,6 +15,7 @@ called every simulation step.
 from collections import deque
 
 from fleet import CMD_ACKED, CMD_FAILED
+from hm_air import nrf_poll_period_ms
 from plant import ticks
 
 
@@ -414,20 +415,18 @@ class Ours:
 
     It is given what an installer configures (ratings, inputs, phases, limits, the meter's
     position) and the fail-safe deadline of 5 s (G100's response time); it polls each inverter
-    every POLL_S_PER_INVERTER x the number of inverters (at least POLL_MIN_S), and learns the rest.
+    as often as the firmware's nRF24 link does (hm_air.nrf_poll_period_ms), and learns the rest.
     """
 
     PERIOD_S = 0.25
     FAILSAFE_MS = 5000
-    POLL_MIN_S = 2.0
-    POLL_S_PER_INVERTER = 1.0
 
     def __init__(self, site, reading):
         from controller import GRID, LOAD, Controller
 
         phases = site.phase_export_limit_w
         self.reading = reading
-        site.poll_inverters_every(max(self.POLL_MIN_S, self.POLL_S_PER_INVERTER * site.count))
+        site.poll_inverters_every(nrf_poll_period_ms(site.count) / 1000)
         self.controller = Controller(
             site.fleet,
             export_limit_w=int(site.export_limit_w),

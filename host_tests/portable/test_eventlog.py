@@ -15,6 +15,26 @@ def test_lines_say_what_happened():
     assert describe(events.BOOT, 0, 0) == "boot"
 
 
+def test_lines_that_are_not_utf8_are_shown_not_raised():
+    import os
+    import random
+
+    path = "/tmp/eventlog-test-%d.log" % random.getrandbits(30)
+    log = EventLog(path)
+    try:
+        log.append(["+1s boot"])
+        with open(path, "ab") as handle:
+            handle.write(b"+2s caf\xc3\xa9 \xff\xfe broken\n+3s \xc3\n")
+        log.append(["+4s fail-safe"])
+        assert log.lines() == ["+1s boot", "+2s caf?? ?? broken", "+3s ?", "+4s fail-safe"]
+    finally:
+        for name in (path, path + ".1"):
+            try:
+                os.remove(name)
+            except OSError:
+                pass
+
+
 
 
 

@@ -27,6 +27,13 @@ def hexbytes(text):
     return bytes.fromhex(text.replace(" ", ""))
 
 
+def with_crc16(text):
+    """A payload given in hex, followed by its CRC16 (high byte first), as assemble() leaves it."""
+    data = hexbytes(text)
+    crc = crc16(data, 0, len(data))
+    return bytearray(data + bytes((crc >> 8, crc & 0xFF)))
+
+
 def built(builder, *args):
     buf = bytearray(hm_frames.MAX_FRAME_LEN)
     length = builder(buf, *args)
@@ -150,12 +157,48 @@ def test_ack_vector_is_checked_and_accepted():
     assert hm_answers.dev_control_result(ack, len(ack)) == hm_frames.OK
     refused = bytearray(ack)
     refused[11] = 1
+    crc = crc16(refused, 10, 14)
+    refused[14], refused[15] = crc >> 8, crc & 0xFF
     refused[-1] = crc8(refused, 0, len(refused) - 1)
     assert hm_answers.dev_control_result(refused, len(refused)) == hm_frames.ERR_REJECTED
     corrupt = bytearray(ack)
     corrupt[12] ^= 0x10
     assert hm_frames.check(corrupt, len(corrupt)) == hm_frames.ERR_CRC8
     assert hm_frames.check(ack, 5) == hm_frames.ERR_SHORT
+
+
+def test_a_two_bit_error_that_passes_the_crc8_is_refused_by_the_crc16():
+    ack = hexbytes("D1 71 60 35 46 80 12 23 04 81 00 00 0B 00 14 07 9F")
+    refused = bytearray(ack)
+    refused[11] = 1  # "rejected", with a good CRC16 and CRC8
+    crc = crc16(refused, 10, 14)
+    refused[14], refused[15] = crc >> 8, crc & 0xFF
+    refused[-1] = crc8(refused, 0, len(refused) - 1)
+    corrupted = bytearray(refused)
+    corrupted[11] ^= 0x01  # the same bit flipped in two bytes: the CRC8 (an XOR of the bytes) still matches
+    corrupted[13] ^= 0x01
+    assert hm_frames.check(corrupted, len(corrupted)) == hm_frames.OK
+    assert hm_answers.dev_control_result(corrupted, len(corrupted)) == hm_frames.ERR_CRC16
+    for length in (0, 14, len(ack) + 1):
+        assert hm_answers.dev_control_result(ack, length) == hm_frames.ERR_SHORT
+
+
+def test_payload_parsers_check_the_crc16_first():
+    payload = bytearray(hm_fragments.PAYLOAD_MAX)
+    length = collect((0, 1, 2)).assemble(payload)
+    data = hm_answers.RealTime()
+    payload[20] ^= 0x04
+    assert hm_answers.parse_real_time(payload, length, hm_models.FAMILY_HM_2T, data) == hm_frames.ERR_CRC16
+    assert data.ac_power_dw == 0  # nothing was read
+    info = with_crc16("271C10127101010000")
+    info[3] ^= 1
+    assert hm_answers.rated_w_of_dev_info(info, 9) == 0
+    config = with_crc16("000103E8000003E80000000000000000")
+    assert hm_answers.limit_pct10_of_system_config(config, 16) == 1000
+    config[3] ^= 1
+    assert hm_answers.limit_pct10_of_system_config(config, 16) == hm_frames.ERR_CRC16
+    assert hm_answers.limit_pct10_of_system_config(config, 3) == hm_frames.ERR_SHORT
+    assert hm_answers.limit_pct10_of_system_config(config, 17) == hm_frames.ERR_CRC16  # no room for a CRC16
 
 
 def collect(order):
@@ -233,13 +276,13 @@ def test_truncated_or_unknown_layouts_are_refused():
 
 
 def test_rated_power_from_dev_info():
-    payload = bytearray(hexbytes("271C10127101010000"))  # OpenDTU's DevInfo example, an HMS-2000
-    assert hm_answers.rated_w_of_dev_info(payload, len(payload)) == 2000
+    payload = with_crc16("271C10127101010000")  # OpenDTU's DevInfo example, an HMS-2000
+    assert hm_answers.rated_w_of_dev_info(payload, 9) == 2000
     for part, rated_w in (("10111001", 600), ("10113005", 800), ("10123000", 1500), ("10101015", 210),
                            ("10101016", 300), ("10333100", 2250)):
-        payload = bytearray(hexbytes("0000" + part))
+        payload = with_crc16("0000" + part)
         assert hm_answers.rated_w_of_dev_info(payload, 6) == rated_w, part
-    assert hm_answers.rated_w_of_dev_info(bytearray(hexbytes("000099999999")), 6) == 0
+    assert hm_answers.rated_w_of_dev_info(with_crc16("000099999999"), 6) == 0
 
 
 def test_system_config_limit():

@@ -133,13 +133,36 @@ def test_over_long_garbage_ends_within_the_timeout():
 
 def test_late_answer_after_timeout_is_flushed_before_the_next_request():
     stream = ReplayStream().answer(b"", PT)
-    master = modbus.Master(stream, timeout_ms=20, retries=0)
+    master = modbus.Master(stream, timeout_ms=20, retries=0, late_ms=60)
     master.start_read(1, 3, 0x2012, 2, 0)
     assert run(master, 0, 100)[0] == modbus.TIMEOUT
     stream.inject(read_response(1, 3, floats(-1.0)))  # the slow meter answers late
-    assert master.start_read(1, 3, 0x2012, 2, 30)
-    assert run(master, 30, 100)[0] == modbus.DONE
+    assert not master.start_read(1, 3, 0x2012, 2, 30)  # quiet until 60 + t3.5 after the request
+    assert not master.free(64) and master.drained == 9  # drained and counted while quiet
+    assert master.start_read(1, 3, 0x2012, 2, 65)
+    assert run(master, 65, 100)[0] == modbus.DONE
     assert master.register(0) == 0x46DE
+
+
+def test_quiet_time_follows_the_last_unanswered_request():
+    # the per-transaction late_ms wins over the master's; a retry that succeeds still leaves its
+    # own answer outstanding, so the quiet time counts from the retry
+    stream = ReplayStream().answer(b"", PT, PT)
+    master = modbus.Master(stream, timeout_ms=100, retries=1, late_ms=5000)
+    master.start_read(1, 3, 0x2012, 2, 0, 300)
+    assert run(master, 0, 500, 10) == (modbus.DONE, 110)
+    assert not master.free(404) and master.free(405)  # 100 + 300 + t3.5
+    master.start_read(1, 3, 0x2012, 2, 405, 300)
+    assert run(master, 405, 500) == (modbus.DONE, 405)
+    assert not master.free(409) and master.free(410)  # answered at once: t3.5 only
+
+
+def test_an_answer_read_after_the_window_closed_is_not_taken():
+    stream = ReplayStream().answer(PT)
+    master = modbus.Master(stream, timeout_ms=100, retries=0, late_ms=0)
+    master.start_read(1, 3, 0x2012, 2, 0)
+    assert master.poll(101) == modbus.TIMEOUT  # the poll came late: when did the bytes arrive?
+    assert master.ok == 0 and master.timeout == 1
 
 
 def test_bus_is_free_only_after_t35_of_silence():

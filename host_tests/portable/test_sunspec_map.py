@@ -13,7 +13,8 @@ from testkit import micropython_only
 ADDRESS = 3
 
 
-def build(base=40000, inverter=103, settings=True, controls=123, der_length=65, wmax=5000, rating_sf=0, pct_sf=-1):
+def build(base=40000, inverter=103, settings=True, controls=123, der_length=65, wmax=5000, rating_sf=0, pct_sf=-1,
+          common_length=66):
     """{register: value} of a SunSpec map, and {name: register of the model's ID}."""
     regs = {}
     where = {}
@@ -29,7 +30,7 @@ def build(base=40000, inverter=103, settings=True, controls=123, der_length=65, 
         put([ident, length] + [fill] * length)
 
     put([0x5375, 0x6E53])
-    model("common", 1, 66)
+    model("common", 1, common_length)
     model("inverter", inverter, 50 if inverter < 110 else 60)
     model("nameplate", 120, 26, 0xFFFF)
     regs[where["nameplate"] + 3] = 4800 & 0xFFFF  # WRtg
@@ -54,7 +55,7 @@ class Rig:
 
     def __init__(self, regs, rows=1, **options):
         self.slave = StreamSlave(ADDRESS, regs)
-        self.master = modbus.Master(self.slave, timeout_ms=50, retries=0, silence_ms=2)
+        self.master = modbus.Master(self.slave, timeout_ms=50, retries=0, silence_ms=2, late_ms=0)
         self.fleet = fleet.Fleet(rows)
         for row in range(rows):
             self.fleet.add(row, 5000)
@@ -191,6 +192,44 @@ def test_maps_we_cannot_use_are_reported():
     broken(endless, sunspec.BAD_MAP)
     off_the_end = {40000: 0x5375, 40001: 0x6E53, 40002: 1, 40003: 30000}
     broken(off_the_end, sunspec.BAD_MAP)
+
+
+def test_a_map_near_0xffff_is_refused_and_nothing_is_written():
+    # The inverter, nameplate and controls models at the very end of the register space. A 123
+    # shorter than its fields would put the limit block past 0xFFFF (taken modulo 2**16: register 0).
+    for short_model in ("controls", "inverter", "nameplate"):
+        regs, where = build(base=50000, common_length=0xFFFF - 50000 - 157)  # the END header at 0xFFF0
+        regs[where[short_model] + 1] = 2  # length 2: the fields we use lie beyond the model
+        regs[where[short_model] + 4] = 0xFFFF  # ... where the chain would now end
+        regs[where[short_model] + 5] = 0
+        rig = broken(regs, sunspec.SHORT_MODEL)
+        rig.fleet.command(0, 20000, rig.now)
+        rig.run(100)
+        assert rig.slave.writes == [] and rig.fleet.cmd_state[0] == fleet.CMD_FAILED, short_model
+    regs, where = build(base=50000, common_length=0xFFFF - 50000 - 157)
+    assert max(regs) == 0xFFF1
+    Rig(regs).run(500, sunspec_link.READY)  # it fits: found
+    regs[where["controls"] + 1] = 40  # 123 now ends past 0xFFFF
+    broken(regs, sunspec.BAD_MAP)
+    regs[where["controls"] + 1] = 39  # ends at 0xFFFE: no room for the END header
+    broken(regs, sunspec.BAD_MAP)
+
+
+def test_the_master_refuses_a_block_past_0xffff():
+    master = modbus.Master(StreamSlave(ADDRESS, {}))
+    for call in (
+        lambda: master.start_read(ADDRESS, 3, 0xFFFF, 2, 0),
+        lambda: master.start_write_multiple(ADDRESS, 0xFFFD, [1, 2, 3, 4], 0),
+        lambda: master.start_write_single(ADDRESS, 0x10000, 1, 0),
+        lambda: master.start_read(ADDRESS, 3, -1, 2, 0),
+    ):
+        try:
+            call()
+        except ValueError as error:
+            assert "0xFFFF" in str(error)
+        else:
+            raise AssertionError("not refused")
+    assert master.start_read(ADDRESS, 3, 0xFFFE, 2, 0)
 
 
 def test_a_silent_device_is_retried_later():
@@ -362,7 +401,7 @@ def test_discovery_and_power_reads_allocate_nothing():
     # From here on, the same power answer forever: a replay ring behind a fresh master.
     answer = read_response(ADDRESS, 3, words(12345, 0xFFFF))
     stream = ReplayStream(replay=True).answer(answer)
-    rig.link.master = master = modbus.Master(stream, timeout_ms=50, retries=0, silence_ms=2)
+    rig.link.master = master = modbus.Master(stream, timeout_ms=50, retries=0, silence_ms=2, late_ms=0)
     link = rig.link
     link.output_period_ms = 0
     clock = [rig.now]
@@ -375,7 +414,7 @@ def test_discovery_and_power_reads_allocate_nothing():
     assert rig.fleet.output_dw[0] == 12345 and master.ok > 500
     # Discovery too: a map that keeps answering "SunS" and a first header, re-found again and again.
     stream = ReplayStream(replay=True).answer(read_response(ADDRESS, 3, words(0x5375, 0x6E53, 0xFFFF, 0)))
-    link.master = modbus.Master(stream, timeout_ms=50, retries=0, silence_ms=2)
+    link.master = modbus.Master(stream, timeout_ms=50, retries=0, silence_ms=2, late_ms=0)
     link.retry_ms = 0
 
     def rediscover():
@@ -393,7 +432,8 @@ def test_limit_writes_and_heartbeats_allocate_nothing():
     rig.run(500, sunspec_link.READY)
     echo = frame(ADDRESS, 16, words(where["controls"] + 5, 5))
     link = rig.link
-    link.master = modbus.Master(ReplayStream(replay=True).answer(echo), timeout_ms=50, retries=0, silence_ms=2)
+    stream = ReplayStream(replay=True).answer(echo)
+    link.master = modbus.Master(stream, timeout_ms=50, retries=0, silence_ms=2, late_ms=0)
     link.output_period_ms = 1000000
     link.refresh_ms = 6  # a heartbeat every other transaction
     clock = [rig.now]

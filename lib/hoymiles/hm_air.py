@@ -18,3 +18,13 @@ from compat import const
 SEND_FAILED = const(-1)
 SEND_PENDING = const(0)
 SEND_OK = const(1)
+
+_POLL_MIN_MS = const(2000)
+_POLL_MS_PER_INVERTER = const(1000)
+
+
+def nrf_poll_period_ms(inverters):
+    """How often an nRF24 link asks each inverter for its output: every second per inverter on the one
+    radio, at least 2 s apart. The controller learns each inverter's dead time and ramp from these
+    reports, so they are worth the air; the simulator gives our controller the same period."""
+    return max(_POLL_MIN_MS, _POLL_MS_PER_INVERTER * inverters)

@@ -6,6 +6,12 @@ phase too, for the three-phase HMT). The
 DevControl acknowledgement, DevInfoSimple (rated power) and SystemConfigPara
 (the applied limit, in tenths of a percent) are one function each.
 
+Every parser checks the answer's CRC16 before it reads a field: a payload
+(as `Fragments.assemble` leaves it: `length` bytes, then their CRC16, high
+byte first) and the DevControl frame (its CRC16 before the CRC8). A CRC8
+passes some two-bit errors (the same bit flipped in two bytes), so a
+corrupted "rejected" must not read as "accepted" on the CRC8 alone.
+
 Units are the protocol's fixed-point ones (see hm_models). Unsigned fields are
 16 bits; the 32-bit total yield is combined from two 16-bit halves and capped
 at 2**30 - 1 Wh so it stays a small int on the ESP32.
@@ -17,7 +23,8 @@ writes into preallocated arrays; nothing allocates.
 from array import array
 
 from compat import const
-from hm_frames import ERR_LENGTH, ERR_REJECTED, ERR_SHORT, ERR_UNKNOWN, HEADER_LEN, OK
+from hm_crc import crc16
+from hm_frames import ERR_CRC16, ERR_LENGTH, ERR_REJECTED, ERR_SHORT, ERR_UNKNOWN, HEADER_LEN, OK
 from hm_models import (
     AC_CURRENT,
     AC_EVENTS,
@@ -59,6 +66,13 @@ def _u32_capped(buf, offset):
     return (hi << 16) | _u16(buf, offset + 2)
 
 
+def intact(buf, start, end):
+    """True if buf[start:end] is followed by its CRC16 (high byte first) inside `buf`."""
+    if start < 0 or end < start or end + 2 > len(buf):
+        return False
+    return crc16(buf, start, end) == _u16(buf, end)
+
+
 def _ints(count):
     return array("i", bytes(4 * count))
 
@@ -93,7 +107,9 @@ class RealTime:
 
 
 def parse_real_time(payload, length, family, out):
-    """Fill `out` (a RealTime) from a reassembled payload; OK, ERR_UNKNOWN or ERR_LENGTH."""
+    """Fill `out` (a RealTime) from a reassembled payload; OK, ERR_CRC16, ERR_UNKNOWN or ERR_LENGTH."""
+    if not intact(payload, 0, length):
+        return ERR_CRC16
     table = layout(family)
     if table is None:
         return ERR_UNKNOWN
@@ -141,26 +157,32 @@ def _parse_phases(payload, phases, out):
 
 
 def dev_control_result(frame, length):
-    """OK if a checked 0xD1 frame accepts the command (bytes 10-11 = 00 00), else ERR_REJECTED/ERR_SHORT.
+    """OK if a CRC8-checked 0xD1 frame accepts the command (bytes 10-11 = 00 00), else ERR_REJECTED,
+    ERR_CRC16 (its CRC16, bytes length-3 and length-2, does not match bytes 10 .. length-4) or ERR_SHORT.
 
     Only `00 00` has been seen in captures; like ahoy, anything else counts as a refusal.
     """
-    if length < HEADER_LEN + 3:
+    if length < HEADER_LEN + 5 or length > len(frame):
         return ERR_SHORT
+    if not intact(frame, HEADER_LEN, length - 3):
+        return ERR_CRC16
     if frame[10] or frame[11]:
         return ERR_REJECTED
     return OK
 
 
 def rated_w_of_dev_info(payload, length):
-    """Rated power in W from a DevInfoSimple payload (hardware part number at 2..5), 0 if unknown."""
-    if length < 6:
+    """Rated power in W from a DevInfoSimple payload (hardware part number at 2..5), 0 if unknown or not intact."""
+    if length < 6 or not intact(payload, 0, length):
         return 0
     return rated_w_of_part(payload, 2)
 
 
 def limit_pct10_of_system_config(payload, length):
-    """The applied active power limit in tenths of a percent from SystemConfigPara, -1 if too short."""
+    """The applied active power limit in tenths of a percent from SystemConfigPara; ERR_SHORT (-1) if too
+    short, ERR_CRC16 if not intact."""
     if length < 4:
-        return -1
+        return ERR_SHORT
+    if not intact(payload, 0, length):
+        return ERR_CRC16
     return _u16(payload, 2)

@@ -5,7 +5,10 @@ An answer to a MultiData request arrives as frames numbered 1, 2, ... with bit
 them lost. Each fragment's data (bytes 10..len-2) is kept in its own slot;
 `missing()` names the fragment to ask for again with RequestFrame, and
 `assemble()` copies the slots in order into one payload and checks the CRC16
-in its last two bytes.
+in its last two bytes before it returns a length: no field of an answer is
+used before that (the parsers in hm_answers check it once more, so no
+caller can skip it). Only the fragment index (byte 9, under the frame's
+CRC8) is read before, to put the fragment in its slot.
 
 Timing and allocation: buffers are allocated once in `__init__`; `add`,
 `missing` and `assemble` are byte loops over them (at most 12 x 21 bytes; the

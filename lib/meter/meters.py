@@ -11,8 +11,9 @@ blocks take turns, one after every `slow_every`-th power read.
 
 Start-up runs inside `step()` before the first power read:
 - DTSU666: read IrAt/UrAt (0x0006, 0x0007) unless `ct_ratio`/`vt_ratio` are
-  given; read Ua to tell the native map (0.1 V units, ~2300) from the -H
-  variant (engineering units, ~230; already primary, no ratios applied);
+  given; read Ua (with the U/I block) to tell the native map (0.1 V units,
+  ~2300) from the -H variant (engineering units, ~230; already primary, no
+  ratios applied);
   probe the energy family (0x101E, else 0x401E); with fc=None an "illegal
   function" answer switches FC03 -> FC04.
 - every model: read the frequency and require 40-70 Hz, else WRONG_METER.
@@ -30,6 +31,20 @@ below. A new power sample sets `reading.power_dw` (and phases),
 `reading.t_ms`, `reading.valid = True` and increments `reading.seq`; a
 failed or invalid power read sets `reading.valid = False`. Per-device counters (per transaction, after the
 master's retries): `ok`, `timeout`, `crc`, `exception`, `invalid`.
+
+Late answers (see modbus.py): the master keeps the bus quiet for `late_ms`
+(the meter's slowest answer; None: the master's) after an unanswered
+request, throws away what arrives meanwhile, and holds back a read while a
+read of the same length at another register may still be answered (so the
+DTSU666 start-up, four 2-register reads, takes about 3 x late_ms; step()
+says WAIT_BUS meanwhile). For a meter slower than late_ms, reads that
+follow each other differ in byte count, so a stray answer is refused by
+the master as not ours: the power block's count is
+unique in its model (load_model checks it) and alternates between `count`
+and `count + 2` (one more float, never used), so even two power reads in a
+row are told apart. A refused longer read (exception 02) is followed at
+once by the plain one, so no sample is lost; a meter that refuses it three
+times in a row is read with the plain one from then on (`alternate_ok`).
 
 Sharing a bus: drivers on one master take turns; a driver whose turn comes
 while another transaction runs returns WAIT_BUS, leaves its address in
@@ -114,6 +129,10 @@ _K_PROBE_4000 = const(3)
 _K_CHECK = const(4)
 
 _FIELD = const(5)  # ints per field: register offset, target, num, den, ratio
+_STARTUP_COUNT = const(2)  # registers of the Chint start-up reads
+_ALT_EXTRA = const(2)  # the power block's alternate read: one float more
+_ILLEGAL_ADDRESS = const(2)
+_ALT_REFUSALS = const(3)  # the longer power read refused this often in a row: the meter does not have it
 
 
 def _fields(*fields):
@@ -132,7 +151,7 @@ DDSU666 = (
     False,
     2,
     (
-        (0x2004, 2, _fields((0, T_POWER, 10000, 1, R_CTVT))),  # P, kW
+        (0x2000, 6, _fields((4, T_POWER, 10000, 1, R_CTVT))),  # U, I, P: P in kW (a count no other read has)
         (0x2000, 4, _fields((0, T_U1, 10, 1, R_VT), (2, T_I1, 1000, 1, R_CT))),  # U V, I A
         (0x200E, 2, _fields((0, T_FREQ, 100, 1, R_NONE))),  # Freq Hz
         (0x4000, 2, _fields((0, T_IMPORT, 1000, 1, R_CTVT))),  # Ep kWh
@@ -217,8 +236,11 @@ SDM120 = (
     (
         (0x000C, 2, _fields((0, T_POWER, 10, 1, R_CTVT))),
         (0x0000, 8, _fields((0, T_U1, 10, 1, R_VT), (6, T_I1, 1000, 1, R_CT))),
-        (0x0046, 2, _fields((0, T_FREQ, 100, 1, R_NONE))),
-        (0x0048, 4, _fields((0, T_IMPORT, 1000, 1, R_CTVT), (2, T_EXPORT, 1000, 1, R_CTVT))),
+        (  # Hz, import and export kWh in one read (its count must differ from the power block's)
+            0x0046,
+            6,
+            _fields((0, T_FREQ, 100, 1, R_NONE), (2, T_IMPORT, 1000, 1, R_CTVT), (4, T_EXPORT, 1000, 1, R_CTVT)),
+        ),
     ),
 )
 SDM630 = (
@@ -276,6 +298,17 @@ def ratio_scale(num, den, ratio, ct_ratio, vt_ratio10):
     return num, den
 
 
+def _check_shapes(blocks, freq_block, chint_startup):
+    """Refuse a model whose power read (either length) has the byte count of another read of the driver."""
+    power = blocks[0][1]
+    others = [block[1] for block in blocks[1:]]
+    others.append(blocks[freq_block][1])  # the start-up check reads the frequency block
+    if chint_startup:
+        others.append(_STARTUP_COUNT)
+    if power in others or power + _ALT_EXTRA in others:
+        raise ValueError("the power block's register count must differ from every other read's")
+
+
 class Meter:
     """One meter on the bus; see the module docstring for the protocol."""
 
@@ -294,6 +327,7 @@ class Meter:
         retry_ms=5000,
         startup=(_K_CHECK,),
         name="meter",
+        late_ms=None,
     ):
         if not 1 <= address <= 247:
             raise ValueError("Modbus address must be 1..247")
@@ -317,6 +351,7 @@ class Meter:
         self.period_ms = period_ms
         self.slow_every = max(1, slow_every)
         self.retry_ms = retry_ms
+        self.late_ms = -1 if late_ms is None else late_ms  # -1: the master's
         self._startup_plan = startup
         reading.phases = self.phases
         # Block and field tables, loaded from the model's tuples.
@@ -343,6 +378,9 @@ class Meter:
         self._register = 0
         self._count = 0
         self._waiting = False
+        self._alternate = False  # the next power read is the longer one
+        self.alternate_ok = True  # False once the meter refused the longer power read _ALT_REFUSALS times
+        self._alt_refusals = 0
         self._stage = 0  # index into the start-up plan
         self._block = 0
         self.answered_block = -1  # the register block whose answer the last step() decoded
@@ -373,6 +411,7 @@ class Meter:
         self._blocks = len(blocks)
         self.slow_blocks = self._blocks - 1
         self.model = model
+        _check_shapes(blocks, model[3], len(self._startup_plan) > 1)
 
     # --- the state machine ----------------------------------------------------
     # Hot path. Each method keeps its frame within 11 words (locals + value
@@ -387,21 +426,33 @@ class Meter:
         if not self.master.take_turn(self.address, now_ms):
             return WAIT_BUS
         if self.started:
-            self._register = self._block_reg[self._block]
-            self._count = self._block_count[self._block]
-            if self._block == 0:
-                self._t_period = now_ms
+            self._block_request()
         else:
             self._startup_request()
-        self.master.start_read(self.address, self.fc, self._register, self._count, now_ms)
-        self._waiting = True
+        if not self.master.start_read(self.address, self.fc, self._register, self._count, now_ms, self.late_ms):
+            return WAIT_BUS  # an answer to another read of this length may still come (see modbus.py)
+        self._sent(now_ms)
         return BUSY
+
+    def _block_request(self):
+        self._register = self._block_reg[self._block]
+        self._count = self._block_count[self._block]
+        if self._block == 0 and self._alternate and self.alternate_ok:
+            self._count += _ALT_EXTRA
+
+    def _sent(self, now_ms):
+        self._waiting = True
+        if self.started and self._block == 0:
+            self._t_period = now_ms
+            self._alternate = not self._alternate
 
     def _collect(self, now_ms):
         status = self.master.poll(now_ms)
         if status == modbus.PENDING:
             return BUSY
         self._waiting = False
+        if status == modbus.EXCEPTION and self._refused_alternate():
+            return BUSY
         if status == modbus.DONE:
             self.ok += 1
         elif status == modbus.EXCEPTION:
@@ -415,9 +466,24 @@ class Meter:
             return self._startup_answer(status, now_ms)
         return self._answer(status, now_ms)
 
+    def _refused_alternate(self):
+        """The meter refused the longer power read: read the plain one at once (a line fault can look like
+        a refusal, so only _ALT_REFUSALS in a row turn the longer read off)."""
+        if not self.started or self._block or self.master.exception_code != _ILLEGAL_ADDRESS:
+            return False
+        if self._count == self._block_count[0]:
+            return False
+        self._alt_refusals += 1
+        if self._alt_refusals >= _ALT_REFUSALS:
+            self.alternate_ok = False
+        self._due_set = False
+        return True
+
     def _answer(self, status, now_ms):
         block = self._block
         self.answered_block = block
+        if status == modbus.DONE and block == 0 and self._count != self._block_count[0]:
+            self._alt_refusals = 0
         if status == modbus.DONE:
             status = self._decode(block)
         if block == 0:
@@ -505,8 +571,12 @@ class Meter:
     # --- start-up ---------------------------------------------------------------
 
     def _startup_request(self):
-        self._register = self._startup_register(self._startup_plan[self._stage])
-        self._count = 2
+        kind = self._startup_plan[self._stage]
+        self._register = self._startup_register(kind)
+        self._count = self._startup_count(kind)
+
+    def _startup_count(self, kind):
+        return self._block_count[self._freq_block]  # _K_CHECK
 
     def _startup_register(self, kind):
         return self._block_reg[self._freq_block]  # _K_CHECK
@@ -539,7 +609,8 @@ class Meter:
 
     def _check_frequency(self):
         field = self._block_first[self._freq_block]
-        frequency_chz = decode(self._rx, self.master.offset, self._field_num[field], self._field_den[field])
+        offset = self.master.offset + 2 * self._field_offset[field]
+        frequency_chz = decode(self._rx, offset, self._field_num[field], self._field_den[field])
         if frequency_chz < FREQ_MIN_CHZ or frequency_chz > FREQ_MAX_CHZ:
             return WRONG_METER
         self.reading.frequency_chz = frequency_chz
@@ -579,6 +650,15 @@ class Chint(Meter):
         if kind == _K_PROBE_4000:
             return CHINT_ENERGY_4000
         return super()._startup_register(kind)
+
+    def _startup_count(self, kind):
+        # Ua comes with the rest of the U/I block: a length the ratio and energy reads do not have, so it
+        # need not wait for them (modbus.py's same-length rule).
+        if kind == _K_VARIANT:
+            return self._block_count[1]
+        if kind == _K_CHECK:
+            return super()._startup_count(kind)
+        return _STARTUP_COUNT
 
     def _startup_stage(self, kind, status):
         if kind == _K_RATIOS:
@@ -656,7 +736,8 @@ def create(model, master, address, reading, **options):
 
     Options: invert=False, fc=None (model default; Chint falls back 03 -> 04),
     ct_ratio=None, vt_ratio=None (override or, DTSU666, read at start-up),
-    period_ms=1000, slow_every=5, retry_ms=5000.
+    period_ms=1000, slow_every=5, retry_ms=5000, late_ms=None (the meter's
+    slowest answer; None: the master's late_ms).
     """
     if model not in MODELS:
         raise ValueError("unknown meter model %r (one of %s)" % (model, ", ".join(sorted(MODELS))))

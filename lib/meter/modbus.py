@@ -15,9 +15,8 @@ One transaction at a time:
     # master.offset on; TIMEOUT, BAD_FRAME, EXCEPTION (code in
     # master.exception_code): the transaction failed after its retries.
 
-`poll` reports a finished transaction once and the master is then idle
-again; only the caller that started it polls it, so several meter drivers
-share one master (one bus) by starting only when `free()` says so.
+`poll` reports a finished transaction once; only the caller that started it
+polls it, so drivers share one master (one bus) via `free()`/`take_turn()`.
 
 The response is collected by a state machine fed with `readinto`: bytes
 before the frame (noise, an echo of our own request) are skipped by looking
@@ -27,8 +26,28 @@ that make no valid frame ends the attempt early as BAD_FRAME; no answer within
 `timeout_ms` is TIMEOUT. TIMEOUT and BAD_FRAME are retried `retries` times.
 Time only comes in as `now_ms` (ticks_ms), so tests and the simulator control it.
 
+One answer, one request. An RTU answer carries no transaction number, so a
+late answer looks like the answer to the next request with the same
+function and byte count. Four rules keep them apart:
+- An answer counts only inside its own request's window: bytes first read
+  by a poll after `timeout_ms` end the attempt instead of completing it.
+- After an attempt got no answer (timeout or bad frame; even if a retry
+  then succeeds) the bus stays quiet until `late_ms` (the slave's slowest
+  answer, from the request) + t3.5 after the last request. An attempt
+  answered at once leaves nothing outstanding: t3.5 only.
+- What arrives between transactions (late answer, duplicate, noise) is
+  thrown away by `free()` or the next request, and counted in `drained`.
+- A request waits (`start_*` returns False) while one to the same slave,
+  function and length but another register may still be answered
+  (late_ms + t3.5, modbus_recent.py); other lengths differ in byte count.
+So no answer given within `late_ms` of its request (even twice) is taken
+for another's; for slower slaves the drivers vary the byte count of
+consecutive reads (meters.py). `late_ms` is per slave: `start_*(...,
+late_ms=...)`, else the master's.
+
 Counters (bus totals, per attempt): `ok`, `timeout`, `crc` (bad or
-truncated frames), `exception`. Meter drivers keep per-device counters.
+truncated frames), `exception`; `drained` (stale bytes thrown away). Meter
+drivers keep per-device counters.
 
 `ModbusError(code)` turns a failure into an exception for code that wants
 one (tools, tests): `code` > 0 is the slave's exception code, < 0 one of the
@@ -39,14 +58,16 @@ Limitation: an adapter that echoes our own transmission is handled for reads
 byte-for-byte what the slave answers, so on such a line a write can be
 confirmed by its own echo. Reads are what the control loop uses.
 
-Timing and allocation: start_read, start_write_* and poll allocate nothing
-(preallocated request/response buffers, bound methods taken once, ints
-< 2**16, frames of at most 11 words); only the first FC16 write of each
-length makes its memoryview of the request buffer.
+Timing and allocation: start_read, start_write_*, free and poll allocate
+nothing (preallocated request/response buffers, bound methods taken once,
+ints < 2**16, frames of at most 11 words); only the first FC16 write of each
+length makes its memoryview of the request buffer. Draining reads at most
+2 x 256 bytes per call, so a babbling line cannot hold a tick.
 """
 
-from compat import const, ticks_diff
+from compat import const, ticks_add, ticks_diff
 from crc16 import crc16
+from modbus_recent import RecentRequests
 
 FC_READ_HOLDING = const(3)
 FC_READ_INPUT = const(4)
@@ -68,6 +89,8 @@ _REQUEST_LEN = const(8)
 _CHUNK = const(32)
 # Reading a babbling line stops after this many bytes per poll (or flush).
 _MAX_DRAIN = const(2 * MAX_FRAME)
+# The slowest answer a slave gives, from the request, unless the caller says otherwise.
+DEFAULT_LATE_MS = const(1000)
 
 EXCEPTION_NAMES = {
     1: "illegal function",
@@ -106,14 +129,21 @@ def silence_ms_for(baud, char_bits=10):
     return (35 * char_bits * 100 + baud - 1) // baud + 1
 
 
+def _check_block(register, count):
+    """Registers register .. register + count - 1 must all exist: a request is never taken modulo 2**16."""
+    if register < 0 or register + count > 0x10000:
+        raise ValueError("register block outside 0..0xFFFF")
+
+
 class Master:
-    def __init__(self, stream, baud=9600, char_bits=10, timeout_ms=250, retries=1, silence_ms=None):
+    def __init__(self, stream, baud=9600, char_bits=10, timeout_ms=250, retries=1, silence_ms=None, late_ms=None):
         self._write = stream.write
         self._readinto = stream.readinto
         self._any = stream.any
         self.timeout_ms = timeout_ms
         self.retries = retries
         self.silence_ms = silence_ms_for(baud, char_bits) if silence_ms is None else silence_ms
+        self.late_ms = DEFAULT_LATE_MS if late_ms is None else late_ms
         self.tx = bytearray(MAX_FRAME)
         self._tx_read = memoryview(self.tx)[:_REQUEST_LEN]
         self._tx_view = self._tx_read
@@ -125,10 +155,14 @@ class Master:
         self._busy = False
         self._heard = False
         self._tries = 0
+        self._late = 0  # late_ms of the running transaction
+        self._unanswered = False  # an attempt of the running transaction got no answer
         self._t_sent = 0
         self._t_byte = 0
-        self._t_end = 0
-        self._quiet_pending = False  # a transaction ended: wait t3.5 before the next
+        self._t_free = 0
+        self._quiet = False  # a transaction ended: the bus is not free before _t_free
+        self._recent = RecentRequests()  # for the same-length rule
+        self._length = 0  # registers the request being started reads or writes
         self.address = 0
         self.function = 0
         self.count = 0  # registers asked for
@@ -143,14 +177,21 @@ class Master:
         self.timeout = 0
         self.crc = 0
         self.exception = 0
+        self.drained = 0
 
     # --- starting a transaction -------------------------------------------------
 
     def free(self, now_ms):
-        """True when no transaction runs and the bus has been quiet for t3.5."""
+        """True when no transaction runs and the quiet time after the last one has passed (t3.5, or after an
+        unanswered attempt late_ms + t3.5 from its request); what arrives meanwhile is drained."""
         if self._busy:
             return False
-        return not self._quiet_pending or ticks_diff(now_ms, self._t_end) >= self.silence_ms
+        if self._quiet:
+            self._drain()
+            if ticks_diff(now_ms, self._t_free) < 0:
+                return False
+            self._quiet = False
+        return True
 
     def take_turn(self, token, now_ms):
         """True when the caller (any non-zero `token`, e.g. its Modbus address) may start a transaction:
@@ -163,47 +204,68 @@ class Master:
             self.waiter = token
         return False
 
-    def start_read(self, address, function, register, count, now_ms):
-        """Send FC03/FC04 for `count` registers from `register`; False if the bus is not free."""
+    def start_read(self, address, function, register, count, now_ms, late_ms=-1):
+        """Send FC03/FC04 for `count` registers from `register`; False if the bus is not free.
+
+        late_ms: the slave's slowest answer (-1: the master's `late_ms`)."""
         if count < 1 or count > MAX_READ_REGISTERS or (function != FC_READ_HOLDING and function != FC_READ_INPUT):
             raise ValueError("bad read request")
+        _check_block(register, count)
         if not self.free(now_ms):
             return False
         self.address = address
         self.function = function
         self.count = count
+        self._length = count
+        if self._twin_pending(register, now_ms):
+            return False
         self._header(register, count)
         self._tx_view = self._tx_read
-        self._begin(now_ms)
+        self._begin(now_ms, late_ms)
         return True
 
-    def start_write_single(self, address, register, value, now_ms):
+    def start_write_single(self, address, register, value, now_ms, late_ms=-1):
         """Send FC06 (one register); False if the bus is not free."""
+        _check_block(register, 1)
         if not self.free(now_ms):
             return False
         self.address = address
         self.function = FC_WRITE_SINGLE
         self.count = 0
+        self._length = 1
+        if self._twin_pending(register, now_ms):
+            return False
         self._header(register, value & 0xFFFF)
         self._tx_view = self._tx_read
-        self._begin(now_ms)
+        self._begin(now_ms, late_ms)
         return True
 
-    def start_write_multiple(self, address, register, values, now_ms):
+    def start_write_multiple(self, address, register, values, now_ms, late_ms=-1):
         """Send FC16 with `values` (a sequence of 16-bit ints); False if the bus is not free."""
-        count = len(values)
-        if count < 1 or count > MAX_WRITE_REGISTERS:
+        if len(values) < 1 or len(values) > MAX_WRITE_REGISTERS:
             raise ValueError("bad write request")
+        _check_block(register, len(values))
         if not self.free(now_ms):
             return False
         self.address = address
         self.function = FC_WRITE_MULTIPLE
         self.count = 0
+        self._length = len(values)
+        if self._twin_pending(register, now_ms):
+            return False
+        self._multiple(register, values)
+        self._begin(now_ms, late_ms)
+        return True
+
+    def _multiple(self, register, values):
+        count = len(values)
         self._header(register, count)
         self._values(values, count)
         self._tx_view = self._view(9 + 2 * count)
-        self._begin(now_ms)
-        return True
+
+    def _twin_pending(self, register, now_ms):
+        key = (self.address << 16) | (self.function << 8) | self._length
+        return self._recent.twin_pending(key, register, now_ms)
 
     def _values(self, values, count):
         self.tx[6] = 2 * count
@@ -238,23 +300,36 @@ class Master:
         self._put(4, word)
         self._crc_at(6)
 
-    def _begin(self, now_ms):
+    def _begin(self, now_ms, late_ms):
         self._busy = True
         self._tries = 0
+        self._late = self.late_ms if late_ms < 0 else late_ms
+        self._unanswered = False
         self.exception_code = 0
         self._send(now_ms)
 
-    def _send(self, now_ms):
-        # Whatever is in the receive buffer now is not our answer.
+    def _drain(self):
+        """Throw away what the receive buffer holds (at most _MAX_DRAIN bytes), counted in `drained`."""
         drained = 0
-        while self._any() and drained < _MAX_DRAIN:
-            drained += self._readinto(self._chunk) or _MAX_DRAIN
+        while drained < _MAX_DRAIN and self._any():
+            count = self._readinto(self._chunk)
+            if not count:
+                break
+            drained += count
+        self.drained = (self.drained + drained) & 0x3FFFFFFF
+
+    def _send(self, now_ms):
+        self._drain()  # whatever is in the receive buffer now is not our answer
         self._rx_len = 0
         self._start = 0
         self._heard = False  # any byte since the request
         self._write(self._tx_view)
         self._t_sent = now_ms
         self._t_byte = now_ms
+        self._remember(now_ms)
+
+    def _remember(self, now_ms):
+        self._recent.remember(ticks_add(now_ms, self._late + self.silence_ms))
 
     # --- collecting the response ------------------------------------------------
     # Hot path. Each method keeps its frame within 11 words (locals + value
@@ -264,33 +339,56 @@ class Master:
         """Advance the transaction; returns PENDING, DONE, TIMEOUT, BAD_FRAME, EXCEPTION (or IDLE)."""
         if not self._busy:
             return IDLE
+        if ticks_diff(now_ms, self._t_sent) > self.timeout_ms:
+            # The window has closed: bytes read now may have come after it.
+            status = BAD_FRAME if self._heard else TIMEOUT
+        else:
+            status = self._listen(now_ms)
+            if status == PENDING:
+                return PENDING
+        if status == DONE:
+            self.ok += 1
+        elif status == EXCEPTION:
+            self.exception += 1
+        elif self._failed(status, now_ms):
+            return PENDING
+        return self._end(status, now_ms)
+
+    def _listen(self, now_ms):
+        """Read and parse inside the window: DONE, EXCEPTION, a failure, or PENDING."""
         if self._start:
             self._compact()
         self._receive(now_ms)
         status = self._parse()
         if status == PENDING:
             if self._heard and ticks_diff(now_ms, self._t_byte) >= self.silence_ms:
-                status = BAD_FRAME
-            elif ticks_diff(now_ms, self._t_sent) >= self.timeout_ms:
-                status = TIMEOUT
-            else:
-                return PENDING
-        if status == DONE:
-            self.ok += 1
-        elif status == EXCEPTION:
-            self.exception += 1
+                return BAD_FRAME
+            if ticks_diff(now_ms, self._t_sent) >= self.timeout_ms:
+                return TIMEOUT
+        return status
+
+    def _failed(self, status, now_ms):
+        """Count a failed attempt; True if it was sent again."""
+        if status == TIMEOUT:
+            self.timeout += 1
         else:
-            if status == TIMEOUT:
-                self.timeout += 1
-            else:
-                self.crc += 1
-            if self._tries < self.retries:
-                self._tries += 1
-                self._send(now_ms)
-                return PENDING
+            self.crc += 1
+        self._unanswered = True
+        if self._tries < self.retries:
+            self._tries += 1
+            self._send(now_ms)
+            return True
+        return False
+
+    def _end(self, status, now_ms):
         self._busy = False
-        self._t_end = now_ms
-        self._quiet_pending = True
+        self._quiet = True
+        self._t_free = ticks_add(now_ms, self.silence_ms)
+        if self._unanswered:
+            # An answer to one of the attempts may still come: it must land in the quiet time.
+            late_end = ticks_add(self._t_sent, self._late + self.silence_ms)
+            if ticks_diff(late_end, self._t_free) > 0:
+                self._t_free = late_end
         self.status = status
         return status
 

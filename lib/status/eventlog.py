@@ -68,6 +68,13 @@ def take_lines(ring, now_ms, wall_s=None, boot_ms=None):
     return lines
 
 
+def _text(raw):
+    try:
+        return raw.decode("utf-8")
+    except UnicodeError:
+        return "".join(chr(byte) if byte < 0x80 else "?" for byte in raw)
+
+
 class EventLog:
     def __init__(self, path="/events.log", max_bytes=16384):
         self.path = path
@@ -93,12 +100,13 @@ class EventLog:
             os.rename(self.path, self.previous)
 
     def lines(self):
-        """Every line kept, oldest first."""
+        """Every line kept, oldest first. A line that is not UTF-8 (a flash fault, a file written by
+        something else) comes back with each byte above 0x7F as "?", never as an error."""
         found = []
         for path in (self.previous, self.path):
             try:
-                with open(path, "r") as handle:
-                    found.extend(line.rstrip("\n") for line in handle)
+                with open(path, "rb") as handle:
+                    found.extend(_text(line.rstrip(b"\n")) for line in handle)
             except OSError:
                 pass
         return found

@@ -26,6 +26,13 @@ What the walk keeps (register address of each model's ID register):
   with int32 WSetPct, SF at +58). Other lengths are refused.
 Offsets are from the sunspec/models JSON definitions.
 
+Every register we will read or write is checked when its model header is
+read: the model must be long enough to hold the fields we use (a model
+shorter than its published length would put them in the next model), and
+the model must end below 0x10000. A map that fails either check is refused
+(BROKEN, SHORT_MODEL or BAD_MAP) before anything is written, so no address
+is ever taken modulo 2**16.
+
 Values are integer x 10**SF. "Not implemented" is 0x8000 for int16 and
 sunssf, 0xFFFF for uint16. Powers here are deci-watts, percentages are
 register units of 10**SF percent.
@@ -69,6 +76,7 @@ CONTROLS_BLOCK = const(5)
 DER_WMAXLIMPCTENA = const(14)  # then WMaxLimPct, WMaxLimPctRvrt, WMaxLimPctRvrtEna, WMaxLimPctRvrtTms (2)
 DER_BLOCK = const(6)
 DER_SF_BY_LENGTH = {65: 54, 69: 58}
+LAST_REGISTER = const(0xFFFF)
 
 # SunSpecMap.phase
 FIND = const(0)  # looking for "SunS"
@@ -87,6 +95,7 @@ NO_INVERTER = const(4)  # no model 101-103 or 111-113
 NO_RATING = const(5)  # neither 121 WMax nor 120 WRtg is implemented
 NO_CONTROLS = const(6)  # neither 123 nor a 704 of known length
 BAD_SCALE = const(7)  # a scale factor outside what we convert exactly
+SHORT_MODEL = const(8)  # a model we use is too short to hold the fields we read or write
 
 ERROR_NAMES = (
     "ok",
@@ -97,6 +106,7 @@ ERROR_NAMES = (
     "no rating (121 WMax, 120 WRtg)",
     "no power limit control (123, 704)",
     "unsupported scale factor",
+    "a model is too short for its fields",
 )
 
 # A value no conversion returns: not implemented or out of range (-2**30, as f32.INVALID;
@@ -173,6 +183,23 @@ def limit_value(limit_dw, wmax_dw, sf):
     if 2 * remainder >= wmax_dw:
         quotient += 1
     return quotient
+
+
+def _last_offset(model, length):
+    """The highest register offset (from the model's ID) we read or write in `model`; 0 if we use none."""
+    if 101 <= model <= 103:
+        return INVERTER_W_SF
+    if 111 <= model <= 113:
+        return INVERTER_FLOAT_W + 1
+    if model == NAMEPLATE:
+        return NAMEPLATE_WRTG_SF
+    if model == SETTINGS:
+        return SETTINGS_WMAX_SF
+    if model == CONTROLS:
+        return CONTROLS_WMAXLIMPCT_SF
+    if model == DER_AC_CONTROLS and length in DER_SF_BY_LENGTH:
+        return DER_SF_BY_LENGTH[length]  # beyond the written block (+14 .. +19)
+    return 0
 
 
 class SunSpecMap:
@@ -272,9 +299,18 @@ class SunSpecMap:
             self._walked()
             return
         self.models += 1
-        if model == 0 or self.models > MAX_MODELS:
-            self._broken(BAD_MAP)
+        self.cursor = register + 2 + length
+        if model == 0 or self.models > MAX_MODELS or self.cursor + 1 > LAST_REGISTER:
+            self._broken(BAD_MAP)  # the next header must fit too: the chain ends with one
             return
+        last = _last_offset(model, length)
+        if last > length + 1:
+            self._broken(SHORT_MODEL)
+            return
+        self._keep(register, model, length)
+
+    def _keep(self, register, model, length):
+        """Remember where a model we use starts (every field of it lies inside it, see _header)."""
         if self.inverter_reg < 0 and (101 <= model <= 103 or 111 <= model <= 113):
             self.inverter_reg = register
             self.inverter_model = model
@@ -288,9 +324,6 @@ class SunSpecMap:
         elif model == DER_AC_CONTROLS and length in DER_SF_BY_LENGTH:
             self.der_reg = register
             self.der_sf_offset = DER_SF_BY_LENGTH[length]
-        self.cursor = register + 2 + length
-        if self.cursor > 0xFFFE:
-            self._broken(BAD_MAP)
 
     def _walked(self):
         if self.inverter_reg < 0:

@@ -36,6 +36,13 @@ broken) a queued limit is reported `failed` at once.
 Sharing a bus: the link takes turns with the meter drivers through
 `master.take_turn()`, like lib/meter/meters.py.
 
+Late answers: after an unanswered request the master keeps the bus quiet
+for `late_ms` (the inverters' slowest answer; None: the master's) and
+drains what arrives, so a late answer is never taken for the next
+request's (see lib/meter/modbus.py). A discovery read that fails ends
+discovery (BROKEN, retried after `retry_ms`), so a walk never continues on
+an answer that may be someone else's.
+
 Timing and allocation: step() is a few hundred bytecodes at most (about
 20 us per transaction on a PC's unix port, see bench/bench_sunspec.py) and
 allocates nothing: discovery, power reads, limit writes and heartbeats alike
@@ -93,6 +100,7 @@ class SunSpecLink:
         retry_ms=10000,
         fail_limit=5,
         can_switch_off=True,
+        late_ms=None,
     ):
         if not 0 <= revert_s <= 0xFFFF or not 0 <= failsafe_pct10 <= 1000:
             raise ValueError("revert_s must be 0..65535 and failsafe_pct10 0..1000")
@@ -112,6 +120,7 @@ class SunSpecLink:
         self.output_period_ms = output_period_ms
         self.retry_ms = retry_ms
         self.fail_limit = fail_limit
+        self.late_ms = -1 if late_ms is None else late_ms  # the inverters' slowest answer (-1: the master's)
         self.written = bytearray(self.count)  # _NEVER, _WRITTEN or _REAPPLY
         self.write_ms = _ints(self.count)  # when the limit was last written successfully
         self.output_ms = _ints(self.count)  # when the AC power was last asked for
@@ -197,17 +206,22 @@ class SunSpecLink:
         return _JOB_NONE
 
     def _start(self, job, now_ms):
-        self._job = job
         self._plan(job, self.maps[self._unit])
-        if job == _JOB_DISCOVER or job == _JOB_OUTPUT:
-            if job == _JOB_OUTPUT:
-                self.output_ms[self._unit] = now_ms
-            self.master.start_read(self._address, _FC_READ_HOLDING, self._register, self._count, now_ms)
-            return BUSY
-        if job == _JOB_COMMAND:
+        if not self._request(job, now_ms):
+            return WAIT_BUS  # an answer to another request of this length may still come (see modbus.py)
+        self._job = job
+        if job == _JOB_OUTPUT:
+            self.output_ms[self._unit] = now_ms
+        elif job == _JOB_COMMAND:
             self.fleet.sent(self.row[self._unit], now_ms)
-        self.master.start_write_multiple(self._address, self._register, self._block, now_ms)
         return BUSY
+
+    def _request(self, job, now_ms):
+        if job == _JOB_DISCOVER or job == _JOB_OUTPUT:
+            return self.master.start_read(
+                self._address, _FC_READ_HOLDING, self._register, self._count, now_ms, self.late_ms
+            )
+        return self.master.start_write_multiple(self._address, self._register, self._block, now_ms, self.late_ms)
 
     def _plan(self, job, info):
         self._address = info.address
