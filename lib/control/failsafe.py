@@ -13,7 +13,7 @@ Getting there takes one command delivery per inverter not yet at its
 fail-safe limit (one radio: they queue) plus the longest dead time, both
 learned (lib/control/inverter_model.py). So the hold starts that long before
 the deadline, but never while samples still arrive on time: not before a
-sample is overdue (the meter's usual interval, learned, plus a grace).
+sample is overdue (the meter's usual longest interval, learned, plus a grace).
 
 Device notes: allocation-free like the step (small functions, totals in
 attributes and arrays preallocated here).
@@ -117,12 +117,16 @@ class FailsafePlan:
     # -- when to hold ---------------------------------------------------------------------------
 
     def follow_sample(self, reading):
-        """Learn the meter's usual interval: the shortest recent one, creeping up if samples slow."""
+        """Learn the meter's usual interval: the longest recent one, fading by an eighth of the
+        difference with each shorter one. A driver that interleaves slower reads (voltages,
+        energies) or waits out a late answer spaces its samples unevenly; taking the shortest
+        interval as the rhythm would call every longer gap overdue and flap into the fail-safe."""
         if reading.seq == self._seq:
             return
         took_ms = ticks_diff(reading.t_ms, self._sample_ms)
         if self._seq and 0 < took_ms <= _INTERVAL_MAX_MS:
-            self.interval_ms = took_ms if not self.interval_ms else min(took_ms, self.interval_ms + 50)
+            interval_ms = self.interval_ms
+            self.interval_ms = took_ms if took_ms >= interval_ms else interval_ms - (interval_ms - took_ms) // 8
         self._seq = reading.seq
         self._sample_ms = reading.t_ms
 
