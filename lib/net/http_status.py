@@ -240,6 +240,9 @@ class StatusServer:
         self.errors = 0  # 4xx/5xx responses
         self.writes = 0  # export limits changed over the network
         self.evicted = 0  # connections closed to make room for a new one
+        # A write ends the pass: the firmware applies the change between two passes (it is posted,
+        # never applied in the service job), so a request read after the write's answer sees it.
+        self._wrote = False
         listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         listener.bind(socket.getaddrinfo(host, port)[0][-1])
@@ -261,6 +264,7 @@ class StatusServer:
 
     def poll(self, now_ms):
         """Do a bounded step of work; returns True while a connection is open."""
+        self._wrote = False
         for _ in self._ready(0):
             self._accept_all(now_ms)
             break
@@ -271,6 +275,8 @@ class StatusServer:
         # 11 words is heap-allocated (an idle poll must allocate nothing).
         busy = False
         for index in range(len(self._slots)):
+            if self._wrote:
+                return True
             busy = self._step(self._slots[index], now_ms) or busy
         return busy
 
@@ -289,7 +295,7 @@ class StatusServer:
 
     def _accept_all(self, now_ms):
         for _ in range(ACCEPTS_PER_POLL):
-            if not self._accept(now_ms):
+            if self._wrote or not self._accept(now_ms):
                 return
 
     def _accept(self, now_ms):
@@ -420,6 +426,7 @@ class StatusServer:
         except (ValueError, TypeError) as error:
             raise HttpError(422, "refused: %s" % error) from None
         self.writes += 1
+        self._wrote = True
         return {"export_limit_w": value}
 
     def _respond_error(self, slot, error, now_ms):
