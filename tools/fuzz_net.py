@@ -50,6 +50,11 @@ class FakeSocket:
 
     read = recv
 
+    def readinto(self, buf, size=-1):
+        chunk = self.recv(len(buf) if size < 0 else min(size, len(buf)))
+        buf[: len(chunk)] = chunk
+        return len(chunk)
+
 
 class FakePoller:
     def __init__(self, target):
@@ -64,7 +69,8 @@ class FakePoller:
         pass
 
     def poll(self, timeout_ms=-1):
-        return [(None, 1)] if self.target.incoming else []
+        """Always writable (the fake sends at once), readable while bytes wait."""
+        return [(None, FakeNet.POLLOUT | (FakeNet.POLLIN if self.target.incoming else 0))]
 
     ipoll = poll
 
