@@ -138,7 +138,7 @@ def test_meter_read_watch_shows_no_value_the_meter_did_not_hold():
     lines = []
     with MeterBus(emulated) as bus:
         process = subprocess.Popen(
-            [sys.executable, str(ROOT / "tools" / "meter_read.py"), "--port", bus.port, "--meter", "sdm120"]
+            [sys.executable, str(ROOT / "tools" / "meter_read.py"), "--port", bus.port, "--meter-type", "sdm120"]
             + ["--json", "--watch"],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,

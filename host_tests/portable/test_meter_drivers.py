@@ -324,7 +324,7 @@ def test_a_meter_refusing_the_longer_read_keeps_its_samples():
 
 
 def test_every_model_has_a_power_read_no_other_read_shares():
-    for name, (cls, table) in meters.MODELS.items():
+    for name, (cls, table, _) in meters.MODELS.items():
         meter = cls(modbus.Master(ReplayStream(), late_ms=0), 1, Reading(), table, name=name)
         assert meter.started is False, name  # built: load_model checked the shapes
     for table in (meters.DTSU666H,):
