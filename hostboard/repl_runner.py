@@ -29,6 +29,7 @@ LINK_OUT_FD: c INDEX DW           a new inverter limit in deci-watts
 same file system, meter and plant, as a reset restarts a board.
 """
 
+import io
 import select
 import sys
 
@@ -152,9 +153,19 @@ class Runner:
         except SystemExit:
             return False
         except BaseException as error:  # noqa: BLE001 - the REPL prints every error and goes on
-            sys.print_exception(error)
+            _print_exception(error)
         print(DONE)
         return True
+
+
+def _print_exception(error):
+    """The traceback as the board's REPL prints it: without this runner's own frame."""
+    text = io.StringIO()
+    sys.print_exception(error, text)
+    lines = text.getvalue().split("\n")
+    if len(lines) > 1 and "repl_runner.py" in lines[1]:
+        del lines[1]
+    sys.stdout.write("\n".join(lines))
 
 
 def main():
