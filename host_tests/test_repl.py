@@ -82,16 +82,35 @@ def test_the_firmware_runs_with_its_repl_and_its_files_in_the_host_folder(tmp_pa
     assert (hostfs / "events.log").exists() or (hostfs / "energy.json").exists()
 
 
-def test_repl_with_a_meter_on_a_serial_port(tmp_path):
+def _power_w(status):
+    return float(re.search(r"meter dtsu666 @1: valid, power (-?[\d.]+) W", status).group(1))
+
+
+def test_repl_with_a_meter_on_a_serial_port_commissioned_through_the_settings(tmp_path):
+    """A meter with its CTs reversed and its CT ratio unset: 1.5 kW export reads as 75 W import, until fixed."""
     meter = EmulatedMeter("dtsu666")
-    meter.set(power_w=-1234.0, current_a=[1.8] * 3)
+    meter.set(power_w=75.0, current_a=[0.33] * 3)
     with MeterBus(meter) as bus:
         terminal = Terminal("--port", bus.port, "--hostfs", str(tmp_path / "hostfs"))
         try:
             assert "its meter on %s" % bus.port in terminal.read_until(PROMPT)
             time.sleep(3)
-            status = terminal.type("app.status()")
-            assert "meter dtsu666 @1: valid, power -1234" in status, status
+            assert _power_w(terminal.type("app.status()")) == 75.0
+            for line in ('cfg.set("invert", True)', 'cfg.set("ct_ratio", 20)', "cfg.save()", "machine.reset()"):
+                terminal.type(line)
+            time.sleep(3)
+            assert _power_w(terminal.type("app.status()")) == -1500.0
         finally:
             assert terminal.close() == 0
-    assert json.loads((tmp_path / "hostfs" / "config.json").read_text()) == {"http_enabled": False}
+    config = json.loads((tmp_path / "hostfs" / "config.json").read_text())
+    assert (config["http_enabled"], config["invert"], config["ct_ratio"]) == (False, True, 20)
+
+
+def test_the_emulated_meter_can_be_installed_the_wrong_way_to_practise_commissioning(tmp_path):
+    terminal = Terminal("--hostfs", str(tmp_path / "hostfs"), "--meter-reversed", "--meter-unset-ct", "20")
+    try:
+        terminal.read_until(PROMPT)
+        time.sleep(3)
+        assert 0 < _power_w(terminal.type("app.status()")) < 150  # the plant exports about 1.5 kW
+    finally:
+        assert terminal.close() == 0

@@ -1,6 +1,7 @@
 """`make repl`: the firmware's REPL on this PC, with an emulated meter and simulated inverters, or a real meter.
 
     python tools/repl.py [--scenario scenarios/hil/three-phase-3min.json] [--hostfs build/hostfs] [--seed 1]
+                         [--meter-reversed] [--meter-unset-ct RATIO]
     python tools/repl.py --port /dev/ttyUSB0 [--hostfs build/hostfs]
 
 The firmware runs as on a board, in real time (hostboard/repl_runner.py:
@@ -25,6 +26,12 @@ its inverters follow the firmware's limits through the host board's link,
 and the meter reads the plant's grid power. With --port the meter bus is a
 USB-RS485 adapter with a real meter (the port's speed and format are the
 saved meter_baud, meter_parity and meter_stop_bits); there are no inverters.
+
+To practise commissioning, the emulated meter can be installed wrongly:
+--meter-reversed turns its CTs the wrong way round (import reads as export:
+fixed by the `invert` setting), --meter-unset-ct RATIO leaves its CT ratio
+unset, so it reports secondary-side values, RATIO times too small (fixed by
+`ct_ratio`).
 
 Lines are edited here (readline: history, cursor keys); each complete
 input is run by the firmware's MicroPython, which prints what the REPL
@@ -69,8 +76,9 @@ class LoopedPlant:
 
     The plant parts (meter, link, inverters) run on continuous time; only the load and PV profiles wrap."""
 
-    def __init__(self, scn, seed, meter):
+    def __init__(self, scn, seed, meter, meter_factor=1.0):
         self.scn = scn
+        self.meter_factor = meter_factor  # what the meter's installation makes of the grid power (sign, CTs)
         self.mirror = hil.Mirror(scn)
         self.run = sim.PlantRun(scn, self.mirror.fleet, seed)
         self.meter = meter
@@ -88,7 +96,7 @@ class LoopedPlant:
         load = [run.load[0][k], run.load[1][k], run.load[2][k]]
         grid = [load[phase] - out[phase] for phase in range(3)]
         if run.meter.update(t_s, grid, load):
-            phase_w = run.meter.phase_w
+            phase_w = [power_w * self.meter_factor for power_w in run.meter.phase_w]
             self.meter.set(phase_power_w=list(phase_w), voltage_v=[230.0] * 3,
                            current_a=[abs(power_w) / 230.0 for power_w in phase_w], frequency_hz=50.0)
         bus.silent = not run.meter.online(t_s)
@@ -259,6 +267,9 @@ def main(argv=None):
     parser.add_argument("--port", help="a USB-RS485 adapter with a real meter, instead of the simulation")
     parser.add_argument("--hostfs", type=Path, default=DEFAULT_HOSTFS, help="the gateway's file system")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--meter-reversed", action="store_true", help="the emulated meter's CTs the wrong way round")
+    parser.add_argument("--meter-unset-ct", type=int, default=1, metavar="RATIO",
+                        help="the emulated meter's CT ratio not set in it: it reads RATIO times too small")
     args = parser.parse_args(argv)
     hostfs = args.hostfs.resolve()
     if args.port:
@@ -277,7 +288,7 @@ def main(argv=None):
     scn = scenario_mod.load(args.scenario)
     prepare_hostfs(hostfs, scn)
     meter = EmulatedMeter("dtsu666", address=1)
-    plant = LoopedPlant(scn, args.seed, meter)
+    plant = LoopedPlant(scn, args.seed, meter, (-1.0 if args.meter_reversed else 1.0) / args.meter_unset_ct)
     stop = threading.Event()
     with MeterBus(meter) as bus:
         fd = hostboard.open_port(bus.port, 9600, "N", 1)
