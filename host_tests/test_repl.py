@@ -15,6 +15,7 @@ from meter_emulator import EmulatedMeter, MeterBus
 ROOT = Path(__file__).resolve().parent.parent
 TOOL = ROOT / "tools" / "repl.py"
 PROMPT = ">>> "
+VALID = r"meter dtsu666 @1: valid"
 
 
 class Terminal:
@@ -45,6 +46,15 @@ class Terminal:
         os.write(self.fd, line.encode() + b"\r")
         return self.read_until(PROMPT).replace("\r", "").split("\n", 1)[1]
 
+    def status_when(self, pattern, timeout_s=20.0):
+        """app.status(), asked once a second until it matches `pattern` (the first meter sample takes a few s)."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            status = self.type("app.status()")
+            if re.search(pattern, status) or time.monotonic() > deadline:
+                return status
+            time.sleep(1)
+
     def close(self):
         os.write(self.fd, b"\x04")  # Ctrl-D
         status = self.process.wait(30)
@@ -58,11 +68,11 @@ def test_the_firmware_runs_with_its_repl_and_its_files_in_the_host_folder(tmp_pa
     try:
         boot = terminal.read_until(PROMPT)
         assert "app: running on host" in boot and "3 simulated inverters" in boot
-        time.sleep(4)  # the firmware runs while the prompt waits: meter samples, inverter commands
-        status = terminal.type("app.status()")
+        # The firmware runs while the prompt waits: meter samples, inverter commands.
+        status = terminal.status_when(r"meter dtsu666 @1: valid.*\n(.*\n)*inverter 0 .*\((sent|acked)\)")
         assert re.search(r"loop: running, (\d+) ticks", status), status
         assert int(re.search(r"loop: running, (\d+) ticks", status).group(1)) >= 10  # 250 ms ticks in real time
-        assert re.search(r"meter dtsu666 @1: valid, power -?\d", status), status
+        assert re.search(VALID + r", power -?\d", status), status
         inverter = r"inverter 0 114100000001 L1: limit [\d.]+ W \((queued|sent|acked)\), output [\d.]+ W"
         assert re.search(inverter, status), status
         assert terminal.type('cfg.set("export_limit_w", 500)') is not None
@@ -83,7 +93,7 @@ def test_the_firmware_runs_with_its_repl_and_its_files_in_the_host_folder(tmp_pa
 
 
 def _power_w(status):
-    return float(re.search(r"meter dtsu666 @1: valid, power (-?[\d.]+) W", status).group(1))
+    return float(re.search(VALID + r", power (-?[\d.]+) W", status).group(1))
 
 
 def test_repl_with_a_meter_on_a_serial_port_commissioned_through_the_settings(tmp_path):
@@ -94,12 +104,10 @@ def test_repl_with_a_meter_on_a_serial_port_commissioned_through_the_settings(tm
         terminal = Terminal("--port", bus.port, "--hostfs", str(tmp_path / "hostfs"))
         try:
             assert "its meter on %s" % bus.port in terminal.read_until(PROMPT)
-            time.sleep(3)
-            assert _power_w(terminal.type("app.status()")) == 75.0
+            assert _power_w(terminal.status_when(VALID)) == 75.0
             for line in ('cfg.set("invert", True)', 'cfg.set("ct_ratio", 20)', "cfg.save()", "machine.reset()"):
                 terminal.type(line)
-            time.sleep(3)
-            assert _power_w(terminal.type("app.status()")) == -1500.0
+            assert _power_w(terminal.status_when(VALID)) == -1500.0
         finally:
             assert terminal.close() == 0
     config = json.loads((tmp_path / "hostfs" / "config.json").read_text())
@@ -110,7 +118,6 @@ def test_the_emulated_meter_can_be_installed_the_wrong_way_to_practise_commissio
     terminal = Terminal("--hostfs", str(tmp_path / "hostfs"), "--meter-reversed", "--meter-unset-ct", "20")
     try:
         terminal.read_until(PROMPT)
-        time.sleep(3)
-        assert 0 < _power_w(terminal.type("app.status()")) < 150  # the plant exports about 1.5 kW
+        assert 0 < _power_w(terminal.status_when(VALID)) < 150  # the plant exports about 1.5 kW
     finally:
         assert terminal.close() == 0
