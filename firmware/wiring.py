@@ -99,7 +99,9 @@ def _meters(app, board, settings):
     app.bus, app.master = _master(board["meter_bus"], settings)
     period_ms = settings["meter_period_ms"]
     app.meter = meters.create(settings["meter_type"], app.master, settings["meter_address"], app.reading,
-                              period_ms=period_ms, late_ms=settings["meter_late_ms"])
+                              period_ms=period_ms, late_ms=settings["meter_late_ms"], invert=settings["invert"],
+                              ct_ratio=settings["ct_ratio"] or None,
+                              vt_ratio=settings["vt_ratio"] or None)  # the grid meter's wiring (0: not given)
     app.pv_reading = None
     app.pv_meter = None
     if settings["pv_meter_type"] != "none":

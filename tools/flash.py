@@ -52,13 +52,18 @@ def commands(port, board, image, baud=460800):
 
 def check(port, image):
     """The port and the image are usable, else a FlashError saying what to do."""
+    check_port(port)
+    if not image or not Path(image).is_file():
+        raise FlashError("no image %r: download one (README, Flashing) and give IMAGE=path/to/micropython.bin" % image)
+
+
+def check_port(port):
+    """The board's serial port exists and may be opened, else a FlashError naming it (make deploy uses it too)."""
     if not os.path.exists(port):
         raise FlashError("no serial port %s: is the board plugged in? (ls /dev/ttyUSB* /dev/ttyACM*)" % port)
     if not os.access(port, os.R_OK | os.W_OK):
         raise FlashError("no permission to open %s: join the dialout group (sudo usermod -aG dialout $USER, "
                          "then log in again)" % port)
-    if not image or not Path(image).is_file():
-        raise FlashError("no image %r: download one (README, Flashing) and give IMAGE=path/to/micropython.bin" % image)
 
 
 def main(argv=None):

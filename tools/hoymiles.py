@@ -89,10 +89,11 @@ def _hex(buf, length):
 
 
 def _serial(text, what):
-    try:
-        return hm_frames.frame_address(hm_frames.serial_bytes(text))
-    except ValueError as error:
-        raise ToolError("--%s: %s" % (what, error)) from None
+    """The frame address of a serial: exactly 12 hex digits, the rule the gateway's settings apply too."""
+    if len(text) != 12 or text.strip("0123456789abcdefABCDEF"):
+        raise ToolError("--%s %s: a serial number is the 12 hexadecimal digits (0-9, A-F) printed on the device"
+                        % (what, text))
+    return hm_frames.frame_address(hm_frames.serial_bytes(text))
 
 
 _FAMILY_FLAGS = ("hm", "hms", "hmt")

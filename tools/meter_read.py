@@ -1,14 +1,18 @@
 """Read a grid meter over a USB-RS485 adapter: the commissioning tool.
 
     python tools/meter_read.py --port DEV --meter-type {ddsu666,dtsu666,sdm120,sdm630} [--meter-address 1]
-        [--meter-baud 9600] [--meter-parity N|E|O] [--meter-stop-bits 1|2] [--fc 3|4] [--json] [--watch]
+        [--meter-baud 9600] [--meter-parity N|E|O] [--meter-stop-bits 1|2] [--invert] [--ct-ratio N]
+        [--vt-ratio N] [--fc 3|4] [--json] [--watch]
 
 It runs the firmware's own Modbus master and meter driver (lib/meter/modbus.py,
 lib/meter/meters.py) over pyserial, so what it shows is what the gateway will see:
 power with the sign convention (+ import, - export) and the CT/VT ratios
 applied (primary side). The flags are named after the gateway's settings
-(firmware/cfg.py: meter_type, meter_address, ...), so what works here is
-what to set there. `--json` prints one object with the keys power_w,
+(firmware/cfg_schema.py: meter_type, meter_address, ..., invert, ct_ratio,
+vt_ratio), so what works here is what to set there: `--invert` negates
+power and swaps import and export for a meter or CT wired the other way,
+`--ct-ratio`/`--vt-ratio` override the ratios (0, the default: as the
+DTSU666 reports them, 1 for the other meters). `--json` prints one object with the keys power_w,
 phase_power_w (three-phase meters), voltage_v, current_a, frequency_hz,
 import_kwh, export_kwh, and for the DTSU666 ct_ratio and vt_ratio.
 `--watch` keeps reading: a live line (or, with --json, one object per line)
@@ -153,6 +157,11 @@ def parse_args(argv):
     parser.add_argument("--meter-baud", type=int, default=9600)
     parser.add_argument("--meter-parity", choices=("N", "E", "O"), default="N")
     parser.add_argument("--meter-stop-bits", type=int, choices=(1, 2), default=1)
+    parser.add_argument("--invert", action="store_true", help="negate power: a meter or CT wired the other way")
+    parser.add_argument("--ct-ratio", type=int, default=0, metavar="N",
+                        help="CT ratio 1..9999 (default 0: as the DTSU666 reports, else 1)")
+    parser.add_argument("--vt-ratio", type=int, default=0, metavar="N",
+                        help="VT ratio 1..9999, whole (default 0: as the DTSU666 reports, else 1)")
     parser.add_argument("--fc", type=int, choices=(3, 4), default=None, help="read function code (default: per model)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--watch", action="store_true", help="keep reading: a live line until Ctrl-C")
@@ -173,7 +182,7 @@ def run(args, out=sys.stdout):
         try:
             meter = meters.create(
                 args.meter_type, master, args.meter_address, Reading(), fc=args.fc, period_ms=0, slow_every=1,
-                retry_ms=0,
+                retry_ms=0, invert=args.invert, ct_ratio=args.ct_ratio or None, vt_ratio=args.vt_ratio or None,
             )
         except ValueError as error:
             raise ReadError(str(error)) from None
