@@ -9,9 +9,8 @@ its commands' fate through `fleet.cmd_state`. Commands go through the same
 Fleet and radio links as ours. Each controller may choose its DTU's inverter
 poll period (`Site.poll_inverters_every`) and pays for it in radio time; on a
 CMT2300A link the airtime account holds every controller's polls to the
-budget, as the firmware's link would. Peers run
-in CPython with floats; they are models, not device code. `step(t_s)` is
-called every simulation step.
+budget, as the firmware's link would. Peers run in CPython with floats; they
+are models, not device code. `step(t_s)` is called every simulation step.
 """
 
 from collections import deque
