@@ -106,6 +106,13 @@ def test_bad_scenarios_are_refused_with_a_reason(tmp_path):
     path.with_suffix(".csv").write_text("t_s,load_w,pv_inv1_w\n0,1,2\n1,1,2\n3,1,2\n")
     with pytest.raises(scenario.ScenarioError, match="regular"):
         scenario.load(path)
+    hms = dict(ISSUE_EXAMPLE, inverters=[dict(ISSUE_EXAMPLE["inverters"][0], radio="cmt")])
+    path = write_example(tmp_path, hms)
+    assert scenario.load(path).cmt_region == "eu"  # the default region of a CMT2300A inverter
+    for bad, match in ((dict(hms, cmt_region="uk"), "cmt_region"),
+                       (dict(hms, inverters=[dict(hms["inverters"][0], radio="cmt2300a")]), "radio")):
+        with pytest.raises(scenario.ScenarioError, match=match):
+            scenario.load(write_example(tmp_path, bad))
 
 
 def test_every_library_scenario_loads_and_the_oracle_runs():

@@ -1,5 +1,6 @@
 """The simulated plant: inverter dead time, ramp, quantisation and minimum; meter period,
-latency, noise and dropouts; the radio link's service time, lost acks and DTU polls."""
+latency, noise and dropouts; the radio link's service time, lost acks and DTU polls; a CMT2300A
+link's polls paced by the firmware's airtime account."""
 
 import random
 import statistics
@@ -7,7 +8,9 @@ import statistics
 import pytest
 from compat import TICKS_MAX, ticks_diff
 from fleet import CMD_ACKED, CMD_FAILED, CMD_QUEUED, CMD_SENT, Fleet
-from plant import TICKS_START, Inverter, Link, Meter, ticks
+from hm_band import Airtime, Band, frame_airtime_us
+from peers import firmware_poll_period_ms
+from plant import POLL_FRAME_LEN, TICKS_START, Inverter, Link, Meter, Radios, ticks
 
 HM_800 = {"name": "inv1", "rated_w": 800, "phase": 1, "inputs": 2, "dead_time_s": 2.0, "ramp_w_per_s": 100.0,
           "limit_step_pct": 1.0, "command_s": 0.5, "ack_loss": 0.0}
@@ -227,3 +230,75 @@ def test_the_poll_period_is_the_controllers_choice_and_drifts_by_the_jitter():
     for k in range(300):
         link.service(k * 0.1)
     assert 20 <= fleet.output_seq[0] <= 30  # every 1-1.5 s in 30 s, not every 5 s
+
+
+def cmt_link(count=2, poll_period_s=1.0, region="eu"):
+    """A CMT2300A link (hm_band's airtime account of `region`) asked to poll every `poll_period_s`."""
+    fleet = Fleet(count)
+    inverters = []
+    for i in range(count):
+        fleet.add(i, rated_w=800, phase=0, inputs=2)
+        inverters.append(Inverter(dict(HM_800, name="hms%d" % i, poll_s=0.3), 700.0))
+    link = Link(fleet, inverters, random.Random(3), poll_period_s, 2.0, airtime=Airtime(Band(region).budget_ms))
+    return fleet, inverters, link
+
+
+def run_link(link, seconds, dt=0.1, start_s=0.0):
+    for k in range(int(round(seconds / dt))):
+        link.service(start_s + k * dt)
+
+
+def test_a_cmt_link_in_the_eu_polls_no_faster_than_the_firmware_airtime_allows():
+    fleet, _, link = cmt_link(poll_period_s=1.0)  # a controller that asks for a 1 s poll
+    run_link(link, 600.0)
+    first = link.polls
+    run_link(link, 3000.0, start_s=600.0)
+    airtime = link.airtime
+    # Polls may spend the budget less the command reserve per rolling hour, a burst of them at the start.
+    share_polls = (airtime.budget_ms - airtime.reserve_ms) * 1000 / frame_airtime_us(POLL_FRAME_LEN)
+    assert abs(link.polls - share_polls) <= 1, (link.polls, share_polls)
+    assert first > link.polls / 6 + 10  # the start burst
+    # The hour's polls stay out of the command reserve (the last one may end a frame past the share).
+    frame_ms = frame_airtime_us(POLL_FRAME_LEN) // 1000 + 1
+    assert airtime.used_ms(ticks(3599.9)) < airtime.budget_ms - airtime.reserve_ms + frame_ms
+    # Round robin: both inverters get the same share, neither starves.
+    assert abs(fleet.output_seq[0] - fleet.output_seq[1]) <= 1
+    # An unpaced link would have polled every second.
+    _, _, free = make_link(telemetry_period_s=1.0)
+    run_link(free, 600.0)
+    assert free.polls > 3 * first
+
+
+def test_a_cmt_link_without_a_duty_cycle_rule_polls_as_asked():
+    _, _, link = cmt_link(poll_period_s=1.0, region="us")
+    run_link(link, 600.0)
+    _, _, free = make_link(telemetry_period_s=1.0)
+    run_link(free, 600.0)
+    assert link.polls == free.polls and link.airtime.used_ms(ticks(600.0)) > 0
+
+
+def test_a_lowering_command_is_never_held_back_by_the_airtime():
+    fleet, inverters, link = cmt_link(poll_period_s=1.0)
+    run_link(link, 300.0)  # the poll tokens are spent
+    assert not link.airtime.may_poll(ticks(300.0))
+    fleet.command(0, 3000, ticks(300.0))
+    link.service(300.0)
+    assert fleet.cmd_state[0] == CMD_SENT
+
+
+def test_radios_give_each_family_its_own_link_and_ours_the_firmware_poll_periods():
+    specs = [dict(HM_800, name="hm", radio="nrf24"), dict(HM_800, name="hms1", radio="cmt"),
+             dict(HM_800, name="hms2", radio="cmt")]
+    fleet = Fleet(3)
+    for i in range(3):
+        fleet.add(i, rated_w=800, phase=0, inputs=2)
+    inverters = [Inverter(spec, 700.0) for spec in specs]
+    radios = Radios(fleet, inverters, specs, 1, 5.0, 2.0, 0.0, "eu")
+    nrf, cmt = radios.links
+    assert (nrf.radio, nrf.rows, nrf.airtime) == ("nrf24", [0], None)
+    assert (cmt.radio, cmt.rows) == ("cmt", [1, 2]) and cmt.airtime.budget_ms == Band("eu").budget_ms
+    fleet.command(0, 3000, ticks(0.0))
+    fleet.command(1, 3000, ticks(0.0))
+    radios.service(0.0)  # one command on each radio at once
+    assert fleet.cmd_state[0] == CMD_SENT and fleet.cmd_state[1] == CMD_SENT and radios.sent == 2
+    assert firmware_poll_period_ms(nrf) == 2000 and firmware_poll_period_ms(cmt) == 5000

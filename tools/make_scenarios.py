@@ -21,6 +21,8 @@ from pathlib import Path
 HM_600 = {"rated_w": 600, "inputs": 2}
 HM_800 = {"rated_w": 800, "inputs": 2}
 HM_1500 = {"rated_w": 1500, "inputs": 4}
+HMS_800 = {"rated_w": 800, "inputs": 2, "radio": "cmt"}  # HMS-800W-2T, on the CMT2300A
+HMS_2000 = {"rated_w": 2000, "inputs": 4, "radio": "cmt"}  # HMS-2000-4T
 # The plant as measured (docs/SIMULATION.md gives the sources): HM inverters act about 3 s after a
 # command, varying from command to command; settle a little below a limit that binds them; a poll
 # takes radio time; meters have a noise floor; DTU polls drift.
@@ -258,8 +260,24 @@ def split_phase(out):
     write(out, spec, {"load_l1_w": l1, "load_l2_w": l2, "pv_leg1_w": s.sun(760.0, 4), "pv_leg2_w": s.sun(570.0, 4)})
 
 
+def hms_eu(out):
+    """Two HMS inverters on the CMT2300A in the EU: the 1 % duty cycle paces their polls."""
+    duration = 1800
+    s = Series(duration, random.Random(91))
+    load = s.base(200.0, 40.0)
+    s.fridge(load, 420, 900, 90.0, offset_s=200)
+    s.kettle(load, 240)
+    s.oven(load, 600, 300, 8, 40, 55)
+    s.washer(load, 1000, heat_s=360, wash_s=240, spin_s=120)
+    s.kettle(load, 1650, minutes=2.0)
+    spec = {"name": "hms-eu-2t", "step_s": 0.1, "export_limit_w": 0, "phase_export_limit_w": None,
+            "cmt_region": "eu", "meter": METER, **TELEMETRY,
+            "inverters": [inverter("hms800", HMS_800), inverter("hms2000", HMS_2000)]}
+    write(out, spec, {"load_w": load, "pv_hms800_w": s.sun(760.0, 4), "pv_hms2000_w": s.sun(1900.0, 4)})
+
+
 BUILDERS = (sunny_and_cloudy, three_phase, fleet_of_six, fleet_dropout, meter_dropout, slow_hm1500, limit_600,
-            limit_0_load_meter, split_phase)
+            limit_0_load_meter, split_phase, hms_eu)
 
 
 def main(argv=None):

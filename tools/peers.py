@@ -6,26 +6,28 @@ what a real installation gives it and nothing more: the meter through
 `Site.poll_meter` (or, for the OnBattery DPL, each sample as it arrives), the
 inverters' AC output only as reported at the DTU poll (`fleet.output_dw`), and
 its commands' fate through `fleet.cmd_state`. Commands go through the same
-Fleet and radio link as ours. Each controller may choose its DTU's inverter
-poll period (`Site.poll_period_s`) and pays for it in radio time. Peers run
-in CPython with floats; they are models, not device code. `step(t_s)` is
-called every simulation step.
+Fleet and radio links as ours. Each controller may choose its DTU's inverter
+poll period (`Site.poll_inverters_every`) and pays for it in radio time; on a
+CMT2300A link the airtime account holds every controller's polls to the
+budget, as the firmware's link would. Peers run in CPython with floats; they
+are models, not device code. `step(t_s)` is called every simulation step.
 """
 
 from collections import deque
 
 from fleet import CMD_ACKED, CMD_FAILED
 from hm_air import nrf_poll_period_ms
+from hm_link import POLL_PERIOD_MS
 from plant import ticks
 
 
 class Site:
     """What a controller is configured with and can observe."""
 
-    def __init__(self, scenario, fleet, meter, link=None):
+    def __init__(self, scenario, fleet, meter, radios=None):
         self.fleet = fleet
         self.meter = meter
-        self.link = link
+        self.links = [] if radios is None else radios.links
         self.export_limit_w = scenario.export_limit_w
         self.phase_export_limit_w = scenario.phase_export_limit_w
         self.position = scenario.meter["position"]
@@ -35,9 +37,10 @@ class Site:
         self.count = len(self.rated_w)
 
     def poll_inverters_every(self, period_s):
-        """The controller's choice of DTU poll period (the scenario's telemetry period otherwise)."""
-        if self.link is not None:
-            self.link.poll_period_s = period_s
+        """The controller's choice of DTU poll period (the scenario's telemetry period otherwise), on every
+        radio; a CMT2300A link still polls no faster than its airtime allows."""
+        for link in self.links:
+            link.poll_period_s = period_s
 
     @property
     def total_limit_w(self):
@@ -415,7 +418,7 @@ class Ours:
 
     It is given what an installer configures (ratings, inputs, phases, limits, the meter's
     position) and the fail-safe deadline of 5 s (G100's response time); it polls each inverter
-    as often as the firmware's nRF24 link does (hm_air.nrf_poll_period_ms), and learns the rest.
+    as often as the firmware's links do, and learns the rest.
     """
 
     PERIOD_S = 0.25
@@ -426,7 +429,8 @@ class Ours:
 
         phases = site.phase_export_limit_w
         self.reading = reading
-        site.poll_inverters_every(nrf_poll_period_ms(site.count) / 1000)
+        for link in site.links:
+            link.poll_period_s = firmware_poll_period_ms(link) / 1000
         self.controller = Controller(
             site.fleet,
             export_limit_w=int(site.export_limit_w),
@@ -441,6 +445,12 @@ class Ours:
         if t_s >= self._next_s - 1e-9:
             self._next_s += self.PERIOD_S
             self.controller.step(ticks(t_s), self.reading)
+
+
+def firmware_poll_period_ms(link):
+    """The poll period firmware/hm_radio.py gives a link: on an nRF24 hm_air.nrf_poll_period_ms of its
+    inverters; on a CMT2300A hm_link's default, which the link's airtime account then paces."""
+    return nrf_poll_period_ms(len(link.rows)) if link.radio == "nrf24" else POLL_PERIOD_MS
 
 
 PEERS = {"dpl": Dpl, "dpl-tuned": DplTuned, "ahoy": Ahoy, "hze": Hze, "hze-literal": HzeLiteral, "simple": Simple}

@@ -8,15 +8,28 @@ rounds the limit down to its step (OpenDTU truncates) and never goes below its
 minimum unless switched off; a meter samples every period, delivers after a
 latency, with noise (a share of the reading plus a floor), and goes silent
 during dropouts; one radio serves one transaction at a time, a limit command or
-an output poll, so they queue behind each other.
+an output poll, so they queue behind each other. The gateway has one radio per
+family its inverters use (nRF24 for HM, CMT2300A for HMS/HMT), each its own
+link; a CMT2300A link counts its airtime with lib/hoymiles/hm_band's
+`Airtime`, the firmware's own account, so its polls are paced as on the device.
 Times are simulation seconds (floats); the Fleet sees ticks from `ticks()`.
 """
 
 import math
+import random
 from collections import deque
 
 from compat import TICKS_MAX
 from fleet import min_limit_dw
+from hm_band import Airtime, Band
+from hm_commands import DT_REAL_TIME, LIMIT_ABSOLUTE, build_limit, build_multi, limit_type_code
+from hm_frames import MAX_FRAME_LEN
+
+RADIOS = ("nrf24", "cmt")  # a scenario's inverters[].radio: HM on an nRF24, HMS/HMT on a CMT2300A
+_ADDRESS = bytes(4)
+# The frames a CMT2300A link transmits for a poll and a limit, their lengths from the firmware's builders.
+POLL_FRAME_LEN = build_multi(bytearray(MAX_FRAME_LEN), _ADDRESS, _ADDRESS, DT_REAL_TIME, 0)
+LIMIT_FRAME_LEN = build_limit(bytearray(MAX_FRAME_LEN), _ADDRESS, _ADDRESS, 0, limit_type_code(LIMIT_ABSOLUTE, 1))
 
 # The simulated tick counter starts 10 s before the 2**30 wrap, so a
 # controller that compares ticks without ticks_diff fails in every run.
@@ -150,31 +163,41 @@ class Meter:
 
 
 class Link:
-    """One radio between the Fleet and the plant's inverters, scheduled as lib/hoymiles/hm_link.py does.
+    """One radio between the Fleet and some of the plant's inverters, scheduled as lib/hoymiles/hm_link.py does.
 
-    One transaction at a time: a limit command or an output poll. Priority as
-    in the firmware's link: a poll that is two periods late, then the queued
-    command of the lowest index (`fleet.next_queued()`), then a due poll
-    (round robin). A command: `sent`, the
-    limit reaches the inverter after its `command_s` and `acked` follows; when
-    the ack is lost the inverter still got the limit, and `failed` follows
-    after the link timeout, during which the radio stays busy. A poll keeps
-    the radio busy for the inverter's `poll_s`, then its AC output is reported
-    with `report_output`. Each inverter is polled every `poll_period_s` (the
-    scenario's telemetry period unless the controller chooses its own, by
-    setting the attribute), each cycle lengthened by U(0, `jitter_s`), from a
-    phase drawn from the seed.
+    One transaction at a time: a limit command or an output poll, for the
+    Fleet rows in `rows` (default: every inverter). Priority as in the
+    firmware's link: a poll that is two periods late, then the queued command
+    of the lowest index (`fleet.next_queued()`), then a due poll (polls round
+    robin). A command: `sent`, the limit reaches the inverter after its
+    `command_s` and `acked` follows; when the ack is lost the inverter still
+    got the limit, and `failed` follows after the link timeout, during which
+    the radio stays busy. A poll keeps the radio busy for the inverter's
+    `poll_s`, then its AC output is reported with `report_output`. Each
+    inverter is polled every `poll_period_s` (the scenario's telemetry period
+    unless the controller chooses its own, by setting the attribute), each
+    cycle lengthened by U(0, `jitter_s`), from a phase drawn from the seed.
+
+    With an `airtime` (hm_band.Airtime: a CMT2300A link) every frame is
+    counted as the firmware counts it; a poll starts only when `may_poll`
+    allows it, a command that raises a limit only when `may_command` does,
+    and a command that lowers a limit (or the first one) is never held back.
     """
 
-    def __init__(self, fleet, inverters, rng, telemetry_period_s, timeout_s, jitter_s=0.0):
+    def __init__(self, fleet, inverters, rng, telemetry_period_s, timeout_s, jitter_s=0.0, rows=None,
+                 airtime=None):
         self.fleet = fleet
         self.inverters = inverters
+        self.rows = list(range(len(inverters))) if rows is None else list(rows)
+        self.airtime = airtime
+        self.radio = RADIOS[0] if airtime is None else RADIOS[1]
         self._rng = rng
         self.timeout_s = timeout_s
         self.poll_period_s = telemetry_period_s
         self.jitter_s = jitter_s
         self._next_poll_s = [rng.uniform(0.0, telemetry_period_s) for _ in inverters]
         self._polled = [False] * len(inverters)
+        self._acked_w = [-1.0] * len(inverters)  # the last acknowledged limit, -1 while unknown (hm_link)
         self._busy = None  # (index, limit_w, delivered_at_s, lost, free_at_s); limit_w None: a poll
         self._next_poll_index = 0
         self.sent = 0
@@ -190,10 +213,11 @@ class Link:
 
     def _start(self, t_s, tick):
         """Begin the next transaction, if any is due; True if one began."""
-        index = self._overdue_poll(t_s)
+        may_poll = self.airtime is None or self.airtime.may_poll(tick)
+        index = self._overdue_poll(t_s) if may_poll else -1
         if index < 0 and self._command(t_s, tick):
             return True
-        if index < 0:
+        if index < 0 and may_poll:
             index = self._due_poll(t_s)
         if index < 0:
             return False
@@ -211,6 +235,7 @@ class Link:
             self.inverters[index].receive(deliver_s, limit_w)
             if not lost:
                 self.fleet.acked(index, tick)
+                self._acked_w[index] = limit_w
                 self._busy = None
                 return
             self._busy = (index, limit_w, None, lost, free_s)
@@ -222,29 +247,42 @@ class Link:
     def _command(self, t_s, tick):
         fleet = self.fleet
         index = fleet.next_queued()  # the lowest queued index first, as the firmware's link takes them
+        while index >= 0 and (index not in self.rows or not self._may_command(index, tick)):
+            index = fleet.next_queued(index + 1)
         if index < 0:
             return False
         fleet.sent(index, tick)
         self.sent += 1
+        if self.airtime is not None:
+            self.airtime.spend(LIMIT_FRAME_LEN, False)
         inverter = self.inverters[index]
         lost = self._rng.random() < inverter.ack_loss
         self._busy = (index, fleet.target_dw[index] / 10.0, t_s + inverter.command_s, lost,
                       t_s + max(self.timeout_s, inverter.command_s))
         return True
 
+    def _may_command(self, index, tick):
+        if self.airtime is None:
+            return True
+        target_w, acked_w = self.fleet.target_dw[index] / 10.0, self._acked_w[index]
+        return target_w < acked_w or acked_w < 0 or target_w == 0 or self.airtime.may_command(tick)
+
     def _overdue_poll(self, t_s):
-        """An inverter polled before whose next poll is a period late, or -1."""
-        for index, due in enumerate(self._next_poll_s):
-            if self._polled[index] and t_s >= due + self.poll_period_s - 1e-9:
-                return index
-        return -1
+        """An inverter polled before whose next poll is a period late, or -1 (round robin, as the firmware's
+        link takes them, so a link that polls slower than asked still serves every inverter)."""
+        return self._next_in_turn(lambda index: self._polled[index] and
+                                  t_s >= self._next_poll_s[index] + self.poll_period_s - 1e-9)
 
     def _due_poll(self, t_s):
-        count = len(self.inverters)
+        return self._next_in_turn(lambda index: t_s >= self._next_poll_s[index] - 1e-9)
+
+    def _next_in_turn(self, due):
+        rows = self.rows
+        count = len(rows)
         for k in range(count):
-            index = (self._next_poll_index + k) % count
-            if t_s >= self._next_poll_s[index] - 1e-9:
-                self._next_poll_index = (index + 1) % count
+            index = rows[(self._next_poll_index + k) % count]
+            if due(index):
+                self._next_poll_index = (self._next_poll_index + k + 1) % count
                 return index
         return -1
 
@@ -254,4 +292,32 @@ class Link:
         self._next_poll_s[index] = t_s + self.poll_period_s + jitter
         self.polls += 1
         self._polled[index] = True
+        if self.airtime is not None:
+            self.airtime.spend(POLL_FRAME_LEN, True)
         self._busy = (index, None, t_s + self.inverters[index].poll_s, False, None)
+
+
+class Radios:
+    """The gateway's radios: one Link per radio family the scenario's inverters use (the firmware runs one
+    HoymilesLink per radio), serviced one after the other in each tick. A CMT2300A link gets the
+    airtime account of the scenario's `cmt_region` (hm_band.Band: 36 s per rolling hour in the EU)."""
+
+    def __init__(self, fleet, inverters, specs, seed, telemetry_period_s, timeout_s, jitter_s, cmt_region):
+        self.links = []
+        for radio in RADIOS:
+            rows = [i for i, spec in enumerate(specs) if spec["radio"] == radio]
+            if not rows:
+                continue
+            # The nRF24 link keeps the seed stream it always had, so HM-only runs repeat exactly.
+            name = "%d:link" % seed if radio == "nrf24" else "%d:link-%s" % (seed, radio)
+            airtime = Airtime(Band(cmt_region).budget_ms) if radio == "cmt" else None
+            self.links.append(Link(fleet, inverters, random.Random(name), telemetry_period_s, timeout_s, jitter_s,
+                                   rows, airtime))
+
+    def service(self, t_s):
+        for link in self.links:
+            link.service(t_s)
+
+    @property
+    def sent(self):
+        return sum(link.sent for link in self.links)

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import numpy as np
 from fleet import min_limit_dw
+from hm_band import REGIONS
+from plant import RADIOS
 
 INVERTER_DEFAULTS = {
     "phase": 1,
@@ -24,6 +26,7 @@ INVERTER_DEFAULTS = {
     "dead_time_jitter": [1.0, 1.0],
     "settle_pct": 0.0,
     "poll_s": 0.0,
+    "radio": "nrf24",
 }
 METER_DEFAULTS = {"position": "grid", "period_s": 1.0, "latency_s": 0.1, "noise_pct": 0.0, "noise_floor_w": 0.0,
                   "dropouts_s": []}
@@ -67,6 +70,9 @@ class Scenario:
         self.telemetry_period_s = float(spec.get("telemetry_period_s", 5.0))
         self.link_timeout_s = float(spec.get("link_timeout_s", 2.0))
         self.telemetry_jitter_s = float(spec.get("telemetry_jitter_s", 0.0))
+        self.cmt_region = spec.get("cmt_region", "eu")
+        if self.cmt_region not in REGIONS:
+            raise ScenarioError("cmt_region must be one of %s" % ", ".join(REGIONS))
         self.meter = dict(METER_DEFAULTS, **spec["meter"])
         if self.meter["position"] not in ("grid", "load"):
             raise ScenarioError("meter position must be 'grid' or 'load'")
@@ -75,6 +81,8 @@ class Scenario:
             if inv["phase"] not in range(1, self.phases + 1):
                 raise ScenarioError("inverter %s: phase must be %s on a %s grid" % (
                     inv["name"], " or ".join(str(p) for p in range(1, self.phases + 1)), self.grid))
+            if inv["radio"] not in RADIOS:
+                raise ScenarioError("inverter %s: radio must be one of %s" % (inv["name"], ", ".join(RADIOS)))
             lo, hi = inv["dead_time_jitter"]
             if not 0 < lo <= hi:
                 raise ScenarioError("inverter %s: dead_time_jitter must be [lo, hi] with 0 < lo <= hi" % inv["name"])

@@ -7,8 +7,8 @@
 One run steps the plant every `step_s`: the meter samples the true grid power
 (load - PV per phase), the controller steps (ours every 0.25 s through a
 Reading and the Fleet, exactly as on the device, with ticks that wrap at 2**30
-ten seconds into the run), the radio link serves the Fleet's queued commands
-and the DTU polls (the firmware's tick order: meter, controller, links), and
+ten seconds into the run), the radio links (one per radio family, nRF24 and
+CMT2300A) serve the Fleet's queued commands and the DTU polls (the firmware's tick order: meter, controller, links), and
 the inverters move. Metrics come from tools/metrics.py;
 the meaning of every field is in docs/SIMULATION.md. Randomness (meter noise,
 lost acks, poll phase and jitter, dead-time jitter) comes from the seed only,
@@ -36,7 +36,7 @@ import scenario as scenario_mod  # noqa: E402
 import supervision  # noqa: E402
 from fleet import Fleet  # noqa: E402
 from peers import PEERS, Ours, Site  # noqa: E402
-from plant import Inverter, Link, Meter, record_sample  # noqa: E402
+from plant import Inverter, Meter, Radios, record_sample  # noqa: E402
 from reading import Reading  # noqa: E402
 
 CONTROLLERS = ("ours", "dpl", "dpl-tuned", "ahoy", "hze", "hze-literal", "simple", "oracle")
@@ -92,8 +92,8 @@ class PlantRun:
         self.inverters = [Inverter(spec, self.pv[i][0], random.Random("%d:inverter%d" % (seed, i)))
                           for i, spec in enumerate(scn.inverters)]
         self.meter = Meter(scn.meter, random.Random("%d:meter" % seed), scn.phases)
-        self.link = Link(fleet, self.inverters, random.Random("%d:link" % seed), scn.telemetry_period_s,
-                         scn.link_timeout_s, scn.telemetry_jitter_s)
+        self.link = Radios(fleet, self.inverters, scn.inverters, seed, scn.telemetry_period_s, scn.link_timeout_s,
+                           scn.telemetry_jitter_s, scn.cmt_region)
         self.grid_phase_w = np.empty((3, scn.steps))
         self.pv_total_w = np.empty(scn.steps)
         self.limits_in_force_w = np.empty(scn.steps)
