@@ -88,7 +88,8 @@ def test_every_rule_turns_meter_values_into_fail_safe_and_one_event(plant, bad, 
     plant.run_until(lambda: plant.controller.mode == MODE_REGULATING and plant.guard.checks >= 2)
     assert not plant.guard.implausible
     plant.emulated.set(**bad)
-    plant.run_until(lambda: plant.controller.mode == MODE_FAILSAFE)
+    # A sample late on a loaded PC may also start the fail-safe for a moment: wait for the verdict.
+    plant.run_until(lambda: plant.guard.implausible and plant.controller.mode == MODE_FAILSAFE)
     assert plant.guard.implausible and plant.controller.hold_reason == FAILSAFE_IMPLAUSIBLE
     assert plant.fleet.target_dw[0] == plant.controller.failsafe_dw[0]
     checks = plant.guard.checks
