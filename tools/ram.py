@@ -110,7 +110,7 @@ def native_arch(micropython):
     return "x86" if int(done.stdout) < 2**32 else "x64"
 
 
-def compile_mpy(sources, out, arch):
+def compile_mpy(sources, out, arch, flags=()):
     """Each source as out/<name>.mpy (bytecode; native and viper code for `arch`), skipping up-to-date ones.
 
     .mpy files of modules no longer in `sources` are removed: nothing stale can be imported.
@@ -126,7 +126,7 @@ def compile_mpy(sources, out, arch):
         target = out / (path.stem + ".mpy")
         if target.exists() and target.stat().st_mtime >= path.stat().st_mtime:
             continue
-        command = [compiler, "-o", str(target), "-s", path.name]
+        command = [compiler, *flags, "-o", str(target), "-s", path.name]
         if build_firmware.NATIVE_CODE.search(path.read_text()):
             command.append("-march=" + arch)
         done = subprocess.run(command + [str(path)], capture_output=True, text=True)
@@ -134,15 +134,22 @@ def compile_mpy(sources, out, arch):
             raise SystemExit("ram: %s failed to compile:\n%s%s" % (path, done.stdout, done.stderr))
 
 
-def search_path(micropython, deploy):
-    """MICROPYPATH for the runner: the harness's .mpy, then the firmware's (.mpy files, or the frozen ones)."""
+def search_path(micropython, deploy, workdir):
+    """MICROPYPATH for the runner: the harness's .mpy, then the firmware's (.mpy files, or the frozen ones).
+
+    The folders are linked into the runner's working directory as `h` and `lib`: a module's file name
+    (its __file__, an interned string) is then lib/<name>.mpy, as on the device, not a long build path.
+    """
     arch = native_arch(micropython)
     build = ROOT / "build" / "ram" / arch
     compile_mpy(HARNESS_SOURCES, build / "harness", arch)
+    os.symlink(build / "harness", Path(workdir, "h"))
     if deploy == "frozen":
-        return ".frozen:%s" % (build / "harness")
-    compile_mpy(build_firmware.sources(source_tree.DEVICE_DIRS).values(), build / "firmware", arch)
-    return "%s:%s" % (build / "harness", build / "firmware")
+        return ".frozen:h"
+    compile_mpy(build_firmware.sources(source_tree.DEVICE_DIRS).values(), build / "lib", arch,
+                build_firmware.MPY_FLAGS)
+    os.symlink(build / "lib", Path(workdir, "lib"))
+    return "h:lib"
 
 
 def settings(config, inverters, broker_port, http_port):
@@ -224,12 +231,12 @@ def measure(micropython, heap_kb, config, deploy, inverters=4, seconds=180):
     micropython = str(Path(micropython).resolve())
     if config == "full" and not (shutil.which("mosquitto") or os.path.exists("/usr/sbin/mosquitto")):
         raise SystemExit("ram: the full configuration needs Mosquitto (apt-get install mosquitto)")
-    path = search_path(micropython, deploy)
     block = 16 if native_arch(micropython) == "x86" else 32  # a GC block is 4 words
     dtsu = EmulatedMeter("dtsu666", address=1)
     dtsu.set(phase_power_w=[300.0, 250.0, 200.0], voltage_v=[230.0] * 3,
              current_a=[300.0 / 230, 250.0 / 230, 200.0 / 230], frequency_hz=50.0)
     with tempfile.TemporaryDirectory(prefix="ram-") as workdir, MeterBus(dtsu) as meter_bus:
+        path = search_path(micropython, deploy, workdir)
         board = json.loads((ROOT / "boards" / "host.json").read_text())
         board["radio"] = RADIO_PINS
         Path(workdir, "board.json").write_text(json.dumps(board))
