@@ -8,6 +8,8 @@ for the ESP32's Xtensa core (-march=xtensawin), the rest as portable bytecode.
 The .mpy files carry no line-number tables (MPY_FLAGS): a module imported into
 RAM costs about 8 % less heap, and a traceback on the device names the file and
 function but not the line (the same code on the host board, `make hil`, does).
+A module's source name (what a traceback shows) is its file on the device,
+/lib/<name>.mpy: the same string as its __file__, so one interned string, not two.
 boot.py and main.py are copied as source: the device runs only those two as
 source at boot. Any compile error fails the build. Prints the flash footprint.
 """
@@ -55,7 +57,7 @@ def build(out, source_dirs=SOURCE_DIRS, boot_dir=ROOT / "firmware"):
     total_bytes = 0
     for name, path in sources(source_dirs).items():
         target = out / "lib" / (name + ".mpy")
-        command = [compiler, *MPY_FLAGS, "-o", str(target), "-s", name + ".py"]
+        command = [compiler, *MPY_FLAGS, "-o", str(target), "-s", "/lib/%s.mpy" % name]
         if NATIVE_CODE.search(path.read_text()):
             command.append("-march=xtensawin")
         done = subprocess.run(command + [str(path)], capture_output=True, text=True)

@@ -113,6 +113,9 @@ def native_arch(micropython):
 def compile_mpy(sources, out, arch, flags=()):
     """Each source as out/<name>.mpy (bytecode; native and viper code for `arch`), skipping up-to-date ones.
 
+    A module's source name is <out's name>/<name>.mpy, the __file__ it gets when imported through the link
+    search_path() makes: one interned string, as build_firmware's /lib/<name>.mpy is on the device.
+
     .mpy files of modules no longer in `sources` are removed: nothing stale can be imported.
     """
     out.mkdir(parents=True, exist_ok=True)
@@ -126,7 +129,7 @@ def compile_mpy(sources, out, arch, flags=()):
         target = out / (path.stem + ".mpy")
         if target.exists() and target.stat().st_mtime >= path.stat().st_mtime:
             continue
-        command = [compiler, *flags, "-o", str(target), "-s", path.name]
+        command = [compiler, *flags, "-o", str(target), "-s", "%s/%s.mpy" % (out.name, path.stem)]
         if build_firmware.NATIVE_CODE.search(path.read_text()):
             command.append("-march=" + arch)
         done = subprocess.run(command + [str(path)], capture_output=True, text=True)
@@ -142,8 +145,8 @@ def search_path(micropython, deploy, workdir):
     """
     arch = native_arch(micropython)
     build = ROOT / "build" / "ram" / arch
-    compile_mpy(HARNESS_SOURCES, build / "harness", arch)
-    os.symlink(build / "harness", Path(workdir, "h"))
+    compile_mpy(HARNESS_SOURCES, build / "h", arch)
+    os.symlink(build / "h", Path(workdir, "h"))
     if deploy == "frozen":
         return ".frozen:h"
     compile_mpy(build_firmware.sources(source_tree.DEVICE_DIRS).values(), build / "lib", arch,
