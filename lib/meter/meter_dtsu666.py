@@ -32,10 +32,10 @@ from meters import (
 )
 
 # Chint parameter and measurement registers (DT19/DT20/DD19 names)
-CHINT_IRAT = const(0x0006)
-CHINT_UA = const(0x2006)
-CHINT_ENERGY_1000 = const(0x101E)
-CHINT_ENERGY_4000 = const(0x401E)
+_CHINT_IRAT = const(0x0006)
+_CHINT_UA = const(0x2006)
+_CHINT_ENERGY_1000 = const(0x101E)
+_CHINT_ENERGY_4000 = const(0x401E)
 _ENERGY_FAMILY_SHIFT = const(0x3000)  # 0x401E - 0x101E
 # Ua above this many raw units (0.1 V) means the native map.
 _NATIVE_MIN_RAW = const(1000)
@@ -64,7 +64,7 @@ DTSU666 = (
             ),
         ),
         (
-            CHINT_UA,
+            _CHINT_UA,
             12,
             fields(
                 (0, T_U1, 1, 1, R_VT),
@@ -76,7 +76,7 @@ DTSU666 = (
             ),
         ),
         (0x2044, 2, fields((0, T_FREQ, 1, 1, R_NONE))),
-        (CHINT_ENERGY_1000, 2, fields((0, T_IMPORT, 1000, 1, R_CTVT))),  # ImpEp kWh
+        (_CHINT_ENERGY_1000, 2, fields((0, T_IMPORT, 1000, 1, R_CTVT))),  # ImpEp kWh
         (0x1028, 2, fields((0, T_EXPORT, 1000, 1, R_CTVT))),  # ExpEp kWh
     ),
 )
@@ -98,7 +98,7 @@ DTSU666H = (
             ),
         ),
         (
-            CHINT_UA,
+            _CHINT_UA,
             12,
             fields(
                 (0, T_U1, 10, 1, R_NONE),
@@ -110,7 +110,7 @@ DTSU666H = (
             ),
         ),
         (0x2044, 2, fields((0, T_FREQ, 100, 1, R_NONE))),
-        (CHINT_ENERGY_1000, 2, fields((0, T_IMPORT, 1000, 1, R_NONE))),
+        (_CHINT_ENERGY_1000, 2, fields((0, T_IMPORT, 1000, 1, R_NONE))),
         (0x1028, 2, fields((0, T_EXPORT, 1000, 1, R_NONE))),
     ),
 )
@@ -121,20 +121,20 @@ class Chint(Meter):
 
     def __init__(self, master, address, reading, model, **options):
         self.variant = "native"
-        self.energy_register = CHINT_ENERGY_1000
+        self.energy_register = _CHINT_ENERGY_1000
         self._probe_1000 = False
         plan = (_K_RATIOS, _K_VARIANT, _K_PROBE_1000, _K_PROBE_4000, STARTUP_CHECK)
         super().__init__(master, address, reading, model, startup=plan, **options)
 
     def _startup_register(self, kind):
         if kind == _K_RATIOS:
-            return CHINT_IRAT
+            return _CHINT_IRAT
         if kind == _K_VARIANT:
-            return CHINT_UA
+            return _CHINT_UA
         if kind == _K_PROBE_1000:
-            return CHINT_ENERGY_1000
+            return _CHINT_ENERGY_1000
         if kind == _K_PROBE_4000:
-            return CHINT_ENERGY_4000
+            return _CHINT_ENERGY_4000
         return super()._startup_register(kind)
 
     def _startup_count(self, kind):
@@ -185,12 +185,12 @@ class Chint(Meter):
             self._probe_1000 = status == modbus.DONE
             if not found:
                 return  # try the other family
-            self.energy_register = CHINT_ENERGY_1000
+            self.energy_register = _CHINT_ENERGY_1000
             self._stage += 1  # skip the 0x401E probe
         elif found:
-            self.energy_register = CHINT_ENERGY_4000
+            self.energy_register = _CHINT_ENERGY_4000
         else:
-            self.energy_register = CHINT_ENERGY_1000 if self._probe_1000 else 0
+            self.energy_register = _CHINT_ENERGY_1000 if self._probe_1000 else 0
         self._load_variant()
 
     def _load_variant(self):
@@ -199,7 +199,7 @@ class Chint(Meter):
         if self.energy_register == 0:
             self._blocks = 3  # no energy registers answer: leave them out
             self.slow_blocks = 2
-        elif self.energy_register == CHINT_ENERGY_4000:
+        elif self.energy_register == _CHINT_ENERGY_4000:
             self._block_reg[3] += _ENERGY_FAMILY_SHIFT
             self._block_reg[4] += _ENERGY_FAMILY_SHIFT
 

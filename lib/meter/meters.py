@@ -66,7 +66,7 @@ WRONG_METER = const(-6)  # start-up plausibility failed
 # Targets in the Reading
 T_POWER = const(0)
 T_P1 = const(1)
-T_P3 = const(3)
+_T_P3 = const(3)
 T_U1 = const(4)
 T_I1 = const(7)
 T_FREQ = const(10)
@@ -79,8 +79,8 @@ R_CT = const(1)
 R_VT = const(2)
 R_CTVT = const(3)
 
-FREQ_MIN_CHZ = const(4000)
-FREQ_MAX_CHZ = const(7000)
+_FREQ_MIN_CHZ = const(4000)
+_FREQ_MAX_CHZ = const(7000)
 MAX_RATIO = const(9999)
 
 STARTUP_CHECK = const(4)  # the last start-up request of every model: the frequency check
@@ -379,7 +379,7 @@ class Meter:
 
     def _store(self, target, value):
         reading = self.reading
-        if target <= T_P3:
+        if target <= _T_P3:
             if self.invert:
                 value = -value
             if target == T_POWER:
@@ -447,7 +447,7 @@ class Meter:
         field = self._block_first[self._freq_block]
         offset = self.master.offset + 2 * self._field_offset[field]
         frequency_chz = decode(self._rx, offset, self._field_num[field], self._field_den[field])
-        if frequency_chz < FREQ_MIN_CHZ or frequency_chz > FREQ_MAX_CHZ:
+        if frequency_chz < _FREQ_MIN_CHZ or frequency_chz > _FREQ_MAX_CHZ:
             return WRONG_METER
         self.reading.frequency_chz = frequency_chz
         return 0
