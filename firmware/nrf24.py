@@ -36,40 +36,40 @@ from hm_air import SEND_FAILED, SEND_OK, SEND_PENDING
 # the .mpy is imported into RAM). The public ones are imported elsewhere (the fake chip, the tests).
 # Commands (datasheet 8.3.1)
 _R_REGISTER = const(0x00)
-W_REGISTER = const(0x20)
+_W_REGISTER = const(0x20)
 R_RX_PL_WID = const(0x60)
-R_RX_PAYLOAD = const(0x61)
-W_TX_PAYLOAD = const(0xA0)
-FLUSH_TX = const(0xE1)
+_R_RX_PAYLOAD = const(0x61)
+_W_TX_PAYLOAD = const(0xA0)
+_FLUSH_TX = const(0xE1)
 _FLUSH_RX = const(0xE2)
 _NOP = const(0xFF)
 
 # Registers (datasheet 9)
-CONFIG = const(0x00)
-EN_AA = const(0x01)
-EN_RXADDR = const(0x02)
-SETUP_AW = const(0x03)
-SETUP_RETR = const(0x04)
-RF_CH = const(0x05)
-RF_SETUP = const(0x06)
-STATUS = const(0x07)
-OBSERVE_TX = const(0x08)
-RX_ADDR_P0 = const(0x0A)
-RX_ADDR_P1 = const(0x0B)
-TX_ADDR = const(0x10)
-FIFO_STATUS = const(0x17)
-DYNPD = const(0x1C)
-FEATURE = const(0x1D)
+_CONFIG = const(0x00)
+_EN_AA = const(0x01)
+_EN_RXADDR = const(0x02)
+_SETUP_AW = const(0x03)
+_SETUP_RETR = const(0x04)
+_RF_CH = const(0x05)
+_RF_SETUP = const(0x06)
+_STATUS = const(0x07)
+_OBSERVE_TX = const(0x08)
+_RX_ADDR_P0 = const(0x0A)
+_RX_ADDR_P1 = const(0x0B)
+_TX_ADDR = const(0x10)
+_FIFO_STATUS = const(0x17)
+_DYNPD = const(0x1C)
+_FEATURE = const(0x1D)
 
 # CONFIG bits
 _EN_CRC = const(0x08)
 _CRCO = const(0x04)
-PWR_UP = const(0x02)
-PRIM_RX = const(0x01)
+_PWR_UP = const(0x02)
+_PRIM_RX = const(0x01)
 # STATUS bits
 RX_DR = const(0x40)
 TX_DS = const(0x20)
-MAX_RT = const(0x10)
+_MAX_RT = const(0x10)
 # FIFO_STATUS bits
 _RX_EMPTY = const(0x01)
 # FEATURE bits
@@ -86,7 +86,7 @@ CHANNELS = b"\x03\x17\x28\x3d\x4b"  # 3, 23, 40, 61, 75 = 2403 ... 2475 MHz
 _HOP_MS = const(4)
 _ADDRESS_LEN = const(5)
 PAYLOAD_MAX = const(32)
-_RETRIES = const(0x3F)  # SETUP_RETR: ARD = 3 (1000 us), ARC = 15
+_RETRIES = const(0x3F)  # _SETUP_RETR: ARD = 3 (1000 us), ARC = 15
 # Listening starts 3 channels after the transmit channel (ahoy's heuristic; it
 # matches a logged HM answer to channel 3 arriving on 61), then sweeps on.
 _RX_OFFSET = const(3)
@@ -115,28 +115,28 @@ class NRF24:
         self.tx_channel = 0  # channel of the last transmission, for diagnostics
         csn(1)
         ce(0)
-        self._write_reg(SETUP_AW, 0x03)  # 5-byte addresses
-        if self._read_reg(SETUP_AW) != 0x03:
+        self._write_reg(_SETUP_AW, 0x03)  # 5-byte addresses
+        if self._read_reg(_SETUP_AW) != 0x03:
             raise RadioError("no nRF24L01+ answers on the SPI bus")
-        self._write_reg(RF_SETUP, _RF_DR_LOW | (pa_level & 3) << 1)
-        if self._read_reg(RF_SETUP) != _RF_DR_LOW | (pa_level & 3) << 1:
+        self._write_reg(_RF_SETUP, _RF_DR_LOW | (pa_level & 3) << 1)
+        if self._read_reg(_RF_SETUP) != _RF_DR_LOW | (pa_level & 3) << 1:
             raise RadioError("radio refuses 250 kbps: an nRF24L01 without +?")
-        self._write_reg(SETUP_RETR, _RETRIES)
-        self._write_reg(EN_AA, 0x03)  # auto-ack on pipes 0 (acks of our TX) and 1 (our address)
-        self._write_reg(EN_RXADDR, 0x03)
-        self._write_reg(FEATURE, _EN_DPL)
-        self._write_reg(DYNPD, 0x03)
-        self._write_reg(RF_CH, channels[0])
-        self._command(FLUSH_TX)
+        self._write_reg(_SETUP_RETR, _RETRIES)
+        self._write_reg(_EN_AA, 0x03)  # auto-ack on pipes 0 (acks of our TX) and 1 (our address)
+        self._write_reg(_EN_RXADDR, 0x03)
+        self._write_reg(_FEATURE, _EN_DPL)
+        self._write_reg(_DYNPD, 0x03)
+        self._write_reg(_RF_CH, channels[0])
+        self._command(_FLUSH_TX)
         self._command(_FLUSH_RX)
-        self._write_reg(STATUS, RX_DR | TX_DS | MAX_RT)
-        self._write_reg(CONFIG, _EN_CRC | _CRCO | PWR_UP | PRIM_RX)
+        self._write_reg(_STATUS, RX_DR | TX_DS | _MAX_RT)
+        self._write_reg(_CONFIG, _EN_CRC | _CRCO | _PWR_UP | _PRIM_RX)
 
     # --- the radio interface -------------------------------------------------------
 
     def listen(self, address):
         """Receive frames sent to `address` (5 bytes, register order) and start listening."""
-        self._write_addr(RX_ADDR_P1, address)
+        self._write_addr(_RX_ADDR_P1, address)
         self._start_rx()
 
     def send_start(self, address, buf, length):
@@ -144,17 +144,17 @@ class NRF24:
         self._ce(0)
         self._tx_index = (self._tx_index + 1) % len(self._channels)
         self.tx_channel = self._channels[self._tx_index]
-        self._write_reg(CONFIG, _EN_CRC | _CRCO | PWR_UP)
-        self._write_reg(RF_CH, self.tx_channel)
-        self._write_addr(TX_ADDR, address)
-        self._write_addr(RX_ADDR_P0, address)  # the acknowledgement comes back on pipe 0
-        self._command(FLUSH_TX)
+        self._write_reg(_CONFIG, _EN_CRC | _CRCO | _PWR_UP)
+        self._write_reg(_RF_CH, self.tx_channel)
+        self._write_addr(_TX_ADDR, address)
+        self._write_addr(_RX_ADDR_P0, address)  # the acknowledgement comes back on pipe 0
+        self._command(_FLUSH_TX)
         self._command(_FLUSH_RX)  # whatever is still queued cannot answer this request
-        self._write_reg(STATUS, RX_DR | TX_DS | MAX_RT)
+        self._write_reg(_STATUS, RX_DR | TX_DS | _MAX_RT)
         data = self._buf
         for i in range(length):
             data[i] = buf[i]
-        self._transfer(W_TX_PAYLOAD, length, True)
+        self._transfer(_W_TX_PAYLOAD, length, True)
         self._sending = True
         self._ce(1)
 
@@ -165,13 +165,13 @@ class NRF24:
         status = self._command(_NOP)
         if status & TX_DS:
             result = SEND_OK
-        elif status & MAX_RT:
+        elif status & _MAX_RT:
             result = SEND_FAILED
-            self._command(FLUSH_TX)
+            self._command(_FLUSH_TX)
         else:
             return SEND_PENDING
         self._sending = False
-        self._write_reg(STATUS, TX_DS | MAX_RT)
+        self._write_reg(_STATUS, TX_DS | _MAX_RT)
         self._rx_index = self._tx_index + _RX_OFFSET - 1  # _start_rx moves on by one
         self._start_rx()
         return result
@@ -188,17 +188,17 @@ class NRF24:
             self._hop()
         if self._irq is not None and self._irq.value():
             return 0  # IRQ is active low: no event pending
-        if not self._command(_NOP) & RX_DR and self._read_reg(FIFO_STATUS) & _RX_EMPTY:
+        if not self._command(_NOP) & RX_DR and self._read_reg(_FIFO_STATUS) & _RX_EMPTY:
             return 0
         return self._read_payload(buf)
 
     def retransmits(self):
-        """Retransmissions of the last packet (OBSERVE_TX.ARC_CNT), for link quality."""
-        return self._read_reg(OBSERVE_TX) & 0x0F
+        """Retransmissions of the last packet (_OBSERVE_TX.ARC_CNT), for link quality."""
+        return self._read_reg(_OBSERVE_TX) & 0x0F
 
     def power_down(self):
         self._ce(0)
-        self._write_reg(CONFIG, _EN_CRC | _CRCO)
+        self._write_reg(_CONFIG, _EN_CRC | _CRCO)
 
     # --- internals -------------------------------------------------------------------
 
@@ -207,38 +207,38 @@ class NRF24:
         length = self._buf[0]
         if length == 0 or length > PAYLOAD_MAX:
             self._command(_FLUSH_RX)  # the datasheet's answer to a corrupt width
-            self._write_reg(STATUS, RX_DR)
+            self._write_reg(_STATUS, RX_DR)
             return 0
-        self._transfer(R_RX_PAYLOAD, length, False)
+        self._transfer(_R_RX_PAYLOAD, length, False)
         data = self._buf
         for i in range(length):
             buf[i] = data[i]
-        self._write_reg(STATUS, RX_DR)
+        self._write_reg(_STATUS, RX_DR)
         return length
 
     def _start_rx(self):
         self._ce(0)
         self._rx_index = (self._rx_index + 1) % len(self._channels)
-        self._write_reg(RF_CH, self._channels[self._rx_index])
-        self._write_reg(CONFIG, _EN_CRC | _CRCO | PWR_UP | PRIM_RX)
+        self._write_reg(_RF_CH, self._channels[self._rx_index])
+        self._write_reg(_CONFIG, _EN_CRC | _CRCO | _PWR_UP | _PRIM_RX)
         self._hop_started = False
         self._ce(1)
 
     def _hop(self):
         self._ce(0)
         self._rx_index = (self._rx_index + 1) % len(self._channels)
-        self._write_reg(RF_CH, self._channels[self._rx_index])
+        self._write_reg(_RF_CH, self._channels[self._rx_index])
         self._ce(1)
 
     def _command(self, command):
-        """One-byte command; returns STATUS."""
+        """One-byte command; returns _STATUS."""
         self._csn(0)
         self._spi.readinto(self._status, command)
         self._csn(1)
         return self._status[0]
 
     def _transfer(self, command, length, write):
-        """Command followed by `length` data bytes from (write) or into self._buf; returns STATUS."""
+        """Command followed by `length` data bytes from (write) or into self._buf; returns _STATUS."""
         self._csn(0)
         self._spi.readinto(self._status, command)
         if write:
@@ -254,10 +254,10 @@ class NRF24:
 
     def _write_reg(self, reg, value):
         self._buf[0] = value
-        self._transfer(W_REGISTER | reg, 1, True)
+        self._transfer(_W_REGISTER | reg, 1, True)
 
     def _write_addr(self, reg, address):
         data = self._buf
         for i in range(_ADDRESS_LEN):
             data[i] = address[i]
-        self._transfer(W_REGISTER | reg, _ADDRESS_LEN, True)
+        self._transfer(_W_REGISTER | reg, _ADDRESS_LEN, True)

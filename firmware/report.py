@@ -8,12 +8,12 @@ the trip names of lib/status/eventlog.py, the fail-safe reasons of
 lib/control/guard.py.
 """
 
-import meters
 from compat import ticks_diff
 from controller import MODE_FAILSAFE
 from eventlog import TRIP_NAMES
 from guard import FAILSAFE_REASONS
 from plant_status import CMD_NAMES, MODE_NAMES
+from step_names import STATUS_NAMES
 
 
 def status(app, now_ms):
@@ -28,7 +28,7 @@ def status(app, now_ms):
         _w(reading.power_dw), _w(reading.phase_power_dw[0]), _w(reading.phase_power_dw[1]),
         _w(reading.phase_power_dw[2]), age, reading.seq))
     print("  last status: %s; ok %d, timeout %d, crc %d, exception %d, invalid %d" % (
-        meters.STATUS_NAMES.get(app.meter_status, app.meter_status), meter.ok, meter.timeout, meter.crc,
+        STATUS_NAMES.get(app.meter_status, app.meter_status), meter.ok, meter.timeout, meter.crc,
         meter.exception, meter.invalid))
     _safety(app)
     if app.pv_meter is not None:

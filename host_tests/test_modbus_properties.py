@@ -8,6 +8,10 @@ ESP32's small ints (+-2**30) or any float fails the test.
 import struct
 from fractions import Fraction
 
+import meter_ddsu666
+import meter_dtsu666 as plain_dtsu666
+import meter_sdm120
+import meter_sdm630
 import meters as plain_meters
 import ranges
 from crc16 import crc16_pure
@@ -20,6 +24,7 @@ from replay_stream import ReplayStream
 f32 = ranges.load("f32")
 modbus = ranges.load("modbus", "crc16")
 meters = ranges.load("meters", "crc16", "modbus", "f32")
+meter_dtsu666 = ranges.load("meter_dtsu666", "crc16", "modbus", "f32", "meters")  # its driver on the checked copies
 
 SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 FINAL = {modbus.DONE, modbus.TIMEOUT, modbus.BAD_FRAME, modbus.EXCEPTION}
@@ -44,11 +49,11 @@ def _meter_scales():
     """Every num/den the drivers use, with the extreme CT/VT ratios applied."""
     scales = set()
     for model in (
-        plain_meters.DDSU666,
-        plain_meters.DTSU666,
-        plain_meters.DTSU666H,
-        plain_meters.SDM120,
-        plain_meters.SDM630,
+        meter_ddsu666.DDSU666,
+        plain_dtsu666.DTSU666,
+        plain_dtsu666.DTSU666H,
+        meter_sdm120.SDM120,
+        meter_sdm630.SDM630,
     ):
         for _register, _count, fields in model[4]:
             for base in range(0, len(fields), 5):
@@ -175,7 +180,7 @@ def test_dtsu666_decoding_stays_in_range_for_any_float(ct, vt10, power, slow, en
     )
     reading = Reading()
     master = modbus.Master(stream, late_ms=0)
-    meter = meters.create("dtsu666", master, 1, reading, invert=invert, slow_every=1, period_ms=0)
+    meter = meter_dtsu666.Chint(master, 1, reading, meter_dtsu666.DTSU666, invert=invert, slow_every=1, period_ms=0)
     statuses = []
     for now in range(0, 400, 2):
         status = meter.step(now)

@@ -11,6 +11,7 @@ MICROPYTHON_BUILTINS = {"array", "errno", "gc", "json", "micropython", "os", "se
                         "time"}
 # Layers that may import one another's modules: none of the same rank, except within one folder.
 LAYER_RANK = {"common": 0, "meter": 1, "control": 2, "hoymiles": 3, "sunspec": 3, "status": 4, "net": 5}
+MAX_LINES = 500  # small modules, one job each (a device module is also one .mpy imported whole into RAM)
 
 
 def modules(directories):
@@ -30,6 +31,11 @@ def imported_names(path):
 
 LIB = modules(LIB_DIRS)
 FIRMWARE = modules([FIRMWARE_DIR])
+
+
+def test_no_module_in_lib_or_firmware_is_over_500_lines():
+    lengths = {name: len(path.read_text().splitlines()) for name, path in {**LIB, **FIRMWARE}.items()}
+    assert lengths and {name: n for name, n in lengths.items() if n > MAX_LINES} == {}
 
 
 def test_every_lib_folder_is_a_known_layer():

@@ -27,9 +27,11 @@ over the service passes of a few hundred simulated ms, as on a device.
 
 Output, one line each, besides what the firmware prints:
     @shared BYTES         (harness mode) the firmware's modules the harness imported; after the sample,
-                          micropython.qstr_info(): the interned strings, one pool for harness and firmware
+                          micropython.qstr_info(1): the interned strings (one pool for harness and firmware)
     @booted               app.main() returned
-    @sample SECONDS       then micropython.mem_info() after gc.collect() (every SAMPLE_S simulated seconds)
+    @modules NAME...      the modules loaded then
+    @sample SECONDS       then micropython.mem_info() and qstr_info() after gc.collect() (every SAMPLE_S
+                          simulated seconds)
     @page                 fetch `/` now (pages mode)
     @end REQUESTS HEARD   the run is over: meter requests carried, inverters that heard a limit
     @error                the runner itself failed (its traceback follows)
@@ -130,6 +132,7 @@ def _sample(seconds, inverters):
     gc.collect()
     print("@sample", seconds)
     micropython.mem_info()
+    micropython.qstr_info()
 
 
 def run(workdir, fd, count, seconds, mode):
@@ -162,13 +165,14 @@ def run(workdir, fd, count, seconds, mode):
     if mode == "harness":
         print("@shared", shared)
         _sample(0, inverters)
-        micropython.qstr_info()
+        micropython.qstr_info(1)  # the harness's interned strings, one Q(...) line each
         print("@end 0 0")
         return
     import app
 
     app.main(workdir + "/board.json", workdir + "/config.json", clock=clock.ticks_ms)
     print("@booted")
+    print("@modules", " ".join(sys.modules))
     next_s = 0
     end_ms = START_MS + seconds * 1000
     while True:

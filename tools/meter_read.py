@@ -33,6 +33,7 @@ import meters  # noqa: E402
 import modbus  # noqa: E402
 from compat import ticks_ms  # noqa: E402
 from reading import Reading  # noqa: E402
+from step_names import STATUS_NAMES  # noqa: E402
 
 # USB-serial adapters deliver a frame in bursts (latency timer up to 16 ms),
 # so the PC side uses a longer silence than t3.5 to call a frame finished.
@@ -84,7 +85,7 @@ def describe(meter, status):
         return "no response (timeout): check wiring (A/B), address, baud rate, parity and the meter's protocol setting"
     if status == meters.BAD_FRAME:
         return "bad response (CRC error or garbled frame): check baud rate, parity, termination and grounding"
-    return meters.STATUS_NAMES.get(status, "error %d" % status)
+    return STATUS_NAMES.get(status, "error %d" % status)
 
 
 def step_until(meter, done, limit_s):

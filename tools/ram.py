@@ -23,9 +23,16 @@ page `/` fetched every 5 simulated seconds (a browser left open on it).
 `--heap` is the firmware's heap: the harness (fake machine, fake chip,
 simulated inverters, runner) first runs alone to measure its own live heap,
 and the binary gets `-X heapsize` for both, so the GC heap is KB kB plus the
-harness's share. Harness and firmware share one pool of interned strings;
-the harness's count as the firmware's (a few kB: the figures err on the
-high side), as does `compat`, which the fake machine imports. The 32-bit
+harness's share. `compat`, which the fake machine imports, counts as the
+firmware's. Harness and firmware share one pool of interned strings (on a
+device `machine` and `network` are built into the image, their names in
+flash): the harness's share holds the strings only it interns (those that
+no firmware module loaded at boot brings in its .mpy; frozen: all of them)
+and the pool entries they take. Pools double as they fill (20, 40, ...
+1280 entries), so that is the pool bytes for the count after boot less
+those for the count without the harness's own strings; a first run up to
+the "after boot" sample finds both. The firmware's strings count as its own
+even where the harness interned them first. The 32-bit
 build (`make mp32`) has the ESP32's object sizes and 31-bit small ints;
 112 kB is the GC heap of an ESP32-WROOM with WiFi on.
 
@@ -43,6 +50,7 @@ time; figures are printed, never asserted as times.
 """
 
 import argparse
+import contextlib
 import json
 import math
 import os
@@ -85,7 +93,8 @@ RUN_TIMEOUT_S = 900
 PAGE_TIMEOUT_S = 10
 GC_LINE = re.compile(r"GC: total: (\d+), used: (\d+), free: (\d+)")
 FREE_BLOCK_LINE = re.compile(r"max free sz: (\d+)")
-QSTR_LINE = re.compile(r"qstr pool: .*n_total_bytes=(\d+)")
+QSTR_LINE = re.compile(r"qstr pool: n_pool=\d+, n_qstr=(\d+), n_str_data_bytes=\d+, n_total_bytes=(\d+)")
+QSTR_FIRST_POOL = 20  # entries of the first interned-string pool on the heap; each next one is twice as large
 
 
 class Result:
@@ -93,7 +102,11 @@ class Result:
 
     def __init__(self):
         self.samples = []  # (simulated s, total, used, largest free block)
-        self.shared = 0  # (harness mode) what the harness holds that counts as the firmware's
+        self.shared = 0  # (harness mode) what the harness holds that counts as the firmware's (compat)
+        self.qstr = (0, 0)  # interned strings at the last sample: (count, bytes of pools and strings)
+        self.qstr_after_boot = 0  # their count at the sample AFTER_BOOT_S after boot
+        self.strings = []  # (harness mode) the interned strings themselves
+        self.modules = []  # the modules loaded at boot
         self.booted = False
         self.ended = None  # (meter requests, inverters that heard a limit), once the runner finished
         self.console = []
@@ -110,8 +123,11 @@ def native_arch(micropython):
     return "x86" if int(done.stdout) < 2**32 else "x64"
 
 
-def compile_mpy(sources, out, arch):
+def compile_mpy(sources, out, arch, flags=()):
     """Each source as out/<name>.mpy (bytecode; native and viper code for `arch`), skipping up-to-date ones.
+
+    A module's source name is <out's name>/<name>.mpy, the __file__ it gets when imported through the link
+    search_path() makes: one interned string, as build_firmware's /lib/<name>.mpy is on the device.
 
     .mpy files of modules no longer in `sources` are removed: nothing stale can be imported.
     """
@@ -126,7 +142,7 @@ def compile_mpy(sources, out, arch):
         target = out / (path.stem + ".mpy")
         if target.exists() and target.stat().st_mtime >= path.stat().st_mtime:
             continue
-        command = [compiler, "-o", str(target), "-s", path.name]
+        command = [compiler, *flags, "-o", str(target), "-s", "%s/%s.mpy" % (out.name, path.stem)]
         if build_firmware.NATIVE_CODE.search(path.read_text()):
             command.append("-march=" + arch)
         done = subprocess.run(command + [str(path)], capture_output=True, text=True)
@@ -134,15 +150,22 @@ def compile_mpy(sources, out, arch):
             raise SystemExit("ram: %s failed to compile:\n%s%s" % (path, done.stdout, done.stderr))
 
 
-def search_path(micropython, deploy):
-    """MICROPYPATH for the runner: the harness's .mpy, then the firmware's (.mpy files, or the frozen ones)."""
+def search_path(micropython, deploy, workdir):
+    """MICROPYPATH for the runner: the harness's .mpy, then the firmware's (.mpy files, or the frozen ones).
+
+    The folders are linked into the runner's working directory as `h` and `lib`: a module's file name
+    (its __file__, an interned string) is then lib/<name>.mpy, as on the device, not a long build path.
+    """
     arch = native_arch(micropython)
     build = ROOT / "build" / "ram" / arch
-    compile_mpy(HARNESS_SOURCES, build / "harness", arch)
+    compile_mpy(HARNESS_SOURCES, build / "h", arch)
+    os.symlink(build / "h", Path(workdir, "h"))
     if deploy == "frozen":
-        return ".frozen:%s" % (build / "harness")
-    compile_mpy(build_firmware.sources(source_tree.DEVICE_DIRS).values(), build / "firmware", arch)
-    return "%s:%s" % (build / "harness", build / "firmware")
+        return ".frozen:h"
+    compile_mpy(build_firmware.sources(source_tree.DEVICE_DIRS).values(), build / "lib", arch,
+                build_firmware.MPY_FLAGS)
+    os.symlink(build / "lib", Path(workdir, "lib"))
+    return "h:lib"
 
 
 def settings(config, inverters, broker_port, http_port):
@@ -173,10 +196,12 @@ def run_once(micropython, heap_bytes, path, workdir, fd, inverters, seconds, mod
     timer.start()
     try:
         sample = None
+        sample_s = 0
         for line in process.stdout:
             words = line.split()
             if words[:1] == ["@sample"]:
                 sample = [int(words[1])]
+                sample_s = sample[0]
             elif sample is not None and GC_LINE.search(line):
                 sample += [int(value) for value in GC_LINE.search(line).groups()[:2]]
             elif sample is not None and FREE_BLOCK_LINE.search(line):
@@ -189,7 +214,13 @@ def run_once(micropython, heap_bytes, path, workdir, fd, inverters, seconds, mod
             elif words[:1] == ["@shared"]:
                 result.shared = int(words[1])
             elif QSTR_LINE.search(line):
-                result.shared += int(QSTR_LINE.search(line).group(1))
+                result.qstr = tuple(int(value) for value in QSTR_LINE.search(line).groups())
+                if sample_s <= AFTER_BOOT_S:
+                    result.qstr_after_boot = result.qstr[0]
+            elif line.startswith("Q(") and mode == "harness":
+                result.strings.append(line.rstrip()[2:-1])
+            elif words[:1] == ["@modules"]:
+                result.modules = words[1:]
             elif words[:1] == ["@booted"]:
                 result.booted = True
             elif words[:1] == ["@end"]:
@@ -219,17 +250,88 @@ def _fetch_page(port, result, done):
         pass  # the runner is gone; its output says why
 
 
+def mpy_strings(path):
+    """The interned strings a .mpy file brings (its qstr table, less those built into MicroPython)."""
+    data = Path(path).read_bytes()
+    at = 4  # the header: "M", version, features, small-int bits
+
+    def uint():
+        nonlocal at
+        value = 0
+        while True:
+            byte = data[at]
+            at += 1
+            value = (value << 7) | (byte & 0x7F)
+            if not byte & 0x80:
+                return value
+
+    count = uint()
+    uint()  # the number of constant objects
+    strings = []
+    for _ in range(count):
+        length = uint()
+        if not length & 1:  # (odd: a built-in string's index)
+            strings.append(data[at : at + (length >> 1)].decode())
+            at += (length >> 1) + 1
+    return strings
+
+
+def pool_bytes(count, word):
+    """Heap bytes of the pools holding `count` interned strings: 20 entries, then twice as many each time."""
+    total, entries = 0, QSTR_FIRST_POOL
+    while count > 0:
+        size = 6 * word + (word + 3) * entries  # header; per entry a pointer, a 2-byte hash and a length byte
+        total += -(-size // (4 * word)) * 4 * word  # whole GC blocks
+        count -= entries
+        entries *= 2
+    return total
+
+
+def harness_strings_bytes(harness, probe, word, firmware):
+    """What the harness's own interned strings hold in the firmware's run: their bytes and the pool entries.
+
+    Its own: the strings it interned that no firmware module loaded at boot (in `probe`) brings in its .mpy
+    (with `firmware` None, frozen: none; the firmware's are in the image). The pools double as they fill,
+    so these are the pool bytes for the run's count less those for the count without the harness's own.
+    """
+    theirs = set()
+    for name in probe.modules if firmware else ():
+        if (firmware / (name + ".mpy")).exists():
+            theirs.update(mpy_strings(firmware / (name + ".mpy")))
+    own = [text for text in harness.strings if text not in theirs]
+    count = probe.qstr_after_boot
+    return (pool_bytes(count, word) - pool_bytes(count - len(own), word)
+            + sum(len(text.encode()) + 1 for text in own))
+
+
+def firmware_dir(path, workdir):
+    """The folder of the firmware's .mpy files (None: frozen into the binary)."""
+    return None if path.startswith(".frozen") else Path(workdir, "lib")
+
+
+def _fresh(workdir):
+    """Remove what a run saved (event log, energy, supervisor state): the next run starts as after a flash."""
+    for entry in Path(workdir).iterdir():
+        if entry.name in ("board.json", "config.json", "h", "lib"):
+            continue
+        if entry.is_dir():
+            shutil.rmtree(entry)
+        else:
+            entry.unlink()
+
+
 def measure(micropython, heap_kb, config, deploy, inverters=4, seconds=180):
     """One run of the firmware; returns (figures dict, Result, text lines for the report)."""
     micropython = str(Path(micropython).resolve())
     if config == "full" and not (shutil.which("mosquitto") or os.path.exists("/usr/sbin/mosquitto")):
         raise SystemExit("ram: the full configuration needs Mosquitto (apt-get install mosquitto)")
-    path = search_path(micropython, deploy)
-    block = 16 if native_arch(micropython) == "x86" else 32  # a GC block is 4 words
+    word = 4 if native_arch(micropython) == "x86" else 8
+    block = 4 * word  # a GC block is 4 words
     dtsu = EmulatedMeter("dtsu666", address=1)
     dtsu.set(phase_power_w=[300.0, 250.0, 200.0], voltage_v=[230.0] * 3,
              current_a=[300.0 / 230, 250.0 / 230, 200.0 / 230], frequency_hz=50.0)
     with tempfile.TemporaryDirectory(prefix="ram-") as workdir, MeterBus(dtsu) as meter_bus:
+        path = search_path(micropython, deploy, workdir)
         board = json.loads((ROOT / "boards" / "host.json").read_text())
         board["radio"] = RADIO_PINS
         Path(workdir, "board.json").write_text(json.dumps(board))
@@ -239,21 +341,25 @@ def measure(micropython, heap_kb, config, deploy, inverters=4, seconds=180):
             if not harness.samples:
                 raise SystemExit("ram: the harness alone did not run:\n" + "\n".join(harness.console))
             _, total, used, _ = harness.samples[-1]
-            harness_bytes = used - harness.shared
-            # -X heapsize gives the GC a little less (its tables): ask for enough to get the wanted total.
-            heap_bytes = math.ceil((heap_kb * 1024 + harness_bytes) * HARNESS_HEAP / total)
-            if config == "full":
-                with broker_process.running() as broker:
-                    http_port = broker_process.free_port()
-                    Path(workdir, "config.json").write_text(
-                        json.dumps(settings(config, inverters, broker.port, http_port)))
-                    result = run_once(micropython, heap_bytes, path, workdir, fd, inverters, seconds, "pages",
-                                      http_port)
-                    published = broker.log().count("Received PUBLISH from " + NODE_ID)
-            else:
-                Path(workdir, "config.json").write_text(json.dumps(settings(config, inverters, 0, 0)))
-                result = run_once(micropython, heap_bytes, path, workdir, fd, inverters, seconds, "core")
-                published = None
+            harness_bytes = used - harness.shared - harness.qstr[1]  # its interned strings: below
+            mode = "pages" if config == "full" else "core"
+            with contextlib.ExitStack() as stack:
+                broker_port = http_port = 0
+                if config == "full":
+                    broker = stack.enter_context(broker_process.running())
+                    broker_port, http_port = broker.port, broker_process.free_port()
+                Path(workdir, "config.json").write_text(
+                    json.dumps(settings(config, inverters, broker_port, http_port)))
+                # A first run up to the "after boot" sample, with room to spare: which strings the firmware
+                # interns, and so what the harness's own strings add to the pools (see the module docstring).
+                probe = run_once(micropython, HARNESS_HEAP, path, workdir, fd, inverters, AFTER_BOOT_S, mode,
+                                 http_port)
+                _fresh(workdir)
+                harness_bytes += harness_strings_bytes(harness, probe, word, firmware_dir(path, workdir))
+                # -X heapsize gives the GC a little less (its tables): ask for enough to get the wanted total.
+                heap_bytes = math.ceil((heap_kb * 1024 + harness_bytes) * HARNESS_HEAP / total)
+                result = run_once(micropython, heap_bytes, path, workdir, fd, inverters, seconds, mode, http_port)
+                published = broker.log().count("Received PUBLISH from " + NODE_ID) if config == "full" else None
         finally:
             os.close(fd)
     return _figures(result, harness_bytes, block, config, inverters, published, dtsu.reads)

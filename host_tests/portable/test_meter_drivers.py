@@ -1,6 +1,8 @@
 """Meter drivers over a replaying stream: start-up, scales, CT/VT ratios, sign, failures, sharing a bus."""
 
 import allocs
+import meter_dtsu666
+import meter_sdm630
 import meters
 import modbus
 from modbus_frames import exception_response, floats, read_response, words
@@ -228,8 +230,12 @@ def test_every_model_polls_power_and_slow_blocks_without_allocating():
     cases = (  # model, start-up answer, power (and its longer read), slow blocks
         ("ddsu666", R(50.0), (230.0, 5.0, 1.25), (R(230.0, 5.0), R(50.0), R(10.0), R(2.0))),
         ("sdm120", R(50.0, 1.0, 2.0, fc=4), (-196.25,), (R(230.0, 0.0, 0.0, 5.0, fc=4), R(50.0, 10.0, 2.0, fc=4))),
-        ("sdm630", R(50.0, fc=4), (1.0, 2.0, 3.0), (R(230.0, 231.0, 232.0, 1.0, 2.0, 3.0, fc=4), R(50.0, fc=4),
-                                                   R(10.0, 2.0, fc=4))),
+        (
+            "sdm630",
+            R(50.0, fc=4),
+            (1.0, 2.0, 3.0),
+            (R(230.0, 231.0, 232.0, 1.0, 2.0, 3.0, fc=4), R(50.0, fc=4), R(10.0, 2.0, fc=4)),
+        ),
     )
     for model, startup, power, slow in cases:
         fc = startup[1]
@@ -324,11 +330,10 @@ def test_a_meter_refusing_the_longer_read_keeps_its_samples():
 
 
 def test_every_model_has_a_power_read_no_other_read_shares():
-    for name, (cls, table, _) in meters.MODELS.items():
-        meter = cls(modbus.Master(ReplayStream(), late_ms=0), 1, Reading(), table, name=name)
+    for name in meters.MODELS:
+        meter = meters.create(name, modbus.Master(ReplayStream(), late_ms=0), 1, Reading())
         assert meter.started is False, name  # built: load_model checked the shapes
-    for table in (meters.DTSU666H,):
-        meters.Chint(modbus.Master(ReplayStream(), late_ms=0), 1, Reading(), table)
-    clash = list(meters.SDM630)
-    clash[4] = meters.SDM630[4][:2] + ((0x0000, 8, ()),)  # a slow block as long as the longer power read
+    meter_dtsu666.Chint(modbus.Master(ReplayStream(), late_ms=0), 1, Reading(), meter_dtsu666.DTSU666H)
+    clash = list(meter_sdm630.SDM630)
+    clash[4] = meter_sdm630.SDM630[4][:2] + ((0x0000, 8, ()),)  # a slow block as long as the longer power read
     raises(ValueError, meters.Meter, modbus.Master(ReplayStream(), late_ms=0), 1, Reading(), tuple(clash))

@@ -19,7 +19,7 @@ from array import array
 
 from compat import const
 
-CMD_IDLE = const(0)
+_CMD_IDLE = const(0)
 CMD_QUEUED = const(1)
 CMD_SENT = const(2)
 CMD_ACKED = const(3)
@@ -27,8 +27,8 @@ CMD_FAILED = const(4)
 
 # Hoymiles (and most microinverters) refuse limits below 2 % of the rating or
 # 12 W per DC input, whichever is higher.
-MIN_LIMIT_PCT = const(2)
-MIN_LIMIT_DW_PER_INPUT = const(120)
+_MIN_LIMIT_PCT = const(2)
+_MIN_LIMIT_DW_PER_INPUT = const(120)
 
 
 def _ints(count):
@@ -38,7 +38,7 @@ def _ints(count):
 def min_limit_dw(rated_dw, inputs, min_dw=0):
     """The lowest limit an inverter accepts: 2 % of its rating or 12 W per DC input, at least
     `min_dw`, at most the rating. The one copy of this rule (the simulator uses it too)."""
-    low = max(min_dw, (rated_dw * MIN_LIMIT_PCT + 99) // 100, inputs * MIN_LIMIT_DW_PER_INPUT)
+    low = max(min_dw, (rated_dw * _MIN_LIMIT_PCT + 99) // 100, inputs * _MIN_LIMIT_DW_PER_INPUT)
     return min(low, rated_dw)
 
 

@@ -63,7 +63,7 @@ _LOST = const(2)
 
 def max_current_ma(model, ct_ratio=1):
     """The highest current a healthy meter of `model` can report, primary side, in mA."""
-    rated_ma = meters.MODELS[model][2] if ct_ratio <= 1 else meters.CT_SECONDARY_MA * ct_ratio
+    rated_ma = meters.MODELS[model] if ct_ratio <= 1 else meters.CT_SECONDARY_MA * ct_ratio
     return min(rated_ma, plausibility.MAX_CURRENT_MA)
 
 

@@ -35,7 +35,7 @@ ACTING = const(1)  # acknowledged: in force from `effect_ms` on
 DONE = const(2)  # in force for longer than any sample the controller may still use
 
 NONE = const(-1)  # no PV-bound report: the inverter makes what its limit allows
-UNREACHABLE_FAILS = const(2)  # failures in a row after which an inverter is not counted on
+_UNREACHABLE_FAILS = const(2)  # failures in a row after which an inverter is not counted on
 _DEAD_STEP_MS = const(1000)  # how much a late response lengthens the learned dead time
 _DEAD_MIN_MS = const(1000)  # the shortest dead time learned (a cloud can mimic a fast response)
 _SERVICE_CREEP_MS = const(100)  # how fast the measured delivery time may grow per command
@@ -236,7 +236,7 @@ class InverterModel:
 
     def unreachable(self, index):
         """Its commands do not arrive: counted at what it may still make, not commanded."""
-        return self.fails[index] >= UNREACHABLE_FAILS
+        return self.fails[index] >= _UNREACHABLE_FAILS
 
     def unsettled(self, index, sample_ms, settle_ms):
         """Whether the newest command may not have acted `settle_ms` before the sample. An inverter

@@ -46,7 +46,7 @@ from hm_models import (
     rated_w_of_part,
 )
 
-MAX_INPUTS = const(6)
+_MAX_INPUTS = const(6)
 _YIELD_HI_MAX = const(0x3FFF)
 
 
@@ -82,11 +82,11 @@ class RealTime:
 
     def __init__(self):
         self.inputs = 0
-        self.dc_voltage_dv = _ints(MAX_INPUTS)
-        self.dc_current_ca = _ints(MAX_INPUTS)
-        self.dc_power_dw = _ints(MAX_INPUTS)
-        self.yield_total_wh = _ints(MAX_INPUTS)
-        self.yield_day_wh = _ints(MAX_INPUTS)
+        self.dc_voltage_dv = _ints(_MAX_INPUTS)
+        self.dc_current_ca = _ints(_MAX_INPUTS)
+        self.dc_power_dw = _ints(_MAX_INPUTS)
+        self.yield_total_wh = _ints(_MAX_INPUTS)
+        self.yield_day_wh = _ints(_MAX_INPUTS)
         self.ac_voltage_dv = 0
         self.frequency_chz = 0
         self.ac_power_dw = 0

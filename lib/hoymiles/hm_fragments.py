@@ -19,9 +19,9 @@ from compat import const, micropython
 from hm_crc import crc16
 from hm_frames import ERR_CRC16, ERR_MISSING, ERR_SHORT, HEADER_LEN, INDEX_LAST, MAX_FRAME_LEN
 
-MAX_FRAGMENTS = const(12)
+_MAX_FRAGMENTS = const(12)
 _SLOT_LEN = const(21)  # MAX_FRAME_LEN - HEADER_LEN - 1 (the CRC8)
-PAYLOAD_MAX = const(252)  # MAX_FRAGMENTS * _SLOT_LEN
+PAYLOAD_MAX = const(252)  # _MAX_FRAGMENTS * _SLOT_LEN
 
 ADDED = const(1)
 DUPLICATE = const(2)
@@ -30,15 +30,15 @@ BAD_INDEX = const(3)
 
 class Fragments:
     def __init__(self):
-        self._data = bytearray(MAX_FRAGMENTS * _SLOT_LEN)
-        self._len = bytearray(MAX_FRAGMENTS + 1)  # by index; 0 = not received
+        self._data = bytearray(_MAX_FRAGMENTS * _SLOT_LEN)
+        self._len = bytearray(_MAX_FRAGMENTS + 1)  # by index; 0 = not received
         self.last = 0  # index of the fragment marked last, 0 while unseen
         self.highest = 0  # highest index received
         self.count = 0  # fragments received
 
     def reset(self):
         lengths = self._len
-        for i in range(MAX_FRAGMENTS + 1):
+        for i in range(_MAX_FRAGMENTS + 1):
             lengths[i] = 0
         self.last = 0
         self.highest = 0
@@ -49,7 +49,7 @@ class Fragments:
         if length > MAX_FRAME_LEN or length < HEADER_LEN + 2:
             return BAD_INDEX
         index = frame[9] & 0x7F
-        if index == 0 or index > MAX_FRAGMENTS:
+        if index == 0 or index > _MAX_FRAGMENTS:
             return BAD_INDEX
         if frame[9] & INDEX_LAST:
             if self.last and self.last != index:
@@ -76,8 +76,8 @@ class Fragments:
     def missing(self):
         """The first fragment index still missing (the last one counts once seen), or 0 if complete."""
         end = self.last if self.last else self.highest + 1
-        if end > MAX_FRAGMENTS:
-            end = MAX_FRAGMENTS
+        if end > _MAX_FRAGMENTS:
+            end = _MAX_FRAGMENTS
         lengths = self._len
         for index in range(1, end + 1):
             if not lengths[index]:

@@ -1,10 +1,9 @@
 """The inverter link for Hoymiles HM, HMS and HMT inverters: Fleet targets in, acks and AC power out.
 
-`step(now_ms)` is called every firmware tick and never blocks. It runs one
-radio transaction at a time (the radio is half-duplex) as a small state
-machine: send a request, wait for the radio's auto-ack, collect the answer
-until its window closes, then resend or re-request missing fragments, and
-finally report to the Fleet. What it sends, in order of priority:
+`step(now_ms)` is called every firmware tick and never blocks. It runs one radio transaction at a time (the
+radio is half-duplex) as a small state machine: send a request, wait for the radio's auto-ack, collect the
+answer until its window closes, then resend or re-request missing fragments, and finally report to the Fleet.
+What it sends, in order of priority:
 
 1. The newest queued target of an inverter (`fleet.next_queued()`; targets
    that lower a limit before all else, other targets after overdue polls): an
@@ -21,22 +20,18 @@ finally report to the Fleet. What it sends, in order of priority:
    `_UNREACHABLE_AFTER` failed polls in a row (night: no DC, no radio) an
    inverter is polled `BACKOFF` times less often until it answers again.
 
-HMS and HMT (a link built with a `band`, on the CMT2300A): before the first
-request, and before each poll while an inverter is unreachable, the link
-sends ChannelChange on the band's boot frequency (no answer comes) and then
-works on the configured one. Answers not addressed to our DTU (bytes 5-8) are
-dropped. Every frame is counted in `airtime` (hm_band); polls and DevInfo wait
-for it, commands that raise a limit wait once the hour's budget is spent, and
-commands that lower a limit (or switch off) go first and never wait.
+HMS and HMT (a link built with a `band`, on the CMT2300A): before the first request, and before each poll while
+an inverter is unreachable, the link sends ChannelChange on the band's boot frequency (no answer comes) and then
+works on the configured one. Answers not addressed to our DTU (bytes 5-8) are dropped. Every frame is counted in
+`airtime` (hm_band); polls and DevInfo wait for it, commands that raise a limit wait once the hour's budget is
+spent, and commands that lower a limit (or switch off) go first and never wait.
 
-Requests with a time field (3, 4) wait until `clock()` knows the time: it
-returns UTC seconds since 2000-01-01 (the firmware gives it the RTC, set by
-NTP when WiFi is up), or a negative number while the time is unknown.
+Requests with a time field (3, 4) wait until `clock()` knows the time: it returns UTC seconds since 2000-01-01
+(the firmware gives it the RTC, set by NTP when WiFi is up), or a negative number while the time is unknown.
 
-Timing: a limit round trip takes about 0.1-0.3 s on the air, a poll 0.2-0.5 s
-(at 20 kbps an HMT answer's 7 fragments take 0.3 s). While a transaction is
-open, call `step` at least every 4 ms (`busy`); idle, any rate. Allocation:
-none in `step` after `__init__` and `add` (few locals: frames on the C stack).
+Timing: a limit round trip takes about 0.1-0.3 s on the air, a poll 0.2-0.5 s (at 20 kbps an HMT answer's 7
+fragments take 0.3 s). While a transaction is open, call `step` at least every 4 ms (`busy`); idle, any rate.
+Allocation: none in `step` after `__init__` and `add` (few locals: frames on the C stack).
 """
 
 from array import array

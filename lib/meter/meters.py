@@ -3,60 +3,45 @@
     meter = meters.create("dtsu666", master, 1, reading, invert=False)
     status = meter.step(now_ms)      # call every loop tick; never blocks
 
-What differs per model is data, not code: a table of register blocks, each
-with the float32 fields it carries (offset, target in the `Reading`, scale
-num/den to our fixed-point unit, and whether the CT and/or VT ratio applies).
-Block 0 is the power block, read once per `period_ms`; the other ("slow")
-blocks take turns, one after every `slow_every`-th power read.
+What differs per model is data, not code: a table of register blocks (in meter_<model>.py, imported only for the
+configured model), each with the float32 fields it carries (offset, target in the `Reading`, scale num/den to
+our fixed-point unit, and whether the CT and/or VT ratio applies). Block 0 is the power block, read once per
+`period_ms`; the other ("slow") blocks take turns, one after every `slow_every`-th power read.
 
-Start-up runs inside `step()` before the first power read:
-- DTSU666: read IrAt/UrAt (0x0006, 0x0007) unless `ct_ratio`/`vt_ratio` are
-  given; read Ua (with the U/I block) to tell the native map (0.1 V units,
-  ~2300) from the -H variant (engineering units, ~230; already primary, no
-  ratios applied);
-  probe the energy family (0x101E, else 0x401E); with fc=None an "illegal
-  function" answer switches FC03 -> FC04.
-- every model: read the frequency and require 40-70 Hz, else WRONG_METER.
-A failed start-up is retried after `retry_ms`.
+Start-up runs inside `step()` before the first power read: every model reads the frequency and requires 40-70
+Hz, else WRONG_METER; the DTSU666 first reads its ratios and variant and probes its energy registers
+(meter_dtsu666.py); with fc=None an "illegal function" answer switches FC03 -> FC04. A failed start-up is
+retried after `retry_ms`.
 
-Units and sign: power_dw (deci-watts, + import / - export, primary side),
-voltage_dv, current_ma, frequency_chz, import_wh/export_wh. `invert=True`
-negates powers and swaps import/export for meters wired the other way round.
-Energy saturates at 2**30 - 1 Wh (1,073,741 kWh): the ESP32's small-int
-limit; beyond it the field holds that value (documented in docs/METERS.md).
+Units and sign: power_dw (deci-watts, + import / - export, primary side), voltage_dv, current_ma, frequency_chz,
+import_wh/export_wh. `invert=True` negates powers and swaps import/export for meters wired the other way round.
+Energy saturates at 2**30 - 1 Wh (1,073,741 kWh): the ESP32's small-int limit; beyond it the field holds that
+value (documented in docs/METERS.md).
 
-The driver sets `reading.phases` (1 for DDSU666/SDM120, whose power also
-goes to phase_power_dw[0]). `step()` returns one of the status constants
-below. A new power sample sets `reading.power_dw` (and phases),
-`reading.t_ms`, `reading.valid = True` and increments `reading.seq`; a
-failed or invalid power read sets `reading.valid = False`. Per-device counters (per transaction, after the
-master's retries): `ok`, `timeout`, `crc`, `exception`, `invalid`.
+The driver sets `reading.phases` (1 for DDSU666/SDM120, whose power also goes to phase_power_dw[0]). `step()`
+returns one of the status constants below (their names: step_names.py). A new power sample sets
+`reading.power_dw` (and phases), `reading.t_ms`, `reading.valid = True` and increments `reading.seq`; a failed
+or invalid power read sets `reading.valid = False`. Per-device counters (per transaction, after the master's
+retries): `ok`, `timeout`, `crc`, `exception`, `invalid`.
 
-Late answers (see modbus.py): the master keeps the bus quiet for `late_ms`
-(the meter's slowest answer; None: the master's) after an unanswered
-request, throws away what arrives meanwhile, and holds back a read while a
-read of the same length at another register may still be answered (so the
-DTSU666 start-up, four 2-register reads, takes about 3 x late_ms; step()
-says WAIT_BUS meanwhile). For a meter slower than late_ms, reads that
-follow each other differ in byte count, so a stray answer is refused by
-the master as not ours: the power block's count is
-unique in its model (load_model checks it) and alternates between `count`
-and `count + 2` (one more float, never used), so even two power reads in a
-row are told apart. A refused longer read (exception 02) is followed at
-once by the plain one, so no sample is lost; a meter that refuses it three
-times in a row is read with the plain one from then on (`alternate_ok`).
+Late answers (see modbus.py): the master keeps the bus quiet for `late_ms` (the meter's slowest answer; None:
+the master's) after an unanswered request, throws away what arrives meanwhile, and holds back a read while a
+read of the same length at another register may still be answered (so the DTSU666 start-up, four 2-register
+reads, takes about 3 x late_ms; step() says WAIT_BUS meanwhile). For a meter slower than late_ms, reads that
+follow each other differ in byte count, so a stray answer is refused by the master as not ours: the power
+block's count is unique in its model (load_model checks it) and alternates between `count` and `count + 2` (one
+more float, never used), so even two power reads in a row are told apart. A refused longer read (exception 02)
+is followed at once by the plain one, so no sample is lost; a meter that refuses it three times in a row is read
+with the plain one from then on (`alternate_ok`).
 
-Sharing a bus: drivers on one master take turns; a driver whose turn comes
-while another transaction runs returns WAIT_BUS, leaves its address in
-`master.waiter` and goes first once the bus is free (so a driver with a
+Sharing a bus: drivers on one master take turns; a driver whose turn comes while another transaction runs
+returns WAIT_BUS, leaves its address in `master.waiter` and goes first once the bus is free (so a driver with a
 back-to-back start-up cannot starve the others).
 
-Timing and allocation: step() allocates nothing once constructed, in
-success and failure alike (fields live in preallocated arrays, decoding is
-integer-only via f32, every method's frame fits 11 words); the one
-exception is a successful DTSU666 start-up, which rebuilds its tables. Each
-call is a few hundred bytecodes at most (34 us per power poll on the unix
-port, bench/bench_modbus.py).
+Timing and allocation: step() allocates nothing once constructed, in success and failure alike (fields live in
+preallocated arrays, decoding is integer-only via f32, every method's frame fits 11 words); the one exception is
+a successful DTSU666 start-up, which rebuilds its tables. Each call is a few hundred bytecodes at most (34 us
+per power poll on the unix port, bench/bench_modbus.py).
 """
 
 from array import array
@@ -78,24 +63,10 @@ EXCEPTION = modbus.EXCEPTION
 INVALID_VALUE = const(-5)  # NaN, Inf or out of range
 WRONG_METER = const(-6)  # start-up plausibility failed
 
-STATUS_NAMES = {
-    IDLE: "idle",
-    BUSY: "busy",
-    WAIT_BUS: "waiting for the bus",
-    SAMPLE: "new sample",
-    UPDATED: "updated",
-    STARTED: "started",
-    TIMEOUT: "no response (timeout)",
-    BAD_FRAME: "bad response (CRC error or garbled frame)",
-    EXCEPTION: "exception response",
-    INVALID_VALUE: "invalid value (NaN, Inf or out of range)",
-    WRONG_METER: "implausible readings: wrong meter type, register map or word order?",
-}
-
 # Targets in the Reading
 T_POWER = const(0)
 T_P1 = const(1)
-T_P3 = const(3)
+_T_P3 = const(3)
 T_U1 = const(4)
 T_I1 = const(7)
 T_FREQ = const(10)
@@ -108,164 +79,29 @@ R_CT = const(1)
 R_VT = const(2)
 R_CTVT = const(3)
 
-# Chint parameter and measurement registers (DT19/DT20/DD19 names)
-CHINT_IRAT = const(0x0006)
-CHINT_UA = const(0x2006)
-CHINT_ENERGY_1000 = const(0x101E)
-CHINT_ENERGY_4000 = const(0x401E)
-_ENERGY_FAMILY_SHIFT = const(0x3000)  # 0x401E - 0x101E
-
-FREQ_MIN_CHZ = const(4000)
-FREQ_MAX_CHZ = const(7000)
-# Ua above this many raw units (0.1 V) means the native map.
-_NATIVE_MIN_RAW = const(1000)
+_FREQ_MIN_CHZ = const(4000)
+_FREQ_MAX_CHZ = const(7000)
 MAX_RATIO = const(9999)
 
-# Start-up requests
-_K_RATIOS = const(0)
-_K_VARIANT = const(1)
-_K_PROBE_1000 = const(2)
-_K_PROBE_4000 = const(3)
-_K_CHECK = const(4)
+STARTUP_CHECK = const(4)  # the last start-up request of every model: the frequency check
 
 _FIELD = const(5)  # ints per field: register offset, target, num, den, ratio
-_STARTUP_COUNT = const(2)  # registers of the Chint start-up reads
+STARTUP_COUNT = const(2)  # registers of the DTSU666's start-up reads
 _ALT_EXTRA = const(2)  # the power block's alternate read: one float more
 _ILLEGAL_ADDRESS = const(2)
 _ALT_REFUSALS = const(3)  # the longer power read refused this often in a row: the meter does not have it
 
 
-def _fields(*fields):
+# A model's table (meter_<model>.TABLE): (function code, phases, power is the sum of phases, frequency block
+# index, blocks); a block: (register, count, fields); a field: (register offset, target, num, den, ratio).
+# value_in_our_unit = float * num / den.
+def fields(*fields):
+    """One block's fields as one flat tuple (_FIELD ints each)."""
     flat = []
     for field in fields:
         flat.extend(field)
     return tuple(flat)
 
-
-# A model: (function code, phases, power is the sum of phases, frequency block
-# index, blocks); a block: (register, count, fields); a field: (register
-# offset, target, num, den, ratio). value_in_our_unit = float * num / den.
-DDSU666 = (
-    modbus.FC_READ_HOLDING,
-    1,
-    False,
-    2,
-    (
-        (0x2000, 6, _fields((4, T_POWER, 10000, 1, R_CTVT))),  # U, I, P: P in kW (a count no other read has)
-        (0x2000, 4, _fields((0, T_U1, 10, 1, R_VT), (2, T_I1, 1000, 1, R_CT))),  # U V, I A
-        (0x200E, 2, _fields((0, T_FREQ, 100, 1, R_NONE))),  # Freq Hz
-        (0x4000, 2, _fields((0, T_IMPORT, 1000, 1, R_CTVT))),  # Ep kWh
-        (0x400A, 2, _fields((0, T_EXPORT, 1000, 1, R_CTVT))),  # reverse Ep kWh [?]
-    ),
-)
-
-# The native map: secondary side, Chint raw units (0.1 V, 0.001 A, 0.1 W, 0.01 Hz).
-DTSU666 = (
-    modbus.FC_READ_HOLDING,
-    3,
-    False,
-    2,
-    (
-        (
-            0x2012,  # Pt, Pa, Pb, Pc in 0.1 W
-            8,
-            _fields(
-                (0, T_POWER, 1, 1, R_CTVT),
-                (2, T_P1, 1, 1, R_CTVT),
-                (4, T_P1 + 1, 1, 1, R_CTVT),
-                (6, T_P1 + 2, 1, 1, R_CTVT),
-            ),
-        ),
-        (
-            CHINT_UA,
-            12,
-            _fields(
-                (0, T_U1, 1, 1, R_VT),
-                (2, T_U1 + 1, 1, 1, R_VT),
-                (4, T_U1 + 2, 1, 1, R_VT),
-                (6, T_I1, 1, 1, R_CT),
-                (8, T_I1 + 1, 1, 1, R_CT),
-                (10, T_I1 + 2, 1, 1, R_CT),
-            ),
-        ),
-        (0x2044, 2, _fields((0, T_FREQ, 1, 1, R_NONE))),
-        (CHINT_ENERGY_1000, 2, _fields((0, T_IMPORT, 1000, 1, R_CTVT))),  # ImpEp kWh
-        (0x1028, 2, _fields((0, T_EXPORT, 1000, 1, R_CTVT))),  # ExpEp kWh
-    ),
-)
-# The -H variant on the same addresses: engineering units (V, A, W, Hz), primary side.
-DTSU666H = (
-    modbus.FC_READ_HOLDING,
-    3,
-    False,
-    2,
-    (
-        (
-            0x2012,
-            8,
-            _fields(
-                (0, T_POWER, 10, 1, R_NONE),
-                (2, T_P1, 10, 1, R_NONE),
-                (4, T_P1 + 1, 10, 1, R_NONE),
-                (6, T_P1 + 2, 10, 1, R_NONE),
-            ),
-        ),
-        (
-            CHINT_UA,
-            12,
-            _fields(
-                (0, T_U1, 10, 1, R_NONE),
-                (2, T_U1 + 1, 10, 1, R_NONE),
-                (4, T_U1 + 2, 10, 1, R_NONE),
-                (6, T_I1, 1000, 1, R_NONE),
-                (8, T_I1 + 1, 1000, 1, R_NONE),
-                (10, T_I1 + 2, 1000, 1, R_NONE),
-            ),
-        ),
-        (0x2044, 2, _fields((0, T_FREQ, 100, 1, R_NONE))),
-        (CHINT_ENERGY_1000, 2, _fields((0, T_IMPORT, 1000, 1, R_NONE))),
-        (0x1028, 2, _fields((0, T_EXPORT, 1000, 1, R_NONE))),
-    ),
-)
-# Eastron input registers, FC04, SI units (V, A, W, Hz, kWh).
-SDM120 = (
-    modbus.FC_READ_INPUT,
-    1,
-    False,
-    2,
-    (
-        (0x000C, 2, _fields((0, T_POWER, 10, 1, R_CTVT))),
-        (0x0000, 8, _fields((0, T_U1, 10, 1, R_VT), (6, T_I1, 1000, 1, R_CT))),
-        (  # Hz, import and export kWh in one read (its count must differ from the power block's)
-            0x0046,
-            6,
-            _fields((0, T_FREQ, 100, 1, R_NONE), (2, T_IMPORT, 1000, 1, R_CTVT), (4, T_EXPORT, 1000, 1, R_CTVT)),
-        ),
-    ),
-)
-SDM630 = (
-    modbus.FC_READ_INPUT,
-    3,
-    True,  # one read of the three phase powers; the total is their sum
-    2,
-    (
-        (0x000C, 6, _fields((0, T_P1, 10, 1, R_CTVT), (2, T_P1 + 1, 10, 1, R_CTVT), (4, T_P1 + 2, 10, 1, R_CTVT))),
-        (
-            0x0000,
-            12,
-            _fields(
-                (0, T_U1, 10, 1, R_VT),
-                (2, T_U1 + 1, 10, 1, R_VT),
-                (4, T_U1 + 2, 10, 1, R_VT),
-                (6, T_I1, 1000, 1, R_CT),
-                (8, T_I1 + 1, 1000, 1, R_CT),
-                (10, T_I1 + 2, 1000, 1, R_CT),
-            ),
-        ),
-        (0x0046, 2, _fields((0, T_FREQ, 100, 1, R_NONE))),
-        (0x0048, 4, _fields((0, T_IMPORT, 1000, 1, R_CTVT), (2, T_EXPORT, 1000, 1, R_CTVT))),
-    ),
-)
 
 _MAX_BLOCKS = const(6)
 _MAX_FIELDS = const(16)
@@ -304,7 +140,7 @@ def _check_shapes(blocks, freq_block, chint_startup):
     others = [block[1] for block in blocks[1:]]
     others.append(blocks[freq_block][1])  # the start-up check reads the frequency block
     if chint_startup:
-        others.append(_STARTUP_COUNT)
+        others.append(STARTUP_COUNT)
     if power in others or power + _ALT_EXTRA in others:
         raise ValueError("the power block's register count must differ from every other read's")
 
@@ -325,7 +161,7 @@ class Meter:
         period_ms=1000,
         slow_every=5,
         retry_ms=5000,
-        startup=(_K_CHECK,),
+        startup=(STARTUP_CHECK,),
         name="meter",
         late_ms=None,
     ):
@@ -543,7 +379,7 @@ class Meter:
 
     def _store(self, target, value):
         reading = self.reading
-        if target <= T_P3:
+        if target <= _T_P3:
             if self.invert:
                 value = -value
             if target == T_POWER:
@@ -576,10 +412,10 @@ class Meter:
         self._count = self._startup_count(kind)
 
     def _startup_count(self, kind):
-        return self._block_count[self._freq_block]  # _K_CHECK
+        return self._block_count[self._freq_block]  # STARTUP_CHECK
 
     def _startup_register(self, kind):
-        return self._block_reg[self._freq_block]  # _K_CHECK
+        return self._block_reg[self._freq_block]  # STARTUP_CHECK
 
     # Start-up runs again every retry_ms while a meter is missing, so these
     # methods keep small frames too (only a successful start-up, which
@@ -611,7 +447,7 @@ class Meter:
         field = self._block_first[self._freq_block]
         offset = self.master.offset + 2 * self._field_offset[field]
         frequency_chz = decode(self._rx, offset, self._field_num[field], self._field_den[field])
-        if frequency_chz < FREQ_MIN_CHZ or frequency_chz > FREQ_MAX_CHZ:
+        if frequency_chz < _FREQ_MIN_CHZ or frequency_chz > _FREQ_MAX_CHZ:
             return WRONG_METER
         self.reading.frequency_chz = frequency_chz
         return 0
@@ -630,102 +466,15 @@ class Meter:
         return status
 
 
-class Chint(Meter):
-    """DTSU666 with its start-up: ratios, variant, energy family, then the common check."""
-
-    def __init__(self, master, address, reading, model, **options):
-        self.variant = "native"
-        self.energy_register = CHINT_ENERGY_1000
-        self._probe_1000 = False
-        plan = (_K_RATIOS, _K_VARIANT, _K_PROBE_1000, _K_PROBE_4000, _K_CHECK)
-        super().__init__(master, address, reading, model, startup=plan, **options)
-
-    def _startup_register(self, kind):
-        if kind == _K_RATIOS:
-            return CHINT_IRAT
-        if kind == _K_VARIANT:
-            return CHINT_UA
-        if kind == _K_PROBE_1000:
-            return CHINT_ENERGY_1000
-        if kind == _K_PROBE_4000:
-            return CHINT_ENERGY_4000
-        return super()._startup_register(kind)
-
-    def _startup_count(self, kind):
-        # Ua comes with the rest of the U/I block: a length the ratio and energy reads do not have, so it
-        # need not wait for them (modbus.py's same-length rule).
-        if kind == _K_VARIANT:
-            return self._block_count[1]
-        if kind == _K_CHECK:
-            return super()._startup_count(kind)
-        return _STARTUP_COUNT
-
-    def _startup_stage(self, kind, status):
-        if kind == _K_RATIOS:
-            return self._ratios(status)
-        if kind == _K_VARIANT:
-            return self._variant(status)
-        if kind == _K_PROBE_1000 or kind == _K_PROBE_4000:
-            self._probe(kind, status)
-            return 0
-        return super()._startup_stage(kind, status)
-
-    def _ratios(self, status):
-        if status != modbus.DONE:
-            # without both overrides the ratios are needed
-            return status if self.ct_override is None or self.vt10_override is None else 0
-        ct_ratio = self.master.register(0)
-        vt_ratio10 = self.master.register(1)
-        if ct_ratio < 1 or ct_ratio > MAX_RATIO or vt_ratio10 < 1 or vt_ratio10 > MAX_RATIO:
-            return WRONG_METER
-        self.ct_ratio = self.ct_override or ct_ratio
-        self.vt_ratio10 = self.vt10_override or vt_ratio10
-        return 0
-
-    def _variant(self, status):
-        if status != modbus.DONE:
-            return status
-        raw = decode(self._rx, self.master.offset, 1, 1)
-        if raw == INVALID:
-            return WRONG_METER
-        # ~2300 (0.1 V) is the native map; ~230 with a VT ratio of 1 is the -H variant in volts
-        self.variant = "H" if 50 <= raw < _NATIVE_MIN_RAW and self.vt_ratio10 == 10 else "native"
-        return 0
-
-    def _probe(self, kind, status):
-        """Energy family: 0x101E if it answers non-zero, else 0x401E if that does, else whichever answered."""
-        found = status == modbus.DONE and decode(self._rx, self.master.offset, 1, 1) > 0
-        if kind == _K_PROBE_1000:
-            self._probe_1000 = status == modbus.DONE
-            if not found:
-                return  # try the other family
-            self.energy_register = CHINT_ENERGY_1000
-            self._stage += 1  # skip the 0x401E probe
-        elif found:
-            self.energy_register = CHINT_ENERGY_4000
-        else:
-            self.energy_register = CHINT_ENERGY_1000 if self._probe_1000 else 0
-        self._load_variant()
-
-    def _load_variant(self):
-        """Ratios, variant and energy family are known: rebuild the tables (before the frequency check)."""
-        self.load_model(DTSU666H if self.variant == "H" else DTSU666)
-        if self.energy_register == 0:
-            self._blocks = 3  # no energy registers answer: leave them out
-            self.slow_blocks = 2
-        elif self.energy_register == CHINT_ENERGY_4000:
-            self._block_reg[3] += _ENERGY_FAMILY_SHIFT
-            self._block_reg[4] += _ENERGY_FAMILY_SHIFT
-
-
-# Per model: the driver, the register table, and the rated maximum current with direct connection (mA);
-# a CT meter's rating is CT_SECONDARY_MA times its CT ratio. Block UI_BLOCK of every table holds the
-# voltages and currents. The one list of models: cfg, the tools and lib/control/guard.py read it.
+# Per model: the rated maximum current with direct connection (mA); a CT meter's rating is CT_SECONDARY_MA
+# times its CT ratio. The driver and register table are meter_<model>.DRIVER and .TABLE; block UI_BLOCK of
+# every table holds the voltages and currents. The one list of models: cfg, the tools and lib/control/guard.py
+# read it.
 MODELS = {
-    "ddsu666": (Meter, DDSU666, 80000),
-    "dtsu666": (Chint, DTSU666, 80000),
-    "sdm120": (Meter, SDM120, 45000),
-    "sdm630": (Meter, SDM630, 100000),
+    "ddsu666": 80000,
+    "dtsu666": 80000,
+    "sdm120": 45000,
+    "sdm630": 100000,
 }
 UI_BLOCK = const(1)
 CT_SECONDARY_MA = const(6000)
@@ -738,8 +487,9 @@ def create(model, master, address, reading, **options):
     ct_ratio=None, vt_ratio=None (override or, DTSU666, read at start-up),
     period_ms=1000, slow_every=5, retry_ms=5000, late_ms=None (the meter's
     slowest answer; None: the master's late_ms).
+    Imports meter_<model> (its table) only now: only the configured model's table is built.
     """
     if model not in MODELS:
         raise ValueError("unknown meter model %r (one of %s)" % (model, ", ".join(sorted(MODELS))))
-    cls, table, _ = MODELS[model]
-    return cls(master, address, reading, table, name=model, **options)
+    table = __import__("meter_" + model)
+    return table.DRIVER(master, address, reading, table.TABLE, name=model, **options)

@@ -71,8 +71,8 @@ from modbus_recent import RecentRequests
 
 FC_READ_HOLDING = const(3)
 FC_READ_INPUT = const(4)
-FC_WRITE_SINGLE = const(6)
-FC_WRITE_MULTIPLE = const(16)
+_FC_WRITE_SINGLE = const(6)
+_FC_WRITE_MULTIPLE = const(16)
 
 # poll() results
 IDLE = const(0)
@@ -82,15 +82,15 @@ TIMEOUT = const(-1)
 BAD_FRAME = const(-2)
 EXCEPTION = const(-3)
 
-MAX_FRAME = const(256)
-MAX_READ_REGISTERS = const(125)
-MAX_WRITE_REGISTERS = const(123)
+_MAX_FRAME = const(256)
+_MAX_READ_REGISTERS = const(125)
+_MAX_WRITE_REGISTERS = const(123)
 _REQUEST_LEN = const(8)
 _CHUNK = const(32)
 # Reading a babbling line stops after this many bytes per poll (or flush).
-_MAX_DRAIN = const(2 * MAX_FRAME)
+_MAX_DRAIN = const(2 * _MAX_FRAME)
 # The slowest answer a slave gives, from the request, unless the caller says otherwise.
-DEFAULT_LATE_MS = const(1000)
+_DEFAULT_LATE_MS = const(1000)
 
 EXCEPTION_NAMES = {
     1: "illegal function",
@@ -143,12 +143,12 @@ class Master:
         self.timeout_ms = timeout_ms
         self.retries = retries
         self.silence_ms = silence_ms_for(baud, char_bits) if silence_ms is None else silence_ms
-        self.late_ms = DEFAULT_LATE_MS if late_ms is None else late_ms
-        self.tx = bytearray(MAX_FRAME)
+        self.late_ms = _DEFAULT_LATE_MS if late_ms is None else late_ms
+        self.tx = bytearray(_MAX_FRAME)
         self._tx_read = memoryview(self.tx)[:_REQUEST_LEN]
         self._tx_view = self._tx_read
         self._tx_views = {}  # FC16 request length -> memoryview
-        self.rx = bytearray(MAX_FRAME)
+        self.rx = bytearray(_MAX_FRAME)
         self._chunk = bytearray(_CHUNK)
         self._rx_len = 0
         self._start = 0  # first rx byte that may still begin the response
@@ -208,7 +208,7 @@ class Master:
         """Send FC03/FC04 for `count` registers from `register`; False if the bus is not free.
 
         late_ms: the slave's slowest answer (-1: the master's `late_ms`)."""
-        if count < 1 or count > MAX_READ_REGISTERS or (function != FC_READ_HOLDING and function != FC_READ_INPUT):
+        if count < 1 or count > _MAX_READ_REGISTERS or (function != FC_READ_HOLDING and function != FC_READ_INPUT):
             raise ValueError("bad read request")
         _check_block(register, count)
         if not self.free(now_ms):
@@ -230,7 +230,7 @@ class Master:
         if not self.free(now_ms):
             return False
         self.address = address
-        self.function = FC_WRITE_SINGLE
+        self.function = _FC_WRITE_SINGLE
         self.count = 0
         self._length = 1
         if self._twin_pending(register, now_ms):
@@ -242,13 +242,13 @@ class Master:
 
     def start_write_multiple(self, address, register, values, now_ms, late_ms=-1):
         """Send FC16 with `values` (a sequence of 16-bit ints); False if the bus is not free."""
-        if len(values) < 1 or len(values) > MAX_WRITE_REGISTERS:
+        if len(values) < 1 or len(values) > _MAX_WRITE_REGISTERS:
             raise ValueError("bad write request")
         _check_block(register, len(values))
         if not self.free(now_ms):
             return False
         self.address = address
-        self.function = FC_WRITE_MULTIPLE
+        self.function = _FC_WRITE_MULTIPLE
         self.count = 0
         self._length = len(values)
         if self._twin_pending(register, now_ms):
@@ -419,7 +419,7 @@ class Master:
         chunk = self._chunk
         length = self._rx_len
         index = 0
-        while index < count and length < MAX_FRAME:
+        while index < count and length < _MAX_FRAME:
             rx[length] = chunk[index]
             length += 1
             index += 1
@@ -479,7 +479,7 @@ class Master:
     def _echoes(self, start):
         """A write response repeats the request's register (and, for FC06, its value)."""
         index = 2
-        last = 6 if self.function == FC_WRITE_SINGLE else 4
+        last = 6 if self.function == _FC_WRITE_SINGLE else 4
         while index < last:
             if self.rx[start + index] != self.tx[index]:
                 return False

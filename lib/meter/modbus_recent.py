@@ -17,11 +17,11 @@ from array import array
 
 from compat import const, ticks_diff
 
-SIZE = const(16)
+_SIZE = const(16)
 
 
 class RecentRequests:
-    def __init__(self, size=SIZE):
+    def __init__(self, size=_SIZE):
         self.size = size
         self._key = array("i", bytes(4 * size))  # 0: a free slot (keys are never 0: addresses start at 1)
         self._register = array("i", bytes(4 * size))
