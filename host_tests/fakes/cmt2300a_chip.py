@@ -30,7 +30,8 @@ probability in %; RequestFrame, DevInfoSimple, limits (HMS persistent codes
 Portable (CPython and the MicroPython unix port); test code, it allocates.
 """
 
-from nrf24_chip import Clock, Rng, crc8, crc16  # noqa: F401 - Clock for the tests
+from nrf24_chip import Clock, Rng, crc8, crc16, put16  # noqa: F401 - Clock for the tests
+from nrf24_chip import Pin as _NrfPin
 
 # ---------------------------------------------------------------- timing on the air
 
@@ -44,13 +45,14 @@ def airtime_ms(length):
 # ---------------------------------------------------------------- pins
 
 
-class Pin:
+class Pin(_NrfPin):
+    """A GPIO with a mode, as the CMT2300A driver sets SDIO's direction; otherwise the nRF24 fake's pin."""
+
     IN = 1
     OUT = 3
 
     def __init__(self, on_change=None, value=0):
-        self._value = value
-        self._on_change = on_change
+        super().__init__(value, on_change)
         self.mode = Pin.OUT
 
     def init(self, mode=-1, pull=-1, value=None):
@@ -58,19 +60,6 @@ class Pin:
             self.mode = mode
         if value is not None:
             self.value(value)
-
-    def __call__(self, value=None):
-        return self.value(value)
-
-    def value(self, value=None):
-        if value is None:
-            return self._value
-        value = 1 if value else 0
-        if value != self._value:
-            self._value = value
-            if self._on_change is not None:
-                self._on_change(value)
-        return None
 
 
 class SdioPin(Pin):
@@ -372,11 +361,6 @@ FALLBACK_MS = 15 * 60000
 _PARTS = {0x1144: b"\x10\x21\x41\x00", 0x1382: b"\x10\x33\x31\x00"}  # HMS-800W-2T, HMT-2250-6T
 
 
-def _put16(buf, offset, value):
-    buf[offset] = (value >> 8) & 0xFF
-    buf[offset + 1] = value & 0xFF
-
-
 class HmsInverter:
     def __init__(self, serial_text, rated_w=800, available_w=600, dead_time_ms=5000, fragment_loss=0,
                  corrupt=0, bad_crc8=0):
@@ -473,21 +457,21 @@ class HmsInverter:
                       (46, 48, 52, 56, 64), (46, 50, 54, 60, 66))
             for offset, value in ((68, 2301), (70, 2302), (72, 2303), (80, 5001), (82, out), (86, out // 690),
                                   (88, out // 690 + 1), (90, out // 690 + 2), (92, 1000), (94, 412), (96, 3)):
-                _put16(p, offset, value)
+                put16(p, offset, value)
         else:
             p = bytearray(42)
             inputs = ((2, 6, 10, 14, 22), (4, 8, 12, 18, 24))
             for offset, value in ((26, 2305), (28, 4998), (30, out), (34, out * 10 // 2305), (36, 1000), (38, 364),
                                   (40, 14)):
-                _put16(p, offset, value)
-        _put16(p, 0, 1)
+                put16(p, offset, value)
+        put16(p, 0, 1)
         share = dc // len(inputs)
         for voltage, current, power, total, day in inputs:
-            _put16(p, voltage, 335)
-            _put16(p, current, share * 10 // 335)
-            _put16(p, power, share)
-            _put16(p, total + 2, 0x3BF4)
-            _put16(p, day, 1234)
+            put16(p, voltage, 335)
+            put16(p, current, share * 10 // 335)
+            put16(p, power, share)
+            put16(p, total + 2, 0x3BF4)
+            put16(p, day, 1234)
         return p
 
     def _frame(self, mid, index, data):

@@ -379,7 +379,7 @@ class Air:
 _HM2_LENGTH = 42
 
 
-def _put16(buf, offset, value):
+def put16(buf, offset, value):
     buf[offset] = (value >> 8) & 0xFF
     buf[offset + 1] = value & 0xFF
 
@@ -457,33 +457,33 @@ class HmInverter:
             payload = bytearray(b"\x27\x1c\x10\x11\x30\x01\x01\x00\x0a\x00\x20\x01\x00\x00")  # HM-800 part
         elif data_type == 0x05:
             payload = bytearray(14)
-            _put16(payload, 0, 1)
-            _put16(payload, 2, self.limit_dw * 100 // self.rated_w)  # tenths of a percent
+            put16(payload, 0, 1)
+            put16(payload, 2, self.limit_dw * 100 // self.rated_w)  # tenths of a percent
         else:
             return
         self._answer(0x95, payload)
 
     def _real_time(self):
         p = bytearray(_HM2_LENGTH)
-        _put16(p, 0, 1)
+        put16(p, 0, 1)
         out = self.output_dw()
         dc = out * 105 // 100  # a 95 % efficient inverter
         for base in (2, 8):
-            _put16(p, base, 335)  # 33.5 V
-            _put16(p, base + 2, dc // 2 * 10 // 335)  # cA
-            _put16(p, base + 4, dc // 2)  # dW
+            put16(p, base, 335)  # 33.5 V
+            put16(p, base + 2, dc // 2 * 10 // 335)  # cA
+            put16(p, base + 4, dc // 2)  # dW
         for offset in (14, 18):
-            _put16(p, offset, 0x0002)
-            _put16(p, offset + 2, 0x3BF4)  # 146.420 kWh
-        _put16(p, 22, self.yield_day_wh)
-        _put16(p, 24, self.yield_day_wh - 5)
-        _put16(p, 26, 2305)
-        _put16(p, 28, 4998)
-        _put16(p, 30, out)
-        _put16(p, 34, out * 10 // 2305)
-        _put16(p, 36, 1000)
-        _put16(p, 38, 364)
-        _put16(p, 40, 14)
+            put16(p, offset, 0x0002)
+            put16(p, offset + 2, 0x3BF4)  # 146.420 kWh
+        put16(p, 22, self.yield_day_wh)
+        put16(p, 24, self.yield_day_wh - 5)
+        put16(p, 26, 2305)
+        put16(p, 28, 4998)
+        put16(p, 30, out)
+        put16(p, 34, out * 10 // 2305)
+        put16(p, 36, 1000)
+        put16(p, 38, 364)
+        put16(p, 40, 14)
         return p
 
     def _answer(self, mid, payload):
