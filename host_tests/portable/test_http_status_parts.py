@@ -224,6 +224,27 @@ def test_inverter_rows_say_when_each_was_last_heard_and_what_it_missed():
     assert [row["missed"] for row in rows] == [0, None, 3]  # row 1 is on no Hoymiles link (SunSpec, DTU)
 
 
+def test_pages_are_pieces_a_fragmented_heap_has_room_for():
+    import settings_page
+
+    for page in (status_page.PAGE, settings_page.PAGE):
+        assert max(len(piece) for piece in page) <= 512
+        assert b"".join(page).endswith(b"</script></body></html>\n")
+
+
+def test_commissioning_without_the_mode_is_501_and_changes_nothing():
+    import http_settings
+
+    headers = {"authorization": "Bearer abcdefgh", "content-length": "14"}
+    request = http_request.Request("POST", "/api/commission", headers, b'{"minutes": 5}')
+    setting = {"http_writes": True, "http_token": "abcdefgh"}.get
+    assert raises(http_request.HttpError, http_settings.handle, request, None, setting, None).status == 501
+    started = []
+    assert http_settings.handle(request, None, setting, started.append) == ("application/json",
+                                                                           {"commission_min": 5})
+    assert started == [5]
+
+
 def _server():
     return http_status.StatusServer(lambda now_ms: {}, lambda watts: None, {}.get, port=0, host="127.0.0.1")
 

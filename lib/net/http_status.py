@@ -41,8 +41,8 @@ Timing and allocation: an idle `poll()` (nothing pending) asks the poller
 with `ipoll(0)` and allocates nothing on MicroPython. Each slot has one
 preallocated buffer of `max_request` bytes: it holds the request, then
 serves as the send buffer of the answer (outbox.py). The answer is never
-built whole: a page goes out as slices of its constant pieces (each under
-2 kB; in a frozen image they stay in flash), /api/status as JSON pieces of a snapshot taken when the request
+built whole: a page goes out as slices of its constant pieces (at most 512
+bytes each; in a frozen image they stay in flash), /api/status as JSON pieces of a snapshot taken when the request
 completed (json_stream.py; the snapshot is a dict of small objects, the
 Content-Length is counted from it first). A request allocates its parsed
 strings and those small pieces. The settings modules (http_settings.py,

@@ -42,6 +42,7 @@ from fleet import CMD_ACKED
 from guard import FAILSAFE_REASONS
 
 MODE_NAMES = ("starting", "failsafe", "regulating")
+SUPERVISOR_STATES = ("ok", "excursion", "lockout", "commissioning")
 _MODE_FAILSAFE = const(1)
 _NO_SLOT = const(0xFF)  # hm_link.slot_of_row of a row the link does not carry
 CMD_NAMES = ("idle", "queued", "sent", "acked", "failed")
@@ -150,13 +151,13 @@ class PlantStatus:
         lockout_s = getattr(supervisor, "lockout_left_s", 0)
         commission_s = getattr(supervisor, "commission_left_s", 0)
         if lockout_s > 0:
-            state = "lockout"
+            state = 2
         elif commission_s > 0:
-            state = "commissioning"
+            state = 3
         else:
-            state = "excursion" if getattr(supervisor, "in_excursion", False) else "ok"
+            state = 1 if getattr(supervisor, "in_excursion", False) else 0
         return {
-            "state": state,
+            "state": SUPERVISOR_STATES[state],
             "excursions": getattr(supervisor, "excursions", 0),
             "stage2": getattr(supervisor, "stage2_total", 0),
             "trips": getattr(supervisor, "trips", 0),
