@@ -80,19 +80,21 @@ function value(r,i){var k=r[1],v=$("v"+i).value;if(k=="choice")return r[2][v];if
 """,
     b"""\
 if(k=="inverters")return JSON.parse(v);if(k=="int")return /^-?[0-9]+$/.test(v)?parseInt(v,10):v;return v}
-function put(i){var r=R[i],v;try{v=value(r,i)}catch(e){say("m"+i,{error:"not JSON: "+e.message});return}
+function put(i){var r=R[i],v;if(r[8]&&!$("v"+i).value){say("m"+i,{error:"type the new value"+
+" (a secret is cleared at the REPL)"});return}
+try{v=value(r,i)}catch(e){say("m"+i,{error:"not JSON: "+e.message});return}
 call("POST","/api/settings",{key:r[0],value:v}).then(function(j){say("m"+i,j,"set"+(j.note?": "+j.note:
 "; Save keeps it"))})}
-function load(){sessionStorage.setItem("tok",$("tok").value);call("GET","/api/settings").then(function(j){
 """,
     b"""\
+function load(){sessionStorage.setItem("tok",$("tok").value);call("GET","/api/settings").then(function(j){
 if(j.error){say("msg",j);return}R=j;$("msg").textContent="";$("rows").innerHTML=j.map(function(r,i){
 return"<div class=r><label for=v"+i+"><b>"+r[0]+"</b><small>"+E(r[6])+" &middot; "+E(range(r))+
 "; default "+E(r[1]=="bool"?r[5]?"yes":"no":JSON.stringify(r[5]))+"</small></label><div>"+field(r,i)+(r[4]?" "+r[4]:"")+
-" <button onclick='put("+i+")'>Set</button> <span id=m"+i+"></span></div></div>"}).join("")})}
-function save(){call("POST","/api/settings",{save:true}).then(function(j){say("sres",j,"saved")})}
 """,
     b"""\
+" <button onclick='put("+i+")'>Set</button> <span id=m"+i+"></span></div></div>"}).join("")})}
+function save(){call("POST","/api/settings",{save:true}).then(function(j){say("sres",j,"saved")})}
 function commission(){call("POST","/api/commission",{minutes:parseInt($("cm").value,10)}).then(function(j){
 say("cres",j,"commissioning for "+j.commission_min+" min")})}
 $("tok").value=T;if(T)load();
