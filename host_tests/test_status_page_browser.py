@@ -16,6 +16,7 @@ Without Chromium the test skips (apt-get install chromium-headless-shell), excep
 
 import json
 import os
+import re
 import shutil
 import subprocess
 from html.parser import HTMLParser
@@ -133,7 +134,7 @@ def test_status_page_shows_why_the_plant_is_held_and_every_inverter(plant, tmp_p
     assert text["alarm"] == "Export 568 W is above the limit of 0 W"
     assert dom.rows["inv"] == 3
     assert "4 missed in a row" in text["inv"] and "failed" in text["inv"] and "never" in text["inv"]
-    assert "12 min" in text["inv"]  # inverter 1 was last heard 754 s before the server started
+    assert re.search(r"1\d min \d+ s ago", text["inv"])  # inverter 1 was last heard 754 s before the server started
     assert "trips1" in text["sv"].replace(" ", "") and "excursions3" in text["sv"].replace(" ", "")
     assert "-568 W" in text["now"] and "470 W" in text["now"]
     assert "good reads1000" in text["meter"] and dom.rows["ph"] == 3 and "230.1 V" in text["ph"]
