@@ -1,6 +1,6 @@
 """The gateway's network side: MQTT telemetry, the OpenDTU/AhoyDTU bridge and the HTTP status server.
 
-    online = Online(settings, status, set_export_limit, setting, make_bridge)
+    online = Online(settings, status, set_export_limit, setting, make_bridge, commission)
     online.poll(now_ms, net_up)                  # every service pass, outside the control tick
     online.publish_event(kind, t_ms, a, b)        # the firmware's event fan-out
     online.close()                                # clean stop: "offline", disconnect, close the listener
@@ -11,9 +11,11 @@ What exists follows the settings: with `mqtt_server` set, one MQTT session
 (lib/net/mqtt_bridge.py), the inverter link then: `make_bridge(session)`
 builds it (wiring.py builds every link) and is not kept. With `http_enabled`, the status
 server (lib/net/http_status.py) listens on `http_port` once the network is up;
-its only write, a new export limit, goes through `set_export_limit` (the
-firmware passes cfg.set, so it is checked, logged as CONFIG_CHANGED and acts
-at the next control tick).
+its writes, a new export limit through `set_export_limit` and the settings
+page through web_settings.py, go through cfg.set (checked, logged as
+CONFIG_CHANGED, acting at the next control tick); the settings page's
+commissioning button calls `commission(minutes)` (App.commission, None
+without one).
 
 Never blocking: the MQTT connection is made across service passes
 (non-blocking TCP connect, CONNACK within CONNECT_TIMEOUT_MS, at most once
@@ -33,12 +35,20 @@ from compat import const
 CONNECT_TIMEOUT_MS = const(1000)  # a LAN broker answers in milliseconds; a silent one is given up after this
 
 
+def _web_settings():
+    """What the settings page edits (web_settings.py): imported at its first use, not at boot."""
+    import web_settings
+
+    return web_settings
+
+
 class Online:
-    def __init__(self, settings, status, set_export_limit, setting, make_bridge=None):
+    def __init__(self, settings, status, set_export_limit, setting, make_bridge=None, commission=None):
         self.settings = settings
         self.status = status
         self._set_export_limit = set_export_limit
         self._setting = setting
+        self._commission = commission
         self.session = None
         self.bridge = None
         self.telemetry = None
@@ -86,6 +96,7 @@ class Online:
         try:
             self.http = http_status.StatusServer(
                 self.status.snapshot, self._set_export_limit, self._setting, port=self.settings["http_port"],
+                settings=_web_settings, commission=self._commission,
             )
         except OSError as error:
             self.http_error = error

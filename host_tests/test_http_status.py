@@ -39,7 +39,7 @@ def free_port():
 
 
 class Server:
-    def __init__(self, runtime, writes, log, token=TOKEN):
+    def __init__(self, runtime, writes, log, token=TOKEN, scenario="regulating"):
         self.port = free_port()
         self.log = log
         log.write_text("")
@@ -49,7 +49,7 @@ class Server:
         else:
             command = [sys.executable, "-u"]
             env = dict(os.environ, PYTHONPATH=SEARCH_PATH)
-        command += [str(SCRIPT), str(self.port), "1" if writes else "0", token, str(TIMEOUT_MS), str(log)]
+        command += [str(SCRIPT), str(self.port), "1" if writes else "0", token, str(TIMEOUT_MS), str(log), scenario]
         self.process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         line = self.process.stdout.readline()
         if line.strip() != "ready":
@@ -148,7 +148,28 @@ def test_status_json_reports_the_plant(server):
     assert second["command"] == "queued" and second["output_w"] is None and second["limit_w"] == 1000
     assert status["meter"] == {"ok": 1000, "timeout": 3, "crc": 2, "exception": 1, "invalid": 0}
     assert status["energy"] == {"import_wh": 123456, "export_wh": 654321, "pv_wh": 999000}
+    assert status["reason"] is None and status["alarm"] is False  # 123 W export, 600 W allowed
+    assert status["supervisor"] == {"state": "commissioning", "excursions": 1, "stage2": 0, "trips": 0,
+                                    "lockout_s_left": 0, "lockout_reason": None, "commission_s_left": 1500,
+                                    "clear": None}
+    assert first["answers"] == 1 and first["missed"] is None and 0 <= first["last_contact_s"] < 200
+    assert second["answers"] == 0 and second["last_contact_s"] is None
     assert server.request("GET", "/api/status?x=1")[0] == 200  # a query string is ignored
+
+
+@pytest.mark.parametrize("interpreter", RUNTIMES)
+def test_status_json_explains_a_lockout(interpreter, tmp_path):
+    running = Server(interpreter, writes=False, log=tmp_path / "changes.log", scenario="lockout")
+    try:
+        status = running.status()
+    finally:
+        running.stop()
+    assert status["mode"] == "failsafe" and status["reason"] == "supervisor trip (lockout)"
+    assert status["alarm"] is True and status["grid"]["power_w"] == -568 and status["export_limit_w"] == 0
+    held = status["supervisor"]
+    assert held["state"] == "lockout" and held["lockout_reason"] == "too many stage-2 events"
+    assert held["lockout_s_left"] == 14390 and held["clear"] == "app.reset_supervisor()" and held["trips"] == 1
+    assert [row["missed"] for row in status["inverters"]] == [0, 4, None]
 
 
 def test_writes_are_off_by_default(readonly_server):
@@ -315,42 +336,86 @@ def test_many_slow_clients_cannot_lock_out_a_normal_request(server):
             connection.close()
 
 
-NODE_HARNESS = r"""
-const status = JSON.parse(require("fs").readFileSync(0, "utf8"));
-const calls = {lineTo: 0, moveTo: 0, stroke: 0, fillText: 0};
-const ctx = new Proxy({}, {get: (t, name) => name in calls ? () => { calls[name]++; } : () => {},
-                           set: () => true});
-const elements = {};
-global.document = {getElementById: (id) => elements[id] ||= {id, textContent: "", innerHTML: "", value: "",
-                                                           width: 900, height: 260, getContext: () => ctx}};
-global.fetch = (url) => Promise.resolve({json: () => Promise.resolve(status)});
-global.setInterval = () => 0;
-eval(SCRIPT);
-setTimeout(() => {
-  tick();
-  setTimeout(() => {
-    const text = {};
-    for (const id in elements) text[id] = String(elements[id].textContent || elements[id].innerHTML);
-    console.log(JSON.stringify({calls, text, points: H.length}));
-  }, 50);
-}, 50);
-"""
+def settings_call(server, method, path="/api/settings", body=None, token=TOKEN):
+    headers = {"Content-Type": "application/json"}
+    if token is not None:
+        headers["Authorization"] = "Bearer " + token
+    data = body if isinstance(body, bytes) or body is None else json.dumps(body)
+    return server.request(method, path, body=data, headers=headers)
 
 
-def test_the_page_script_runs_and_draws(server):
-    node = shutil.which("node")
-    if node is None:
-        pytest.skip("no node (Debian package nodejs) to run the page's script")
-    page = server.request("GET", "/")[2].decode()
-    script = page.split("<script>")[1].split("</script>")[0]
-    harness = NODE_HARNESS.replace("SCRIPT", json.dumps(script))
-    status = server.request("GET", "/api/status")[2]
-    done = subprocess.run([node, "-e", harness], input=status.decode(), capture_output=True, text=True, timeout=30)
-    assert done.returncode == 0, done.stderr
-    result = json.loads(done.stdout)
-    assert result["points"] == 2  # the first poll at load, then tick()
-    assert result["calls"]["lineTo"] >= 3 and result["calls"]["stroke"] >= 4
-    text = result["text"]
-    assert text["mode"] == "regulating" and text["grid"] == "-123" and text["pv"] == "599" and text["limit"] == "600"
-    assert "acked" in text["inv"] and "L2" in text["inv"]
-    assert '"pv_wh":999000' in text["energy"]
+def test_settings_are_off_by_default(readonly_server):
+    code, headers, body = readonly_server.request("GET", "/settings")
+    assert code == 200 and headers["Content-Type"].startswith("text/html") and b"/api/settings" in body
+    assert "http://" not in body.decode() and "https://" not in body.decode()
+    for method, path, body in (("GET", "/api/settings", None), ("POST", "/api/settings", {"save": True}),
+                               ("POST", "/api/commission", {"minutes": 30})):
+        code, message = error_of(settings_call(readonly_server, method, path, body))
+        assert code == 403 and "disabled" in message
+    assert readonly_server.changes() == []
+
+
+def test_settings_need_the_token(server):
+    for token in (None, "wrong-token-123"):
+        assert error_of(settings_call(server, "GET", token=token))[0] == 401
+        change = {"key": "export_limit_w", "value": 5}
+        assert error_of(settings_call(server, "POST", body=change, token=token))[0] == 401
+        assert error_of(settings_call(server, "POST", "/api/commission", {"minutes": 5}, token=token))[0] == 401
+    assert server.changes() == []
+
+
+def test_settings_are_the_schema_of_cfg_with_its_values(server):
+    code, headers, body = settings_call(server, "GET")
+    assert code == 200 and headers["Content-Type"] == "application/json"
+    rows = {row[0]: row for row in json.loads(body)}
+    assert rows["export_limit_w"] == ["export_limit_w", "int", 0, 1000000, "W", 0,
+                                      "grid export allowed (0 = zero export)", 0, False]
+    assert rows["meter_baud"][2][:2] == [1200, 2400] and rows["invert"][1] == "bool"
+    assert rows["http_token"][7:] == ["", True] and rows["inverters"][7] == []
+    assert list(rows)[:3] == ["export_limit_w", "phase_export_limit_w", "meter_type"]  # cfg.show()'s order
+
+
+def test_a_setting_goes_through_cfg_set_with_its_checks(server, tmp_path):
+    code, _, body = settings_call(server, "POST", body={"key": "export_limit_w", "value": 300})
+    assert code == 200 and json.loads(body) == {"key": "export_limit_w", "note": None}
+    assert server.changes() == ["set export_limit_w 300"]  # cfg's listeners: the posted-change path
+    rows = {row[0]: row for row in json.loads(settings_call(server, "GET")[2])}
+    assert rows["export_limit_w"][7] == 300
+    refused = [
+        ({"key": "export_limit_w", "value": -5}, 422, "export_limit_w = -5 is out of range: 0..1000000 W"),
+        ({"key": "invert", "value": 1}, 422, "invert must be True or False, not 1"),
+        ({"key": "ct_ratio", "value": "20"}, 422, "ct_ratio must be an int"),
+        ({"key": "no_such_key", "value": 1}, 422, "unknown key 'no_such_key'"),
+        ({"key": "export_limit_w"}, 400, 'body must be {"key"'),
+        ({"key": 5, "value": 5}, 400, 'body must be {"key"'),
+        (b"{key", 400, "body is not JSON"),
+        (b"[1]", 400, "body must be a JSON object"),
+    ]
+    for document, expected, message in refused:
+        code, text = error_of(settings_call(server, "POST", body=document))
+        assert code == expected and text.startswith(message), (document, code, text)
+    assert server.changes() == ["set export_limit_w 300"]
+    code, _, body = settings_call(server, "POST", body={"save": True})
+    assert code == 200 and json.loads(body) == {"saved": True}
+    assert server.changes()[-1] == "save"
+    saved = json.loads((server.log.parent / "config.json").read_text())
+    assert saved["export_limit_w"] == 300
+
+
+def test_commissioning_starts_from_the_page(server):
+    code, _, body = settings_call(server, "POST", "/api/commission", {"minutes": 30})
+    assert code == 200 and json.loads(body) == {"commission_min": 30}
+    assert server.changes() == ["commission 30"]
+    for document in ({"minutes": 0}, {"minutes": "30"}, {"minutes": True}, {"minutes": 30, "x": 1}, {}):
+        assert error_of(settings_call(server, "POST", "/api/commission", document))[0] == 400, document
+    code, message = error_of(settings_call(server, "POST", "/api/commission", {"minutes": 5000}))
+    assert code == 422 and "1..1440" in message  # the refusal of the commissioning side
+    assert server.changes() == ["commission 30"]
+
+
+def test_settings_paths_and_methods(server):
+    code, headers, _ = settings_call(server, "DELETE")
+    assert code == 405 and headers["Allow"] == "GET, POST"
+    code, headers, _ = settings_call(server, "GET", "/api/commission")
+    assert code == 405 and headers["Allow"] == "POST"
+    assert error_of(server.request("POST", "/settings", body=b"{}"))[0] == 405

@@ -12,6 +12,7 @@ import mqtt_bridge
 import outbox
 import plant_status
 import reading
+import supervisor
 import telemetry
 from fragment import fragment
 from mqtt_bridge import NOT_A_NUMBER, parse_dw
@@ -82,7 +83,7 @@ def test_parsing_allocates_nothing():
     allocs.assert_free(parse)
 
 
-def plant(phases=3, with_controller=True):
+def plant(phases=3, with_controller=True, watch=None):
     meter = reading.Reading(phases)
     table = fleet.Fleet(2)
     table.add(0, rated_w=800, phase=0, inputs=2)
@@ -90,7 +91,7 @@ def plant(phases=3, with_controller=True):
     regulator = controller.Controller(table, export_limit_w=0) if with_controller else None
     ring = events.EventRing(4)
     session = Session(mqtt.MQTTClient("em", "127.0.0.1"))
-    status = plant_status.PlantStatus(meter, table, regulator)
+    status = plant_status.PlantStatus(meter, table, regulator, supervisor=watch)
     return meter, table, regulator, ring, telemetry.Telemetry(session, status, events=ring)
 
 
@@ -167,6 +168,17 @@ def test_discovery_configs_are_complete_home_assistant_sensors():
             continue
         kind = kinds["_" + field.rsplit("_", 1)[1]]
         assert (config["device_class"], config["state_class"], config["unit_of_measurement"]) == kind
+
+
+def test_the_supervisor_state_is_announced_with_a_grid_side_meter():
+    watch = supervisor.Supervisor(events.EventRing(4), 0)
+    meter, table, regulator, ring, sender = plant(watch=watch)
+    configs = {topic.split("/")[3]: as_json(payload) for topic, payload in sender.discovery()}
+    config = configs["supervisor"]
+    assert config["device_class"] == "enum" and config["options"] == ["ok", "excursion", "lockout", "commissioning"]
+    watch.lockout_left_s = 600
+    assert value_at(as_json(sender.state(0)), config["value_template"]) == "lockout"
+    assert "supervisor" not in [topic.split("/")[3] for topic, _ in plant()[4].discovery()]  # load-side meter
 
 
 def test_discovery_announces_only_what_the_plant_has():

@@ -1,19 +1,25 @@
-"""A tiny HTTP status server: a live page, a JSON endpoint, one guarded write.
+"""A tiny HTTP server: the live status page, its JSON, guarded writes and the settings page.
 
-    GET  /             the status page (status_page.py)
-    GET  /api/status   the plant's state as JSON (lib/status/plant_status.py)
-    POST /api/limit    {"export_limit_w": N} with `Authorization: Bearer <token>`
+    GET  /                 the status page (status_page.py)
+    GET  /api/status       the plant's state as JSON (lib/status/plant_status.py)
+    POST /api/limit        {"export_limit_w": N} with `Authorization: Bearer <token>`
+    GET  /settings         the settings page; with it GET and POST /api/settings
+    POST /api/commission   and commissioning (http_settings.py, loaded only for these)
 
 Network writes are off unless the setting `http_writes` is true, and then
 need the setting `http_token` (set over the REPL; an empty token refuses
-every write). The server never imports the config: it takes a `setting(key)`
-callable (`cfg.get` on the device), a `status(now_ms)` callable returning a
-dict and a `set_export_limit(watts)` callable that applies a new limit (and
-raises ValueError to refuse it). Every bad request gets a 4xx status with a
-JSON body {"error": "..."} and changes nothing: unknown path 404, wrong
-method 405, bad request line, header or JSON 400, writes off 403, missing or
-wrong token 401, no Content-Length 411, too large 413/431, value out of
-range 422, request not complete within `timeout_ms` 408.
+every write): http_request.authorize. The server never imports the config:
+it takes a `setting(key)` callable (`cfg.get` on the device), a
+`status(now_ms)` callable returning a dict, a `set_export_limit(watts)`
+callable that applies a new limit (and raises ValueError to refuse it) and,
+for the settings page, `settings`: a callable returning the object that
+reads and changes the configuration (firmware/web_settings.py), or None for
+no settings page, and `commission(minutes)`, which starts commissioning (or
+None: the page's button then answers 501). Every bad request gets a 4xx status with a JSON body
+{"error": "..."} and changes nothing: unknown path 404, wrong method 405,
+bad request line, header or JSON 400, writes off 403, missing or wrong token
+401, no Content-Length 411, too large 413/431, value out of range 422,
+request not complete within `timeout_ms` 408.
 
 Several connections (`slots`, 3 by default), `Connection: close`, all
 sockets non-blocking. `poll(now_ms)` does a bounded amount of work per call,
@@ -35,19 +41,31 @@ Timing and allocation: an idle `poll()` (nothing pending) asks the poller
 with `ipoll(0)` and allocates nothing on MicroPython. Each slot has one
 preallocated buffer of `max_request` bytes: it holds the request, then
 serves as the send buffer of the answer (outbox.py). The answer is never
-built whole: the page goes out as slices of the constant, /api/status as
-JSON pieces of a snapshot taken when the request completed (json_stream.py;
-the snapshot is a dict of small objects, the Content-Length is counted from
-it first). A request allocates its parsed strings and those small pieces.
+built whole: a page goes out as slices of its constant pieces (at most 512
+bytes each; in a frozen image they stay in flash), /api/status as JSON pieces of a snapshot taken when the request
+completed (json_stream.py; the snapshot is a dict of small objects, the
+Content-Length is counted from it first). A request allocates its parsed
+strings and those small pieces. The settings modules (http_settings.py,
+settings_page.py) are imported for a settings request and dropped after it.
 The same code runs on the ESP32, the unix port and CPython (socket, select).
 """
 
-import json
 import select
 import socket
+import sys
 
 import json_stream
 from compat import const, ticks_diff
+from http_request import (  # noqa: F401 - valid_token: cfg_schema checks http_token with it
+    HttpError,
+    Request,
+    authorize,
+    content_length,
+    integer,
+    json_body,
+    parse_head,
+    valid_token,
+)
 from outbox import Outbox, would_block
 from status_page import PAGE
 
@@ -73,88 +91,20 @@ REASONS = {
     422: "Unprocessable Content",
     431: "Request Header Fields Too Large",
     500: "Internal Server Error",
+    501: "Not Implemented",
+    503: "Service Unavailable",
 }
 
-# path: the one method it answers to
-ROUTES = {"/": "GET", "/api/status": "GET", "/api/limit": "POST"}
-_TOKEN_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~+/="
-
-
-class HttpError(Exception):
-    def __init__(self, status, message, headers=""):
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.headers = headers
-
-
-def tokens_equal(given, expected):
-    """True if the tokens are equal, in a time that tells nothing about `expected`.
-
-    Every character of `given` is compared, whatever the lengths and wherever
-    they differ (no early return): the time depends only on the length of
-    what the client sent, never on the token's length or on how much of it
-    matched.
-    """
-    difference = len(given) ^ len(expected)
-    size = len(expected) or 1
-    padded = expected or "\0"
-    for index in range(len(given)):
-        difference |= ord(given[index]) ^ ord(padded[index % size])
-    return difference == 0
-
-
-def valid_token(token):
-    """A token usable in a Bearer header: 8 to 128 characters of the RFC 6750 set."""
-    if not isinstance(token, str) or not 8 <= len(token) <= 128:
-        return False
-    for char in token:
-        if char not in _TOKEN_CHARS:
-            return False
-    return True
-
-
-class Request:
-    def __init__(self, method, path, headers, body):
-        self.method = method
-        self.path = path
-        self.headers = headers
-        self.body = body
-
-
-def parse_head(head):
-    """Request line and headers (bytes up to the blank line) -> (method, path, headers)."""
-    try:
-        text = head.decode()
-    except UnicodeError:
-        raise HttpError(400, "request head is not UTF-8") from None
-    lines = text.split("\r\n")
-    parts = lines[0].split(" ")
-    if len(parts) != 3 or not parts[0].isalpha() or not parts[1].startswith("/"):
-        raise HttpError(400, "bad request line")
-    if parts[2] not in ("HTTP/1.0", "HTTP/1.1"):
-        raise HttpError(400, "only HTTP/1.0 and HTTP/1.1")
-    headers = {}
-    for line in lines[1:]:
-        name, colon, value = line.partition(":")
-        if not colon or not name or name != name.strip():
-            raise HttpError(400, "bad header line")
-        headers[name.lower()] = value.strip()
-    path = parts[1].split("?")[0]
-    return parts[0], path, headers
-
-
-def content_length(headers, room):
-    """The body length a request announces; HttpError if bad or more than `room`."""
-    text = headers.get("content-length")
-    if text is None:
-        return -1
-    if not text.isdigit() or len(text) > 9:
-        raise HttpError(400, "bad Content-Length")
-    length = int(text)
-    if length > room:
-        raise HttpError(413, "request too large (at most %d bytes)" % room)
-    return length
+# path: the methods it answers to
+ROUTES = {
+    "/": "GET",
+    "/api/status": "GET",
+    "/api/limit": "POST",
+    "/settings": "GET",
+    "/api/settings": "GET POST",
+    "/api/commission": "POST",
+}
+_SETTINGS_MODULES = ("http_settings", "settings_page")
 
 
 class _Slot:
@@ -226,15 +176,17 @@ class StatusServer:
         max_request=MAX_REQUEST,
         timeout_ms=3000,
         limit_range_w=(0, 1000000),
-        page=None,
         slots=SLOTS,
+        settings=None,
+        commission=None,
     ):
         self._status = status
         self._set_export_limit = set_export_limit
         self._setting = setting
+        self._settings = settings
+        self._commission = commission
         self.timeout_ms = timeout_ms
         self.limit_range_w = limit_range_w
-        self.page = PAGE if page is None else page
         self._slots = [_Slot(max_request) for _ in range(slots)]
         self.served = 0  # 2xx responses
         self.errors = 0  # 4xx/5xx responses
@@ -333,7 +285,7 @@ class StatusServer:
         try:
             request = self._complete(slot)
             if request is not None:
-                self._respond(slot, self._handle(slot, request, now_ms), now_ms)
+                self._respond(slot, self._handle(request, now_ms), now_ms)
             elif ticks_diff(now_ms, slot.t_ms) >= self.timeout_ms:
                 raise HttpError(408, "request not complete in time")
         except HttpError as error:
@@ -385,39 +337,28 @@ class StatusServer:
 
     # --- requests ----------------------------------------------------------------
 
-    def _handle(self, slot, request, now_ms):
-        """(status, content type, body: bytes or a JSON-ready document, extra headers) for a complete request."""
+    def _handle(self, request, now_ms):
+        """(status, content type, body: bytes, pieces or a JSON-ready document, extra headers)."""
         allowed = ROUTES.get(request.path)
         if allowed is None:
-            raise HttpError(404, "no such path: use /, /api/status or /api/limit")
-        if request.method != allowed:
-            raise HttpError(405, "use %s for %s" % (allowed, request.path), "Allow: %s\r\n" % allowed)
+            raise HttpError(404, "no such path: use /, /api/status, /api/limit or /settings")
+        if request.method not in allowed.split():
+            methods = ", ".join(allowed.split())
+            raise HttpError(405, "use %s for %s" % (methods, request.path), "Allow: %s\r\n" % methods)
         if request.path == "/":
-            return 200, "text/html; charset=utf-8", self.page, ""
+            return 200, "text/html; charset=utf-8", PAGE, ""
         if request.path == "/api/status":
             return 200, "application/json", self._status(now_ms), ""
-        return 200, "application/json", self._write_limit(slot, request), ""
+        if request.path == "/api/limit":
+            return 200, "application/json", self._write_limit(request), ""
+        return self._settings_request(request)
 
-    def _write_limit(self, slot, request):
-        if not self._setting("http_writes"):
-            raise HttpError(403, "network writes are disabled (set http_writes over the REPL)")
-        token = self._setting("http_token") or ""
-        if not valid_token(token):
-            raise HttpError(403, "no usable http_token is set (set one over the REPL)")
-        given = request.headers.get("authorization", "")
-        if given[:7].lower() != "bearer " or not tokens_equal(given[7:].strip(), token):
-            raise HttpError(401, "missing or wrong bearer token", 'WWW-Authenticate: Bearer realm="export-manager"\r\n')
-        if slot.body_length < 0:
-            raise HttpError(411, "Content-Length required")
-        try:
-            document = json.loads(request.body)
-        except (ValueError, UnicodeError):
-            raise HttpError(400, "body is not JSON") from None
-        if not isinstance(document, dict) or list(document.keys()) != ["export_limit_w"]:
+    def _write_limit(self, request):
+        authorize(request, self._setting)
+        document = json_body(request)
+        if list(document.keys()) != ["export_limit_w"]:
             raise HttpError(400, 'body must be {"export_limit_w": <integer watts>}')
-        value = document["export_limit_w"]
-        if not isinstance(value, int) or isinstance(value, bool):
-            raise HttpError(400, "export_limit_w must be an integer (watts)")
+        value = integer(document, "export_limit_w")
         low, high = self.limit_range_w
         if not low <= value <= high:
             raise HttpError(422, "export_limit_w must be within %d..%d W" % (low, high))
@@ -429,6 +370,22 @@ class StatusServer:
         self._wrote = True
         return {"export_limit_w": value}
 
+    def _settings_request(self, request):
+        """The settings page and its API: http_settings.py, imported for this request and dropped after it."""
+        if self._settings is None:
+            raise HttpError(404, "this gateway has no settings page")
+        import http_settings
+
+        try:
+            content_type, body = http_settings.handle(request, self._settings, self._setting, self._commission)
+        finally:
+            for name in _SETTINGS_MODULES:
+                sys.modules.pop(name, None)
+        if request.method == "POST":
+            self.writes += 1
+            self._wrote = True
+        return 200, content_type, body, ""
+
     def _respond_error(self, slot, error, now_ms):
         self._respond(slot, (error.status, "application/json", {"error": error.message, "status": error.status},
                              error.headers), now_ms)
@@ -439,9 +396,14 @@ class StatusServer:
             self.errors += 1
         else:
             self.served += 1
-        if isinstance(body, (bytes, bytearray)):
+        if isinstance(body, tuple):  # a page: its constant pieces
+            length = 0
+            for piece in body:
+                length += len(piece)
+            pieces = body
+        elif isinstance(body, (bytes, bytearray)):
             length = len(body)
-            pieces = (memoryview(body),)
+            pieces = (body,)
         else:
             length = json_stream.size(body)
             pieces = json_stream.pieces(body)

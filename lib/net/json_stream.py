@@ -11,13 +11,13 @@ its default separators. Both functions walk the same object the same way, so
 between: the caller keeps the snapshot until it is sent.
 
 Allocation: a list or dict with no container inside is one piece (its
-`json.dumps`: an inverter's row, about 120 bytes, is the largest the gateway
+`json.dumps`: an inverter's row, about 170 bytes, is the largest the gateway
 sends); the rest are separators (constants), keys and scalars. The walk
 keeps one generator per nesting level. Nothing of the size of the whole
-text exists: the state of 4 inverters, 854 bytes of text, is 85 pieces of
-at most 116 bytes; streaming it costs 150 us and 6.4 kB of small objects
-on the 32-bit unix port (bench/bench_mqtt.py; json.dumps whole: 37 us,
-2.2 kB, but the text in one block).
+text exists: the state of 4 inverters, 1120 bytes of text, is 97 pieces of
+at most 170 bytes; taking the snapshot and streaming it costs 139 us and
+7.3 kB of small objects on the 32-bit unix port (bench/bench_mqtt.py;
+json.dumps of the snapshot: 79 us, 1.1 kB, but the text in one block).
 """
 
 import json

@@ -42,14 +42,15 @@ module and PlantStatus only read them.
 
 from compat import ticks_add, ticks_diff
 from events import NAMES, EventRing
-from plant_status import MODE_NAMES
+from plant_status import MODE_NAMES, SUPERVISOR_STATES
 
-# (device_class, state_class, unit_of_measurement) of a Home Assistant sensor
+# (device_class, state_class, unit_of_measurement) of a Home Assistant sensor; an enum has its options instead
 _POWER = ("power", "measurement", "W")
 _ENERGY = ("energy", "total_increasing", "Wh")
 _VOLTAGE = ("voltage", "measurement", "V")
 _FREQUENCY = ("frequency", "measurement", "Hz")
-_ENUM = ("enum", None, None)
+_MODE = ("enum", None, MODE_NAMES)
+_SUPERVISOR = ("enum", None, SUPERVISOR_STATES)
 _GRID_VALID = "{{ 'online' if value_json.grid.valid else 'offline' }}"
 
 
@@ -139,7 +140,9 @@ class Telemetry:
             out.append(("load_power_w", "Load power", "load_power_w", _POWER, True))
             out.append(("inverter_limit_w", "Inverter limit", "limit_total_w", _POWER, False))
             out.append(("export_limit_w", "Export limit", "export_limit_w", _POWER, False))
-            out.append(("mode", "Controller state", "mode", _ENUM, False))
+            out.append(("mode", "Controller state", "mode", _MODE, False))
+        if snapshot.get("supervisor") is not None:  # a grid-side meter
+            out.append(("supervisor", "Supervisor state", "supervisor.state", _SUPERVISOR, False))
         for name in snapshot["energy"]:
             label = name[:-3]  # import, export, pv
             title = "PV energy" if label == "pv" else "Grid %s energy" % label
@@ -175,7 +178,7 @@ class Telemetry:
             "device": self.device,
         }
         if state_class is None:
-            config["options"] = list(MODE_NAMES)
+            config["options"] = list(unit)
         else:
             config["state_class"] = state_class
             config["unit_of_measurement"] = unit

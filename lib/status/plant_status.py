@@ -16,16 +16,35 @@ modules, and a firmware without a PV meter simply leaves that part out:
 - energy: `import_wh`, `export_wh` and, where PV production is counted,
   `pv_wh` (defaults: the reading's own import/export counters);
 - pv_reading: a second meter's `Reading` at the PV output; without it PV
-  power is the sum of the inverters' reported outputs.
+  power is the sum of the inverters' reported outputs;
+- supervisor (lib/control/supervisor.py): its counters, lockout and
+  commissioning time, and `over_limit_dw(reading)` for the export alarm;
+  without one (a load-side meter) "supervisor" is null and "alarm" false;
+- guard (lib/control/guard.py): `failsafe_reason`, an index into
+  guard.FAILSAFE_REASONS (an attribute, or a method returning it);
+- radio: the Hoymiles links (lib/hoymiles/hm_link.py) whose `slot_of_row` and
+  `poll_failures` give each inverter's polls missed in a row.
+
+The supervisor and guard attributes are read with getattr defaults, so a
+firmware without commissioning (no `commission_left_s`) still reports.
 
 Timing and allocation: off the control path (once per HTTP request or
-telemetry period); it allocates the dict it returns, about 1 KB for a few
-inverters, and takes well under a millisecond on the ESP32.
+telemetry period); it allocates the dict it returns, about 1.5 KB for a few
+inverters, and takes well under a millisecond on the ESP32. During a lockout
+it imports lib/status/eventlog.py for the trip reason's name and drops it
+again (the firmware keeps that module out of RAM between events).
 """
 
-from compat import ticks_diff
+import sys
+
+from compat import const, ticks_diff
+from fleet import CMD_ACKED
+from guard import FAILSAFE_REASONS
 
 MODE_NAMES = ("starting", "failsafe", "regulating")
+SUPERVISOR_STATES = ("ok", "excursion", "lockout", "commissioning")
+_MODE_FAILSAFE = const(1)
+_NO_SLOT = const(0xFF)  # hm_link.slot_of_row of a row the link does not carry
 CMD_NAMES = ("idle", "queued", "sent", "acked", "failed")
 METER_COUNTERS = ("ok", "timeout", "crc", "exception", "invalid")
 ENERGY_COUNTERS = ("import_wh", "export_wh", "pv_wh")
@@ -42,14 +61,30 @@ def _name(names, index):
     return names[index] if 0 <= index < len(names) else "unknown"
 
 
+def _trip_name(reason):
+    """The trip reason's name from eventlog.TRIP_NAMES, the one table of them; eventlog leaves RAM again."""
+    loaded = "eventlog" in sys.modules
+    import eventlog
+
+    try:
+        return _name(eventlog.TRIP_NAMES, reason)
+    finally:
+        if not loaded:
+            sys.modules.pop("eventlog", None)
+
+
 class PlantStatus:
-    def __init__(self, reading, fleet, controller=None, meter=None, energy=None, pv_reading=None):
+    def __init__(self, reading, fleet, controller=None, meter=None, energy=None, pv_reading=None,
+                 supervisor=None, guard=None, radio=()):
         self.reading = reading
         self.fleet = fleet
         self.controller = controller
         self.meter = meter
         self.energy = energy if energy is not None else reading
         self.pv_reading = pv_reading
+        self.supervisor = supervisor
+        self.guard = guard
+        self.radio = [link for link in radio if link is not None]
 
     def snapshot(self, now_ms):
         reading = self.reading
@@ -71,6 +106,10 @@ class PlantStatus:
             "inverters": inverters,
         }
         status.update(self._controller())
+        status["reason"] = self._reason(status["mode"])
+        status["supervisor"] = self._supervisor()
+        supervisor = self.supervisor
+        status["alarm"] = bool(reading.valid and supervisor is not None and supervisor.over_limit_dw(reading) > 0)
         meter = self.meter
         if meter is not None:
             status["meter"] = {name: getattr(meter, name, 0) for name in METER_COUNTERS}
@@ -95,6 +134,39 @@ class PlantStatus:
             "commands": controller.commands,
         }
 
+    def _reason(self, mode):
+        """Why the plant is in fail-safe (a FAILSAFE_REASONS name), else None."""
+        guard = self.guard
+        if guard is None or mode != MODE_NAMES[_MODE_FAILSAFE]:
+            return None
+        reason = getattr(guard, "failsafe_reason", 0)
+        if callable(reason):
+            reason = reason()
+        return FAILSAFE_REASONS[reason] if 0 < reason < len(FAILSAFE_REASONS) else None
+
+    def _supervisor(self):
+        supervisor = self.supervisor
+        if supervisor is None:
+            return None
+        lockout_s = getattr(supervisor, "lockout_left_s", 0)
+        commission_s = getattr(supervisor, "commission_left_s", 0)
+        if lockout_s > 0:
+            state = 2
+        elif commission_s > 0:
+            state = 3
+        else:
+            state = 1 if getattr(supervisor, "in_excursion", False) else 0
+        return {
+            "state": SUPERVISOR_STATES[state],
+            "excursions": getattr(supervisor, "excursions", 0),
+            "stage2": getattr(supervisor, "stage2_total", 0),
+            "trips": getattr(supervisor, "trips", 0),
+            "lockout_s_left": lockout_s,
+            "lockout_reason": _trip_name(getattr(supervisor, "trip_reason", 0)) if lockout_s > 0 else None,
+            "commission_s_left": commission_s,
+            "clear": "app.reset_supervisor()" if lockout_s > 0 else None,
+        }
+
     def _inverters(self, now_ms):
         fleet = self.fleet
         rows = []
@@ -109,9 +181,20 @@ class PlantStatus:
                     "command": _name(CMD_NAMES, fleet.cmd_state[index]),
                     "output_w": watts(fleet.output_dw[index]) if reported else None,
                     "output_age_ms": ticks_diff(now_ms, fleet.output_t_ms[index]) if reported else None,
+                    "last_contact_s": _last_contact_s(fleet, index, now_ms),
+                    "answers": fleet.output_seq[index],
+                    "missed": self._missed(index),
                 }
             )
         return rows
+
+    def _missed(self, row):
+        """Polls in a row the inverter left unanswered (its Hoymiles link's count); None on other links."""
+        for link in self.radio:
+            slot = link.slot_of_row[row]
+            if slot != _NO_SLOT:
+                return link.poll_failures[slot]
+        return None
 
     def _pv_w(self, inverters):
         pv = self.pv_reading
@@ -122,3 +205,13 @@ class PlantStatus:
             if row["output_w"] is not None:
                 total += row["output_w"]
         return total
+
+
+def _last_contact_s(fleet, index, now_ms):
+    """Seconds since the inverter was last heard: its newest output report or command acknowledgement."""
+    age_ms = ticks_diff(now_ms, fleet.output_t_ms[index]) if fleet.output_seq[index] else None
+    if fleet.cmd_state[index] == CMD_ACKED:
+        acked_ms = ticks_diff(now_ms, fleet.cmd_t_ms[index])
+        if age_ms is None or acked_ms < age_ms:
+            age_ms = acked_ms
+    return None if age_ms is None else age_ms // 1000
