@@ -223,6 +223,27 @@ def test_polls_take_radio_time_and_a_command_waits_for_them_unless_a_poll_is_lat
     assert fleet.cmd_state[1] == CMD_ACKED and link.polls == 2
 
 
+def test_cuts_go_before_a_late_poll_largest_rank_first_and_a_raise_after_it():
+    fleet, inverters, link = make_link(telemetry_period_s=1.0)
+    link._polled = [True, True]
+    link._next_poll_s = [-5.0, -5.0]  # both polls are late
+    fleet.command(0, 3000, ticks(0.0))
+    fleet.command(1, 2000, ticks(0.0))
+    fleet.rank[1] = 20  # the controller's order, not the index
+    link.service(0.0)
+    assert fleet.cmd_state[1] == CMD_SENT and fleet.cmd_state[0] == CMD_QUEUED
+    link.service(0.5)
+    assert fleet.cmd_state[1] == CMD_ACKED and fleet.cmd_state[0] == CMD_SENT and link.polls == 0
+    link.service(1.0)
+    assert fleet.cmd_state[0] == CMD_ACKED
+    fleet.command(0, 5000, ticks(1.0))  # a raise waits for the late polls
+    inverters[0].poll_s = inverters[1].poll_s = 0.3
+    link._next_poll_s = [-5.0, -5.0]
+    polls = link.polls
+    link.service(1.0)
+    assert fleet.cmd_state[0] == CMD_QUEUED and link.polls == polls + 1
+
+
 def test_the_poll_period_is_the_controllers_choice_and_drifts_by_the_jitter():
     fleet, inverters, link = make_link(telemetry_period_s=5.0)
     link.poll_period_s = 1.0

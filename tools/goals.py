@@ -26,7 +26,7 @@ LOST_YIELD_SHARE_NO_DROPOUT = 0.15
 BOUNDS = {"slow-hm1500": (33.0, 50.0)}  # scenario: (over-limit Wh, lost yield Wh)
 GOALS = (1, 2, 3, 4, 5, 6, 7)
 # Goals no controller can meet on a scenario, and why (the report prints the bound).
-PHYSICS = {("fleet-6-dropout", 3): "six 1 s commands on one radio and up to 4.5 s of dead time"}
+PHYSICS = {("fleet-6-dropout", 3): "six 0.2 s commands on one radio and up to 4.5 s of dead time"}
 
 # What the goals need to know of a scenario: whether its meter drops out, its inverters' longest
 # nominal dead time, and the earliest the fail-safe can be in force there (None without a dropout).

@@ -167,9 +167,10 @@ class Link:
 
     One transaction at a time: a limit command or an output poll, for the
     Fleet rows in `rows` (default: every inverter). Priority as in the
-    firmware's link: a poll that is two periods late, then the queued command
-    of the lowest index (`fleet.next_queued()`), then a due poll (polls round
-    robin). A command: `sent`, the limit reaches the inverter after its
+    firmware's link: a queued command that lowers a limit, then a poll that is
+    two periods late, then a command that raises a limit, then a due poll
+    (polls round robin); among commands the highest `fleet.rank`, then the
+    lowest index. A command: `sent`, the limit reaches the inverter after its
     `command_s` and `acked` follows; when the ack is lost the inverter still
     got the limit, and `failed` follows after the link timeout, during which
     the radio stays busy. A poll keeps the radio busy for the inverter's
@@ -181,7 +182,7 @@ class Link:
     With an `airtime` (hm_band.Airtime: a CMT2300A link) every frame is
     counted as the firmware counts it; a poll starts only when `may_poll`
     allows it, a command that raises a limit only when `may_command` does,
-    and a command that lowers a limit (or the first one) is never held back.
+    and a command that lowers a limit (or the first one, or off) is never held back.
     """
 
     def __init__(self, fleet, inverters, rng, telemetry_period_s, timeout_s, jitter_s=0.0, rows=None,
@@ -213,9 +214,11 @@ class Link:
 
     def _start(self, t_s, tick):
         """Begin the next transaction, if any is due; True if one began."""
+        if self._command(t_s, tick, True):
+            return True
         may_poll = self.airtime is None or self.airtime.may_poll(tick)
         index = self._overdue_poll(t_s) if may_poll else -1
-        if index < 0 and self._command(t_s, tick):
+        if index < 0 and self._command(t_s, tick, False):
             return True
         if index < 0 and may_poll:
             index = self._due_poll(t_s)
@@ -244,13 +247,20 @@ class Link:
             self.fleet.failed(index, tick)
             self._busy = None
 
-    def _command(self, t_s, tick):
+    def _command(self, t_s, tick, lowering):
+        """Send the queued command that lowers a limit (or, with `lowering` False, raises one) of the
+        highest `fleet.rank`, then the lowest index, as the firmware's link picks them; True if one went."""
         fleet = self.fleet
-        index = fleet.next_queued()  # the lowest queued index first, as the firmware's link takes them
-        while index >= 0 and (index not in self.rows or not self._may_command(index, tick)):
+        best = -1
+        index = fleet.next_queued()
+        while index >= 0:
+            if index in self.rows and self._lowers(index) == lowering and (
+                    best < 0 or fleet.rank[index] > fleet.rank[best]):
+                best = index
             index = fleet.next_queued(index + 1)
-        if index < 0:
+        if best < 0 or not (lowering or self.airtime is None or self.airtime.may_command(tick)):
             return False
+        index = best
         fleet.sent(index, tick)
         self.sent += 1
         if self.airtime is not None:
@@ -261,11 +271,10 @@ class Link:
                       t_s + max(self.timeout_s, inverter.command_s))
         return True
 
-    def _may_command(self, index, tick):
-        if self.airtime is None:
-            return True
+    def _lowers(self, index):
+        """As hm_link's: a target below the last acknowledged limit, the first one, or off."""
         target_w, acked_w = self.fleet.target_dw[index] / 10.0, self._acked_w[index]
-        return target_w < acked_w or acked_w < 0 or target_w == 0 or self.airtime.may_command(tick)
+        return target_w < acked_w or acked_w < 0 or target_w == 0
 
     def _overdue_poll(self, t_s):
         """An inverter polled before whose next poll is a period late, or -1 (round robin, as the firmware's
