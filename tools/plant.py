@@ -52,7 +52,10 @@ def record_sample(reading, t_s, phase_w):
 
 
 class Inverter:
-    """One inverter. `rng` draws each command's dead time (`dead_time_jitter`)."""
+    """One inverter. Each command's dead time (`dead_time_jitter`) is drawn for the 0.1 s slot it is
+    received in, from a stream `rng` seeds: a command received at the same moment draws the same
+    dead time whichever controller sent it, and how many commands came before does not matter (the
+    controllers are compared on the same inverter, not on a lottery of draws)."""
 
     def __init__(self, spec, pv_now_w, rng=None):
         self.name = spec["name"]
@@ -69,7 +72,7 @@ class Inverter:
         self.ack_loss = float(spec["ack_loss"])
         # The Fleet's rule (lib/control/fleet.py), in watts: the one copy of the minimum.
         self.min_w = min_limit_dw(int(spec["rated_w"]) * 10, self.inputs) / 10.0
-        self._rng = rng
+        self._draws = rng.getrandbits(32) if rng is not None else 0
         # Inverters start at their persistent limit, 100 %, producing what the sun gives.
         self.limit_w = self.rated_w
         self.output_w = min(self.rated_w, pv_now_w)
@@ -86,7 +89,8 @@ class Inverter:
         """A limit command arrived over the radio; it takes effect after its dead time, drawn for
         each command, and never before the commands received earlier (they act in order)."""
         lo, hi = self.jitter
-        dead_s = self.dead_time_s * (self._rng.uniform(lo, hi) if hi != lo else lo)
+        slot = int(round(t_s * 10))
+        dead_s = self.dead_time_s * (random.Random(self._draws * 1000003 + slot).uniform(lo, hi) if hi != lo else lo)
         effect_s = t_s + dead_s
         if self._pending:
             effect_s = max(effect_s, self._pending[-1][0])
