@@ -189,6 +189,18 @@ def test_each_command_draws_its_dead_time_and_commands_act_in_order():
     assert inv._pending[1][0] >= inv._pending[0][0]  # never before the command received earlier
 
 
+def test_a_command_draws_the_dead_time_of_the_moment_it_arrives_whatever_came_before():
+    spec = dict(HM_800, dead_time_jitter=[0.5, 2.0])
+    busy, idle = Inverter(spec, 700.0, random.Random(7)), Inverter(spec, 700.0, random.Random(7))
+    for k in range(20):  # one controller sends many commands, the other none
+        busy.receive(1.0 * k, 300.0 + k)
+    busy.receive(100.0, 300.0)
+    idle.receive(100.0, 300.0)
+    assert busy._pending[-1][0] == idle._pending[-1][0]
+    idle.receive(200.0, 300.0)
+    assert idle._pending[-1][0] - 200.0 != busy._pending[-1][0] - 100.0  # another moment, another draw
+
+
 def test_a_limit_bound_inverter_settles_below_its_limit_a_pv_bound_one_does_not():
     inv = Inverter(dict(HM_800, settle_pct=1.0), 800.0)
     advance(inv, 0.0, 1.0, 900.0)
