@@ -149,16 +149,26 @@ def test_link_serves_one_command_at_a_time_and_acks_after_service_time():
     assert link.sent == 2
 
 
-def test_lost_ack_still_delivers_and_fails_after_the_link_timeout():
-    fleet, inverters, link = make_link(ack_loss=1.0)
+def test_a_lost_answer_is_sent_again_after_the_window_and_fails_when_every_send_is_lost():
+    fleet, inverters, link = make_link(ack_loss=1.0)  # answer window 2 s, 0.5 s per command
     fleet.command(0, 3000, ticks(0.0))
     fleet.command(1, 3000, ticks(0.0))
     for k in range(20):
         link.service(k * 0.1)
-    assert inverters[0]._pending and fleet.cmd_state[0] == CMD_SENT
-    assert fleet.cmd_state[1] == CMD_QUEUED  # the radio is busy until the timeout
-    link.service(2.0)
+    assert inverters[0]._pending and fleet.cmd_state[0] == CMD_SENT  # the inverter got it at 0.5 s
+    assert fleet.cmd_state[1] == CMD_QUEUED  # the radio is busy sending it again
+    link.service(9.9)
+    assert fleet.cmd_state[0] == CMD_SENT
+    link.service(10.0)  # MAX_SENDS (5) sends, 2 s apart
     assert fleet.cmd_state[0] == CMD_FAILED and fleet.cmd_state[1] == CMD_SENT
+    fleet, inverters, link = make_link(ack_loss=0.5)
+    link._rng = random.Random(1)  # the first answer lost, the second one heard
+    fleet.command(0, 3000, ticks(0.0))
+    link.service(0.0)
+    link.service(2.4)
+    assert fleet.cmd_state[0] == CMD_SENT
+    link.service(2.5)
+    assert fleet.cmd_state[0] == CMD_ACKED
 
 
 def test_dtu_polls_each_inverter_every_telemetry_period():

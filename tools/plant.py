@@ -24,6 +24,7 @@ from fleet import min_limit_dw
 from hm_band import Airtime, Band
 from hm_commands import DT_REAL_TIME, LIMIT_ABSOLUTE, build_limit, build_multi, limit_type_code
 from hm_frames import MAX_FRAME_LEN
+from hm_link import MAX_SENDS
 
 RADIOS = ("nrf24", "cmt")  # a scenario's inverters[].radio: HM on an nRF24, HMS/HMT on a CMT2300A
 _ADDRESS = bytes(4)
@@ -175,9 +176,11 @@ class Link:
     two periods late, then a command that raises a limit, then a due poll
     (polls round robin); among commands the highest `fleet.rank`, then the
     lowest index. A command: `sent`, the limit reaches the inverter after its
-    `command_s` and `acked` follows; when the ack is lost the inverter still
-    got the limit, and `failed` follows after the link timeout, during which
-    the radio stays busy. A poll keeps the radio busy for the inverter's
+    `command_s` and `acked` follows. Each answer is lost with the inverter's
+    `ack_loss` (the inverter got the limit all the same): the link sends the
+    command again when its answer window (`timeout_s`) has passed, as hm_link
+    does, and reports `failed` when MAX_SENDS sends got no answer; the radio
+    stays busy meanwhile. A poll keeps the radio busy for the inverter's
     `poll_s`, then its AC output is reported with `report_output`. Each
     inverter is polled every `poll_period_s` (the scenario's telemetry period
     unless the controller chooses its own, by setting the attribute), each
@@ -203,7 +206,7 @@ class Link:
         self._next_poll_s = [rng.uniform(0.0, telemetry_period_s) for _ in inverters]
         self._polled = [False] * len(inverters)
         self._acked_w = [-1.0] * len(inverters)  # the last acknowledged limit, -1 while unknown (hm_link)
-        self._busy = None  # (index, limit_w, delivered_at_s, lost, free_at_s); limit_w None: a poll
+        self._busy = None  # (index, limit_w, delivered_at_s, done_at_s, ok); limit_w None: a poll
         self._next_poll_index = 0
         self.sent = 0
         self.polls = 0
@@ -232,23 +235,21 @@ class Link:
         return True
 
     def _finish(self, t_s, tick):
-        index, limit_w, deliver_s, lost, free_s = self._busy
+        index, limit_w, deliver_s, done_s, ok = self._busy
         if limit_w is None:
-            if t_s >= deliver_s - 1e-9:
+            if t_s >= done_s - 1e-9:
                 self.fleet.report_output(index, int(round(self.inverters[index].output_w * 10)), tick)
                 self._busy = None
             return
         if deliver_s is not None and t_s >= deliver_s - 1e-9:
-            self.inverters[index].receive(deliver_s, limit_w)
-            if not lost:
+            self.inverters[index].receive(deliver_s, limit_w)  # the first send arrives; answers may not
+            self._busy = (index, limit_w, None, done_s, ok)
+        if t_s >= done_s - 1e-9:
+            if ok:
                 self.fleet.acked(index, tick)
                 self._acked_w[index] = limit_w
-                self._busy = None
-                return
-            self._busy = (index, limit_w, None, lost, free_s)
-            deliver_s = None
-        if deliver_s is None and t_s >= free_s - 1e-9:
-            self.fleet.failed(index, tick)
+            else:
+                self.fleet.failed(index, tick)
             self._busy = None
 
     def _command(self, t_s, tick, lowering):
@@ -270,9 +271,13 @@ class Link:
         if self.airtime is not None:
             self.airtime.spend(LIMIT_FRAME_LEN, False)
         inverter = self.inverters[index]
-        lost = self._rng.random() < inverter.ack_loss
-        self._busy = (index, fleet.target_dw[index] / 10.0, t_s + inverter.command_s, lost,
-                      t_s + max(self.timeout_s, inverter.command_s))
+        sends = 1  # as hm_link: a lost answer, and the command goes again after the answer window
+        while sends <= MAX_SENDS and self._rng.random() < inverter.ack_loss:
+            sends += 1
+        ok = sends <= MAX_SENDS
+        window_s = max(self.timeout_s, inverter.command_s)
+        done_s = t_s + (sends - 1) * window_s + inverter.command_s if ok else t_s + MAX_SENDS * window_s
+        self._busy = (index, fleet.target_dw[index] / 10.0, t_s + inverter.command_s, done_s, ok)
         return True
 
     def _lowers(self, index):
@@ -307,7 +312,8 @@ class Link:
         self._polled[index] = True
         if self.airtime is not None:
             self.airtime.spend(POLL_FRAME_LEN, True)
-        self._busy = (index, None, t_s + self.inverters[index].poll_s, False, None)
+        done_s = t_s + self.inverters[index].poll_s
+        self._busy = (index, None, done_s, done_s, True)
 
 
 class Radios:
