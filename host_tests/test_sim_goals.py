@@ -72,8 +72,8 @@ def test_a_goal_must_hold_in_every_seed():
 # Goals ours falls short of (docs/SIMULATION.md, "Goals"), each held to the bound it reaches today, so a
 # regression still fails: (scenario, goal) -> a check on ours' metrics.
 SHORT = {
-    ("meter-dropout-1p", 4): lambda m: m["lost_yield_wh"] <= 37.5,  # 21 % of the oracle's 177 Wh
-    ("slow-hm1500", 7): lambda m: m["export_over_limit_wh"] <= 43.0 and m["lost_yield_wh"] <= 72.0,
+    ("meter-dropout-1p", 4): lambda m: m["lost_yield_wh"] <= 36.5,  # 20.6 % of the oracle's 177 Wh
+    ("slow-hm1500", 7): lambda m: m["export_over_limit_wh"] <= 36.0 and m["lost_yield_wh"] <= 64.0,
 }
 
 
@@ -86,6 +86,6 @@ def test_ours_meets_the_goals_on_every_library_scenario(seed):
     failed = [v for v in goals.check(rows, facts) if not v[2] and (v[0], v[1]) not in goals.PHYSICS
               and not ((v[0], v[1]) in SHORT and SHORT[v[0], v[1]](ours[v[0]]))]
     assert not failed, "\n".join("%s goal %d: %s" % (v[0], v[1], v[3]) for v in failed)
-    for scenario, goal in goals.PHYSICS:  # out of reach: ours within 2 s (a lost ack's timeout) of the bound
-        if goal == 3:
-            assert ours[scenario]["failsafe_reaction_s"] <= facts[scenario].physics_failsafe_s + 2.0
+    for scenario, goal in goals.PHYSICS:  # out of reach: ours within 1.2 s of the bound (a control period, a
+        if goal == 3:  # poll in flight, a lost answer sent again)
+            assert ours[scenario]["failsafe_reaction_s"] <= facts[scenario].physics_failsafe_s + 1.2

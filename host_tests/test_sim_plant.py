@@ -149,16 +149,26 @@ def test_link_serves_one_command_at_a_time_and_acks_after_service_time():
     assert link.sent == 2
 
 
-def test_lost_ack_still_delivers_and_fails_after_the_link_timeout():
-    fleet, inverters, link = make_link(ack_loss=1.0)
+def test_a_lost_answer_is_sent_again_after_the_window_and_fails_when_every_send_is_lost():
+    fleet, inverters, link = make_link(ack_loss=1.0)  # answer window 2 s, 0.5 s per command
     fleet.command(0, 3000, ticks(0.0))
     fleet.command(1, 3000, ticks(0.0))
     for k in range(20):
         link.service(k * 0.1)
-    assert inverters[0]._pending and fleet.cmd_state[0] == CMD_SENT
-    assert fleet.cmd_state[1] == CMD_QUEUED  # the radio is busy until the timeout
-    link.service(2.0)
+    assert inverters[0]._pending and fleet.cmd_state[0] == CMD_SENT  # the inverter got it at 0.5 s
+    assert fleet.cmd_state[1] == CMD_QUEUED  # the radio is busy sending it again
+    link.service(9.9)
+    assert fleet.cmd_state[0] == CMD_SENT
+    link.service(10.0)  # MAX_SENDS (5) sends, 2 s apart
     assert fleet.cmd_state[0] == CMD_FAILED and fleet.cmd_state[1] == CMD_SENT
+    fleet, inverters, link = make_link(ack_loss=0.5)
+    link._rng = random.Random(1)  # the first answer lost, the second one heard
+    fleet.command(0, 3000, ticks(0.0))
+    link.service(0.0)
+    link.service(2.4)
+    assert fleet.cmd_state[0] == CMD_SENT
+    link.service(2.5)
+    assert fleet.cmd_state[0] == CMD_ACKED
 
 
 def test_dtu_polls_each_inverter_every_telemetry_period():
@@ -187,6 +197,18 @@ def test_each_command_draws_its_dead_time_and_commands_act_in_order():
     inv.receive(0.0, 300.0)
     inv.receive(0.1, 200.0)
     assert inv._pending[1][0] >= inv._pending[0][0]  # never before the command received earlier
+
+
+def test_a_command_draws_the_dead_time_of_the_moment_it_arrives_whatever_came_before():
+    spec = dict(HM_800, dead_time_jitter=[0.5, 2.0])
+    busy, idle = Inverter(spec, 700.0, random.Random(7)), Inverter(spec, 700.0, random.Random(7))
+    for k in range(20):  # one controller sends many commands, the other none
+        busy.receive(1.0 * k, 300.0 + k)
+    busy.receive(100.0, 300.0)
+    idle.receive(100.0, 300.0)
+    assert busy._pending[-1][0] == idle._pending[-1][0]
+    idle.receive(200.0, 300.0)
+    assert idle._pending[-1][0] - 200.0 != busy._pending[-1][0] - 100.0  # another moment, another draw
 
 
 def test_a_limit_bound_inverter_settles_below_its_limit_a_pv_bound_one_does_not():
@@ -221,6 +243,27 @@ def test_polls_take_radio_time_and_a_command_waits_for_them_unless_a_poll_is_lat
     assert fleet.output_seq[0] == 1 and fleet.cmd_state[1] == CMD_SENT  # a command before a due poll
     link.service(0.8)  # the command delivered (0.5 s); then inverter 1's due poll
     assert fleet.cmd_state[1] == CMD_ACKED and link.polls == 2
+
+
+def test_cuts_go_before_a_late_poll_largest_rank_first_and_a_raise_after_it():
+    fleet, inverters, link = make_link(telemetry_period_s=1.0)
+    link._polled = [True, True]
+    link._next_poll_s = [-5.0, -5.0]  # both polls are late
+    fleet.command(0, 3000, ticks(0.0))
+    fleet.command(1, 2000, ticks(0.0))
+    fleet.rank[1] = 20  # the controller's order, not the index
+    link.service(0.0)
+    assert fleet.cmd_state[1] == CMD_SENT and fleet.cmd_state[0] == CMD_QUEUED
+    link.service(0.5)
+    assert fleet.cmd_state[1] == CMD_ACKED and fleet.cmd_state[0] == CMD_SENT and link.polls == 0
+    link.service(1.0)
+    assert fleet.cmd_state[0] == CMD_ACKED
+    fleet.command(0, 5000, ticks(1.0))  # a raise waits for the late polls
+    inverters[0].poll_s = inverters[1].poll_s = 0.3
+    link._next_poll_s = [-5.0, -5.0]
+    polls = link.polls
+    link.service(1.0)
+    assert fleet.cmd_state[0] == CMD_QUEUED and link.polls == polls + 1
 
 
 def test_the_poll_period_is_the_controllers_choice_and_drifts_by_the_jitter():

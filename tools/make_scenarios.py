@@ -171,7 +171,7 @@ def fleet_of_six(out, scenario_name="fleet-6", duration=1800, dropouts_s=()):
     s.kettle(loads[0], 600)
     names = ["a1", "a2", "b1", "b2", "c1", "c2"]
     models = [HM_1500, HM_800, HM_1500, HM_800, HM_1500, HM_800]
-    inverters = [inverter(name, model, 1 + k // 2, command_s=1.0, ack_loss=0.02) for k, (name, model) in
+    inverters = [inverter(name, model, 1 + k // 2, ack_loss=0.02) for k, (name, model) in
                  enumerate(zip(names, models, strict=True))]
     columns = {"load_l1_w": loads[0], "load_l2_w": loads[1], "load_l3_w": loads[2]}
     for name, model in zip(names, models, strict=True):
@@ -210,7 +210,7 @@ def slow_hm1500(out):
     s.kettle(load, 2000, minutes=2)
     spec = {"name": "slow-hm1500", "step_s": 0.1, "export_limit_w": 0, "phase_export_limit_w": None,
             "meter": METER, **TELEMETRY,
-            "inverters": [inverter("hm1500", HM_1500, dead_time_s=18.0, ramp_w_per_s=60, command_s=1.0)]}
+            "inverters": [inverter("hm1500", HM_1500, dead_time_s=18.0, ramp_w_per_s=60)]}
     write(out, spec, {"load_w": load, "pv_hm1500_w": s.sun(1400.0, 3)})
 
 

@@ -417,12 +417,12 @@ class Ours:
     """Our controller (lib/control/controller.py) through the Fleet and a Reading, every 0.25 s.
 
     It is given what an installer configures (ratings, inputs, phases, limits, the meter's
-    position) and the fail-safe deadline of 5 s (G100's response time); it polls each inverter
+    position); every other setting keeps its firmware default, the fail-safe deadline too
+    (`failsafe_ms`, 3 s in firmware/cfg_schema.py and in the Controller); it polls each inverter
     as often as the firmware's links do, and learns the rest.
     """
 
     PERIOD_S = 0.25
-    FAILSAFE_MS = 5000
 
     def __init__(self, site, reading):
         from controller import GRID, LOAD, Controller
@@ -436,7 +436,6 @@ class Ours:
             export_limit_w=int(site.export_limit_w),
             phase_export_limit_w=None if phases is None else [-1 if w is None else int(w) for w in phases],
             meter_position=LOAD if site.position == "load" else GRID,
-            failsafe_ms=self.FAILSAFE_MS,
             phases=site.phases,
         )
         self._next_s = 0.0

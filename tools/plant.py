@@ -24,6 +24,7 @@ from fleet import min_limit_dw
 from hm_band import Airtime, Band
 from hm_commands import DT_REAL_TIME, LIMIT_ABSOLUTE, build_limit, build_multi, limit_type_code
 from hm_frames import MAX_FRAME_LEN
+from hm_link import MAX_SENDS
 
 RADIOS = ("nrf24", "cmt")  # a scenario's inverters[].radio: HM on an nRF24, HMS/HMT on a CMT2300A
 _ADDRESS = bytes(4)
@@ -52,7 +53,10 @@ def record_sample(reading, t_s, phase_w):
 
 
 class Inverter:
-    """One inverter. `rng` draws each command's dead time (`dead_time_jitter`)."""
+    """One inverter. Each command's dead time (`dead_time_jitter`) is drawn for the 0.1 s slot it is
+    received in, from a stream `rng` seeds: a command received at the same moment draws the same
+    dead time whichever controller sent it, and how many commands came before does not matter (the
+    controllers are compared on the same inverter, not on a lottery of draws)."""
 
     def __init__(self, spec, pv_now_w, rng=None):
         self.name = spec["name"]
@@ -69,7 +73,7 @@ class Inverter:
         self.ack_loss = float(spec["ack_loss"])
         # The Fleet's rule (lib/control/fleet.py), in watts: the one copy of the minimum.
         self.min_w = min_limit_dw(int(spec["rated_w"]) * 10, self.inputs) / 10.0
-        self._rng = rng
+        self._draws = rng.getrandbits(32) if rng is not None else 0
         # Inverters start at their persistent limit, 100 %, producing what the sun gives.
         self.limit_w = self.rated_w
         self.output_w = min(self.rated_w, pv_now_w)
@@ -86,7 +90,8 @@ class Inverter:
         """A limit command arrived over the radio; it takes effect after its dead time, drawn for
         each command, and never before the commands received earlier (they act in order)."""
         lo, hi = self.jitter
-        dead_s = self.dead_time_s * (self._rng.uniform(lo, hi) if hi != lo else lo)
+        slot = int(round(t_s * 10))
+        dead_s = self.dead_time_s * (random.Random(self._draws * 1000003 + slot).uniform(lo, hi) if hi != lo else lo)
         effect_s = t_s + dead_s
         if self._pending:
             effect_s = max(effect_s, self._pending[-1][0])
@@ -167,12 +172,15 @@ class Link:
 
     One transaction at a time: a limit command or an output poll, for the
     Fleet rows in `rows` (default: every inverter). Priority as in the
-    firmware's link: a poll that is two periods late, then the queued command
-    of the lowest index (`fleet.next_queued()`), then a due poll (polls round
-    robin). A command: `sent`, the limit reaches the inverter after its
-    `command_s` and `acked` follows; when the ack is lost the inverter still
-    got the limit, and `failed` follows after the link timeout, during which
-    the radio stays busy. A poll keeps the radio busy for the inverter's
+    firmware's link: a queued command that lowers a limit, then a poll that is
+    two periods late, then a command that raises a limit, then a due poll
+    (polls round robin); among commands the highest `fleet.rank`, then the
+    lowest index. A command: `sent`, the limit reaches the inverter after its
+    `command_s` and `acked` follows. Each answer is lost with the inverter's
+    `ack_loss` (the inverter got the limit all the same): the link sends the
+    command again when its answer window (`timeout_s`) has passed, as hm_link
+    does, and reports `failed` when MAX_SENDS sends got no answer; the radio
+    stays busy meanwhile. A poll keeps the radio busy for the inverter's
     `poll_s`, then its AC output is reported with `report_output`. Each
     inverter is polled every `poll_period_s` (the scenario's telemetry period
     unless the controller chooses its own, by setting the attribute), each
@@ -181,7 +189,7 @@ class Link:
     With an `airtime` (hm_band.Airtime: a CMT2300A link) every frame is
     counted as the firmware counts it; a poll starts only when `may_poll`
     allows it, a command that raises a limit only when `may_command` does,
-    and a command that lowers a limit (or the first one) is never held back.
+    and a command that lowers a limit (or the first one, or off) is never held back.
     """
 
     def __init__(self, fleet, inverters, rng, telemetry_period_s, timeout_s, jitter_s=0.0, rows=None,
@@ -198,7 +206,7 @@ class Link:
         self._next_poll_s = [rng.uniform(0.0, telemetry_period_s) for _ in inverters]
         self._polled = [False] * len(inverters)
         self._acked_w = [-1.0] * len(inverters)  # the last acknowledged limit, -1 while unknown (hm_link)
-        self._busy = None  # (index, limit_w, delivered_at_s, lost, free_at_s); limit_w None: a poll
+        self._busy = None  # (index, limit_w, delivered_at_s, done_at_s, ok); limit_w None: a poll
         self._next_poll_index = 0
         self.sent = 0
         self.polls = 0
@@ -213,9 +221,11 @@ class Link:
 
     def _start(self, t_s, tick):
         """Begin the next transaction, if any is due; True if one began."""
+        if self._command(t_s, tick, True):
+            return True
         may_poll = self.airtime is None or self.airtime.may_poll(tick)
         index = self._overdue_poll(t_s) if may_poll else -1
-        if index < 0 and self._command(t_s, tick):
+        if index < 0 and self._command(t_s, tick, False):
             return True
         if index < 0 and may_poll:
             index = self._due_poll(t_s)
@@ -225,47 +235,55 @@ class Link:
         return True
 
     def _finish(self, t_s, tick):
-        index, limit_w, deliver_s, lost, free_s = self._busy
+        index, limit_w, deliver_s, done_s, ok = self._busy
         if limit_w is None:
-            if t_s >= deliver_s - 1e-9:
+            if t_s >= done_s - 1e-9:
                 self.fleet.report_output(index, int(round(self.inverters[index].output_w * 10)), tick)
                 self._busy = None
             return
         if deliver_s is not None and t_s >= deliver_s - 1e-9:
-            self.inverters[index].receive(deliver_s, limit_w)
-            if not lost:
+            self.inverters[index].receive(deliver_s, limit_w)  # the first send arrives; answers may not
+            self._busy = (index, limit_w, None, done_s, ok)
+        if t_s >= done_s - 1e-9:
+            if ok:
                 self.fleet.acked(index, tick)
                 self._acked_w[index] = limit_w
-                self._busy = None
-                return
-            self._busy = (index, limit_w, None, lost, free_s)
-            deliver_s = None
-        if deliver_s is None and t_s >= free_s - 1e-9:
-            self.fleet.failed(index, tick)
+            else:
+                self.fleet.failed(index, tick)
             self._busy = None
 
-    def _command(self, t_s, tick):
+    def _command(self, t_s, tick, lowering):
+        """Send the queued command that lowers a limit (or, with `lowering` False, raises one) of the
+        highest `fleet.rank`, then the lowest index, as the firmware's link picks them; True if one went."""
         fleet = self.fleet
-        index = fleet.next_queued()  # the lowest queued index first, as the firmware's link takes them
-        while index >= 0 and (index not in self.rows or not self._may_command(index, tick)):
+        best = -1
+        index = fleet.next_queued()
+        while index >= 0:
+            if index in self.rows and self._lowers(index) == lowering and (
+                    best < 0 or fleet.rank[index] > fleet.rank[best]):
+                best = index
             index = fleet.next_queued(index + 1)
-        if index < 0:
+        if best < 0 or not (lowering or self.airtime is None or self.airtime.may_command(tick)):
             return False
+        index = best
         fleet.sent(index, tick)
         self.sent += 1
         if self.airtime is not None:
             self.airtime.spend(LIMIT_FRAME_LEN, False)
         inverter = self.inverters[index]
-        lost = self._rng.random() < inverter.ack_loss
-        self._busy = (index, fleet.target_dw[index] / 10.0, t_s + inverter.command_s, lost,
-                      t_s + max(self.timeout_s, inverter.command_s))
+        sends = 1  # as hm_link: a lost answer, and the command goes again after the answer window
+        while sends <= MAX_SENDS and self._rng.random() < inverter.ack_loss:
+            sends += 1
+        ok = sends <= MAX_SENDS
+        window_s = max(self.timeout_s, inverter.command_s)
+        done_s = t_s + (sends - 1) * window_s + inverter.command_s if ok else t_s + MAX_SENDS * window_s
+        self._busy = (index, fleet.target_dw[index] / 10.0, t_s + inverter.command_s, done_s, ok)
         return True
 
-    def _may_command(self, index, tick):
-        if self.airtime is None:
-            return True
+    def _lowers(self, index):
+        """As hm_link's: a target below the last acknowledged limit, the first one, or off."""
         target_w, acked_w = self.fleet.target_dw[index] / 10.0, self._acked_w[index]
-        return target_w < acked_w or acked_w < 0 or target_w == 0 or self.airtime.may_command(tick)
+        return target_w < acked_w or acked_w < 0 or target_w == 0
 
     def _overdue_poll(self, t_s):
         """An inverter polled before whose next poll is a period late, or -1 (round robin, as the firmware's
@@ -294,7 +312,8 @@ class Link:
         self._polled[index] = True
         if self.airtime is not None:
             self.airtime.spend(POLL_FRAME_LEN, True)
-        self._busy = (index, None, t_s + self.inverters[index].poll_s, False, None)
+        done_s = t_s + self.inverters[index].poll_s
+        self._busy = (index, None, done_s, done_s, True)
 
 
 class Radios:

@@ -68,7 +68,7 @@ class Scenario:
             for phase in range(self.phases, 3):
                 self.phase_export_limit_w[phase] = None  # a phase the grid does not have: no limit
         self.telemetry_period_s = float(spec.get("telemetry_period_s", 5.0))
-        self.link_timeout_s = float(spec.get("link_timeout_s", 2.0))
+        self.link_timeout_s = float(spec.get("link_timeout_s", 0.6))
         self.telemetry_jitter_s = float(spec.get("telemetry_jitter_s", 0.0))
         self.cmt_region = spec.get("cmt_region", "eu")
         if self.cmt_region not in REGIONS:

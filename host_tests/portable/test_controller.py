@@ -222,6 +222,15 @@ def test_the_failsafe_starts_as_soon_as_a_sample_is_overdue_when_the_deadline_is
     assert bench.targets()[0] == 240
 
 
+def test_the_failsafe_ranks_its_commands_largest_cut_first():
+    bench = Bench((600, 1500, 800), limit_w=0, failsafe_ms=3000)
+    bench.settle(3000)  # every inverter near its rating
+    bench.wait(500)  # overdue: the fail-safe commands are queued at once
+    assert bench.control.mode == controller.MODE_FAILSAFE
+    ranks = bench.fleet.rank
+    assert ranks[1] > ranks[2] > ranks[0] > 0  # the link sends the 1500 W inverter's cut first
+
+
 def test_failed_failsafe_command_is_sent_again():
     bench = Bench((800,), limit_w=0, min_interval_ms=1000)
     bench.control.step(bench.now_ms, bench.reading)

@@ -183,6 +183,23 @@ def test_only_the_newest_target_goes_out():
     assert world.inverter.limit_dw == 3500
 
 
+def test_queued_cuts_go_out_in_the_fleets_rank_order():
+    world = World()
+    second = fake.HmInverter("114172818833", rated_w=800, available_w=600, dead_time_ms=3000)
+    world.air.add(second)
+    world.fleet.add(0, rated_w=800, inputs=2)
+    world.link.add(0, hm_frames.serial_bytes("114172818833"))
+    world.run(3000)  # DevInfo and a first poll of both
+    now = world.clock.now_ms
+    world.fleet.command(0, 1000, now)  # both cut: the lower index would go first
+    world.fleet.command(1, 500, now)
+    world.fleet.rank[1] = 9  # the controller's order: row 1 first
+    sent = world.run_until(lambda: world.fleet.cmd_state[1] == fleet.CMD_ACKED, 2000)
+    assert world.fleet.cmd_state[0] != fleet.CMD_ACKED and second.limit_commands == 0
+    assert world.run_until(lambda: world.fleet.cmd_state[0] == fleet.CMD_ACKED, 2000) > sent
+    assert (second.limit_dw, world.inverter.limit_dw) == (1000, 500)
+
+
 def test_a_repeated_target_is_not_resent_until_it_may_be_forgotten():
     world = World()
     world.run(1500)

@@ -51,6 +51,28 @@ def test_a_late_output_lengthens_the_dead_time_an_early_one_shortens_it_by_a_qua
     assert model.dead_hi_ms[0] == 5000 - (5000 - model.dead_ms[0]) // 16  # the longest seen fades slowly
 
 
+def test_an_unmoved_output_lengthens_the_dead_time_even_after_a_second_cut_but_never_shortens_it():
+    table, model = make()
+    command(table, model, 5000, 0, ack_ms=0)
+    command(table, model, 4000, 2000, ack_ms=2000)  # sent before the first was in force: not clean
+    report(table, model, 8000, 9000)  # 7 s after the second ack: the output has not moved since either
+    assert model.dead_ms[0] == 8000
+    command(table, model, 3000, 10000, ack_ms=10000)  # again before the one before was in force
+    report(table, model, 3500, 11000)  # moving, but maybe from an earlier cut: teaches no shorter time
+    assert model.dead_ms[0] == 8000
+
+
+def test_a_report_under_every_limit_that_may_be_in_force_is_pv_bound_while_a_raise_acts():
+    table, model = make()
+    command(table, model, 6000, 0, ack_ms=0)
+    report(table, model, 6000, 9000)  # in force, limit-bound
+    command(table, model, 8000, 10000, ack_ms=10000)  # a raise, not in force yet
+    report(table, model, 6000, 11000)  # at the old limit: the raise may not have acted
+    assert model.avail_dw[0] == NONE
+    report(table, model, 4500, 12000)  # under the old and the new limit: the sun is short
+    assert model.avail_dw[0] == 4500 and model.seen_at(0, 12000) == 4500
+
+
 def test_the_ramp_is_learned_from_two_reports_while_the_output_moves_down():
     table, model = make(ramp_w_per_s=400)
     command(table, model, 1000, 0, ack_ms=0)

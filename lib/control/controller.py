@@ -479,6 +479,7 @@ class Controller:
         self.model.note_command(index, self._now_ms)
         self.touched[index] = _COMMANDED
         self.commands += 1
+        self.fleet.rank[index] = min(255, max(0, self.fleet.target_dw[index] - target) >> 6)  # the largest cut first
         self.fleet.command(index, target, self._now_ms)
 
     def _total_target(self):

@@ -5,7 +5,9 @@ Data flows one way through it. The controller writes a new limit with
 what became of each (`sent`, `acked`, `failed`) and feeds back the AC output
 the inverter reports (`report_output`). Only the newest limit per inverter is
 ever queued: a newer command simply overwrites an older one that was not sent
-yet, so a slow link can never fall behind.
+yet, so a slow link can never fall behind. `rank` orders the queue: a link
+sends the queued command of the highest rank first (equal ranks: the lowest
+index); the controller ranks a cut by its size, so the largest goes first.
 
 A target of 0 means "switch off"; the controller only asks for it where the
 link set `can_switch_off`. Every other target lies between `min_dw` and
@@ -51,6 +53,7 @@ class Fleet:
         self.inputs = bytearray(count)
         self.can_switch_off = bytearray(count)
         self.target_dw = _ints(count)
+        self.rank = bytearray(count)  # of the queued command: higher goes first
         self.cmd_state = bytearray(count)
         self.cmd_t_ms = _ints(count)
         self.output_dw = _ints(count)

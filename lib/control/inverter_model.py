@@ -145,15 +145,18 @@ class InverterModel:
             since_ms = ticks_diff(report_ms, self.ack_ms[index])
             if 0 <= since_ms <= 2 * self.max_response_ms and self._checkable_cut(index):
                 self._learn_ramp(index, output, report_ms)
-                if self.clean[index] and since_ms <= self.max_response_ms:
+                if since_ms <= self.max_response_ms:
                     self._learn_dead(index, output, since_ms)
                 if output > self.fleet.target_dw[index] + self.tolerance(index) and self.in_force(index, report_ms):
                     self._postpone(index, output, report_ms)
             if self.from_dw[index] < self.fleet.target_dw[index]:
                 report_ms = ticks_add(report_ms, -1000)  # a raise may ramp a little longer
-        # Only an output under a limit surely in force tells whether PV is short.
+        # Only an output under a limit surely in force tells whether PV is short, or one clearly
+        # under every limit that may be in force.
         if self.in_force(index, report_ms):
             self._learn_bound(index, output)
+        elif output + self.tolerance(index) < min(self.low_dw[index], self.fleet.target_dw[index]):
+            self.avail_dw[index] = output
 
     def _learn_bound(self, index, output):
         """PV-bound (clearly under its limit), or bound by the limit: then learn how far below it
@@ -171,14 +174,15 @@ class InverterModel:
         return self.from_dw[index] > self.fleet.target_dw[index] + self.tolerance(index)
 
     def _learn_dead(self, index, output, since_ms):
-        """A cut's output that has not moved yet: the dead time is longer than `since_ms`; one
-        that moved (or arrived): at most `since_ms`."""
+        """A cut's output that has not moved yet: the dead time is longer than `since_ms` (even if
+        the cut followed one not yet in force: the output has not moved since before either); one
+        that moved (or arrived), after a cut sent while the one before was in force: at most `since_ms`."""
         if output >= self.from_dw[index] - self.tolerance(index):
             if since_ms >= self.dead_ms[index]:  # not moving yet: slower than we thought
                 self.dead_ms[index] = min(since_ms + _DEAD_STEP_MS, self.max_response_ms)
                 self.dead_hi_ms[index] = max(self.dead_hi_ms[index], self.dead_ms[index])
                 self._start(index)
-        elif since_ms < self.dead_ms[index]:  # moving already: faster than we thought
+        elif self.clean[index] and since_ms < self.dead_ms[index]:  # moving already: faster than we thought
             self._faster(index, max(since_ms, _DEAD_MIN_MS))
             if self.belief[index] == ACTING:
                 self._start(index)

@@ -5,20 +5,17 @@ radio is half-duplex) as a small state machine: send a request, wait for the rad
 answer until its window closes, then resend or re-request missing fragments, and finally report to the Fleet.
 What it sends, in order of priority:
 
-1. The newest queued target of an inverter (`fleet.next_queued()`; targets
-   that lower a limit before all else, other targets after overdue polls): an
-   ActivePowerControl limit in absolute deci-watts, **non-persistent**, so the
-   inverter's flash is never written by the control loop. A target of 0 is a
-   PowerControl "off"; the next target > 0 first switches it on again.
-   `fleet.sent` when it leaves, `fleet.acked` on the inverter's D1 answer,
-   `fleet.failed` once the resends are used up.
-2. A persistent limit, only when asked through `configure_persistent_limit`,
-   at most once per `PERSIST_MIN_INTERVAL_MS` per inverter (wear).
+1. The newest queued target of an inverter (`fleet.next_queued()`, the highest `fleet.rank` first; targets that
+   lower a limit before all else, others after overdue polls): an ActivePowerControl limit in absolute deci-watts,
+   **non-persistent**, so the inverter's flash is never written by the control loop. A target of 0 is a
+   PowerControl "off"; the next target > 0 first switches it on again. `fleet.sent` when it leaves, `fleet.acked`
+   on the inverter's D1 answer, `fleet.failed` once the resends are used up.
+2. A persistent limit, only when asked through `configure_persistent_limit`, at most once per
+   `PERSIST_MIN_INTERVAL_MS` per inverter (wear).
 3. DevInfoSimple once per inverter, for the rated power.
-4. RealTimeRunData every `poll_period_ms` per inverter (first, if a poll is
-   two periods late), reported with `fleet.report_output`. After
-   `_UNREACHABLE_AFTER` failed polls in a row (night: no DC, no radio) an
-   inverter is polled `BACKOFF` times less often until it answers again.
+4. RealTimeRunData every `poll_period_ms` per inverter (first, if a poll is two periods late), reported with
+   `fleet.report_output`. After `_UNREACHABLE_AFTER` failed polls in a row (night: no DC, no radio) an inverter is
+   polled `BACKOFF` times less often until it answers again.
 
 HMS and HMT (a link built with a `band`, on the CMT2300A): before the first request, and before each poll while
 an inverter is unreachable, the link sends ChannelChange on the band's boot frequency (no answer comes) and then
@@ -246,8 +243,13 @@ class HoymilesLink:
     def _pick_command(self, now_ms, lowering):
         fleet = self.fleet
         row = fleet.next_queued()
-        while row >= 0 and (self.slot_of_row[row] == 0xFF or self._lowers(row) != lowering):
+        best = -1  # of the highest fleet.rank (the controller's order), then the lowest index
+        while row >= 0:
+            if self.slot_of_row[row] != 0xFF and self._lowers(row) == lowering and (
+                    best < 0 or fleet.rank[row] > fleet.rank[best]):
+                best = row
             row = fleet.next_queued(row + 1)
+        row = best
         if row < 0 or not (lowering or self._may(now_ms, False)):
             return False
         self.slot = self.slot_of_row[row]
