@@ -13,7 +13,7 @@ one step on a reading that is never valid: every inverter, old or new, is
 sent its fail-safe limit first, as at boot, and regulation starts from
 there at the next tick. What was learned about the inverters' response
 starts afresh. The supervisor learns how many inverters there are (none:
-no trip).
+no trip; the first ones added get a whole `excursion_trip_s` to act).
 
 With a DTU bridge (dtu_type) or SunSpec inverters the list still applies
 after cfg.save() and a reset: their links hold subscriptions or a shared
@@ -51,9 +51,12 @@ def apply(app, settings, now_ms):
     # The swap: from here nothing raises.
     app.fleet, app.serials, app.controller, app.links = fleet, serials, controller, links
     app.guard.controller = controller
-    if app.supervisor is not None:
-        app.supervisor.inverters = fleet.count
-    status = None if app.online is None else app.online.status
+    supervisor = app.supervisor
+    if supervisor is not None:
+        if not supervisor.inverters and fleet.count:
+            supervisor.restart_excursion()  # the first inverters get the whole trip time to act
+        supervisor.inverters = fleet.count
+    status = getattr(app.online, "status", None)
     if status is not None:  # the page's and telemetry's view
         status.fleet, status.controller = fleet, controller
     _swap_radio(app, radio)

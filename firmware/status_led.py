@@ -5,9 +5,9 @@
 
 The mode is the guard's fail-safe reason (lib/control/guard.py
 FAILSAFE_REASONS), or commissioning while the supervisor's window is open,
-or regulating. Patterns run over a 4-second cycle of 16 slots of 256 ms
-(the slot is `now_ms >> 8`: no division); at the default 250 ms tick the LED
-follows each slot, a slower tick shows a coarser version of the same pattern:
+or regulating. Patterns run over a 4-second cycle of 16 slots of 250 ms; at
+the default 250 ms tick the LED follows each slot, a slower tick shows a
+coarser version of the same pattern:
 
     mode            pattern (4 s)                        colour (WS2812)
     regulating      on, one short off at the cycle's end   green
@@ -30,6 +30,7 @@ from compat import const
 
 _REGULATING = const(0)  # the modes are the guard's fail-safe reasons, and commissioning
 _COMMISSIONING = const(4)
+_SLOT_MS = const(250)
 # Per mode: 16 bits, slot k lit when bit k is set.
 _PATTERNS = const((0x7FFF, 0x5555, 0x0005, 0x0FFF, 0x0F0F))
 # Per mode: WS2812 bytes in the chip's order, green, red, blue (dim: an indicator, not a lamp).
@@ -46,13 +47,15 @@ class StatusLed:
         self.mode = -1
         self.value = -1  # what the LED shows now: mode * 2 + lit; -1 before the first step
 
+    # Two small methods: a frame over 11 words (locals and stack) would be taken from the heap at every call.
     def step(self, now_ms, reason, commission_left_s):
-        mode = reason
-        if mode == _REGULATING and commission_left_s > 0:
-            mode = _COMMISSIONING
-        lit = (_PATTERNS[mode] >> ((now_ms >> 8) & 15)) & 1
-        if mode * 2 + lit == self.value:
-            return
+        if reason == _REGULATING and commission_left_s > 0:
+            reason = _COMMISSIONING
+        lit = (_PATTERNS[reason] >> (now_ms // _SLOT_MS % 16)) & 1
+        if reason * 2 + lit != self.value:
+            self._show(reason, lit)
+
+    def _show(self, mode, lit):
         self.value = mode * 2 + lit
         self.mode = mode
         if self.bitstream is None:

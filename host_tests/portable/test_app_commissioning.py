@@ -1,0 +1,121 @@
+"""Commissioning as an installer does it, in simulated time: a meter wired the wrong way, no inverters yet,
+then commissioning, inverters added without a reset, and a log that says what happened in words.
+
+The plant: 2 kW of load and two inverters that make 1.4 kW at their own (persistent) limit while the
+gateway does not know them; the meter's CTs are turned round, so the 600 W import reads as 600 W export.
+"""
+
+import app
+import cfg
+import machine
+import register_slave
+import report
+from test_app_loop import BOARD, PV_W, InstantLink, run_for
+
+ROWS = [
+    {"serial": "114182000001", "rated_w": 800, "phase": 1, "inputs": 2},
+    {"serial": "114182000002", "rated_w": 600, "phase": 1, "inputs": 2},
+]
+LOAD_W = 2000
+
+
+class Site:
+    def __init__(self):
+        machine.reset_hardware()
+        self.clock = machine.VirtualClock()
+        machine.use_clock(self.clock)
+        self.line = machine.Line()
+        machine.UART.wire(2, self.line, de=4)
+        self.meter = register_slave.dtsu666(self.line)
+        self.links = []
+        cfg.load("/nonexistent/config.json")
+        settings = cfg.values()
+        for key, value in (("http_enabled", False), ("excursion_trip_s", 10), ("excursion_stage2_s", 5)):
+            settings[key] = value  # as saved; short trip times keep the test short
+        self.app = app.App(BOARD, settings, make_links=self._links, clock=self.clock.ticks_ms)
+        cfg.forget_listeners()
+        cfg.on_change(self.app.apply)
+        self.app.start()
+        self._serve = self.meter.serve
+
+    def _links(self, fleet, settings):
+        self.links.append(InstantLink(fleet))
+        return self.links[-1:]
+
+    def grid_w(self):
+        """The true grid power: the load less what the inverters make (all they can while unmanaged)."""
+        fleet = self.app.fleet
+        if not fleet.count:
+            return LOAD_W - sum(PV_W)
+        return LOAD_W - sum(self.links[-1].output_dw(index) for index in range(fleet.count)) // 10
+
+    def run(self, seconds):
+        for _ in range(seconds * 4):
+            register_slave.set_power(self.meter, -self.grid_w(), 0, 0)  # the CTs turned round
+            run_for(self.clock, 250, self._serve)
+
+    def close(self):
+        self.app.stop()
+        cfg.forget_listeners()
+        machine.use_clock(None)
+
+
+def _uptime_s(line):
+    return int(line.split()[0][1:-1])
+
+
+def test_commissioning_with_a_wrong_sign_and_inverters_added_without_a_reset():
+    site = Site()
+    gateway = site.app
+    try:
+        site.run(30)  # no inverters, 600 W of "export" for 30 s: three trip times, yet no trip
+        sup = gateway.supervisor
+        assert sup.inverters == 0 and not sup.tripped and sup.in_excursion
+        assert "no inverters configured: excursions do not trip" in report.mode_text(gateway)
+
+        gateway.commission(30)
+        site.run(1)
+        assert 29 * 60 < sup.commission_left_s <= 30 * 60
+        assert "COMMISSIONING, 29 min" in report.mode_text(gateway)
+
+        cfg.set("inverters", ROWS)  # prints "... live at the next control tick; every inverter starts at ..."
+        site.run(1)
+        fleet = gateway.fleet
+        assert fleet.count == 2 and sup.inverters == 2 and gateway.links == (site.links[-1],)
+        assert gateway.guard.controller is gateway.controller and gateway.serials == ["114182000001", "114182000002"]
+        site.run(60)  # the wrong sign makes the controller hold the inverters down: export shown all along
+        assert sup.in_excursion and not sup.tripped and sup.trips == 0
+        assert gateway.led.mode == 4  # commissioning (the meter is fine, the controller regulates)
+        assert gateway.controller.commands > 0 and site.links[-1].delivered >= 2
+
+        lines = gateway.jobs.log_lines()
+        text = "\n".join(lines)
+        assert "configuration: inverters 0 -> 2 (+114182000001, +114182000002)" in text
+        assert "commissioning for 30 min: excursions are recorded but do not trip" in text
+        assert "trip held (no inverters configured): excursion too long; no lockout" in text
+        assert "trip held (commissioning): excursion too long; no lockout" in text
+        assert "trip:" not in text and "lockout ended" not in text
+        stamps = [_uptime_s(line) for line in lines]
+        assert stamps == sorted(stamps)  # strict time order
+    finally:
+        site.close()
+
+
+def test_a_list_the_radio_cannot_serve_leaves_the_old_one_running():
+    site = Site()
+    gateway = site.app
+    try:
+        cfg.set("inverters", ROWS[:1])
+        site.run(2)
+        assert gateway.fleet.count == 1
+        fleet = gateway.fleet
+        gateway.make_links = _refuse
+        cfg.set("inverters", ROWS)
+        site.run(2)
+        assert gateway.fleet is fleet and gateway.fleet.count == 1
+    finally:
+        site.close()
+
+
+def _refuse(fleet, settings):
+    raise ValueError("no such radio")
