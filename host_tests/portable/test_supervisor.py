@@ -325,4 +325,4 @@ def test_events_are_pushed_in_time_order():
     while trace.ring.pop():
         stamps.append(trace.ring.last_t_ms)
     assert len(stamps) >= 3
-    assert all(ticks_diff(later, earlier) >= 0 for earlier, later in zip(stamps, stamps[1:]))
+    assert all(ticks_diff(stamps[index + 1], stamps[index]) >= 0 for index in range(len(stamps) - 1))
