@@ -77,8 +77,8 @@ class App:
         if board.get("status_led"):
             import status_led
 
-            self.led = status_led.build(board["status_led"])
-        for name in ("wiring", "cfg_schema", "changes"):  # not needed after boot: free their bytecode
+            self.led = status_led.build(board["status_led"], self.guard, self.supervisor)
+        for name in ("wiring", "cfg_schema"):  # not needed after boot: free their bytecode
             sys.modules.pop(name, None)
         self.data_dir = data_dir
         self.meter_status = meters.IDLE
@@ -103,13 +103,9 @@ class App:
         self.controller.step(now_ms, self.reading)
         guard.after_control(now_ms)
         if self.led is not None:
-            self._show(now_ms)
+            self.led.step(now_ms)
         self._run_links(now_ms)
         return self._progress(now_ms)
-
-    def _show(self, now_ms):
-        supervisor = self.supervisor
-        self.led.step(now_ms, self.guard.failsafe_reason, 0 if supervisor is None else supervisor.commission_left_s)
 
     def _poll_meter(self, now_ms):
         status = self.guard.meter_step(self.meter, now_ms)

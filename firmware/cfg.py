@@ -72,6 +72,11 @@ def grid_phases(grid):
         _drop()
 
 
+def phase_limits(value):
+    """The controller's and supervisor's per-phase limits for a phase_export_limit_w value (-1: none)."""
+    return None if value < 0 else (value, value, value)
+
+
 def _loaded():
     if _store is None:
         load()
@@ -102,9 +107,14 @@ def set(key, value):  # noqa: A001 - the REPL API is cfg.set(key, value)
         value = schema.checked(key, value)
         schema.check_phases(value if key == "grid" else _values["grid"],
                             value if key == "inverters" else _values["inverters"])
-        text = schema.change_text(key, old, value)
     finally:
         _drop()
+    import cfg_words  # what the change does, in words; REPL-only, dropped again
+
+    try:
+        text = cfg_words.text(key, old, value)
+    finally:
+        sys.modules.pop("cfg_words", None)
     if value == old:
         print("cfg: %s is %r already; nothing changed" % (key, masked(key, value)))
         return

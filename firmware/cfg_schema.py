@@ -51,7 +51,7 @@ _SPECS = (
     ("stage2_events_max", INT, 1, 16, "", 2, "this many stage-2 events within the window trip"),
     ("stage2_window_min", INT, 1, 1440, "min", 10, "window for counting stage-2 events"),
     ("lockout_h", INT, 1, 168, "h", 4, "fail-safe hold after a trip (app.reset_supervisor() ends it)"),
-    ("startup_limit_pct", INT, 0, 100, "%", 0, "Hoymiles inverters' startup limit: written to their flash (wears "
+    ("startup_limit_pct", INT, 0, 100, "% of rating", 0, "Hoymiles inverters' startup limit: written to their flash (wears "
      "it) once per change, at most once a day each (0 = leave as is)"),
     ("energy_persist_min", INT, 1, 1440, "min", 15, "energy counters are saved at most this often"),
     ("sunspec_bus", CHOICE, ("meter", "second"), None, "", "meter", "SunSpec inverters: meter bus or board's 2nd"),
@@ -193,26 +193,6 @@ def _check_serial(where, row, serials):
     if serial in serials:
         raise ValueError("%s: serial %s is listed twice" % (where, serial))
     serials.append(serial)
-
-
-def change_text(key, old, new):
-    """What a change does, for the REPL and the event log: "export_limit_w 0 -> 600 W"; secrets unseen."""
-    if key in SECRETS:
-        return "%s %s" % (key, "set" if new else "cleared")
-    if SCHEMA[key][1] == INVERTERS:
-        return "%s %d -> %d%s" % (key, len(old or ()), len(new), _rows_changed(old or [], new))
-    unit = SCHEMA[key][4]
-    return "%s %r -> %r%s" % (key, old, new, " " + unit if unit else "")
-
-
-def _rows_changed(old, new):
-    """ (+added, -removed, ~changed serials), or ''."""
-    before = {row["serial"]: row for row in old}
-    after = {row["serial"]: row for row in new}
-    marks = ["+" + row["serial"] for row in new if row["serial"] not in before]  # in list order
-    marks += ["-" + row["serial"] for row in old if row["serial"] not in after]
-    marks += ["~" + row["serial"] for row in new if before.get(row["serial"], row) != row]
-    return " (%s)" % ", ".join(marks) if marks else ""
 
 
 def defaults():

@@ -18,7 +18,7 @@ persistent limit on each Hoymiles link.
 
 The event log: the tick side pushes CONFIG_CHANGED (a = the key's index, b =
 an int value) when it applies a change; the words for it ("export_limit_w
-0 -> 600 W", made by cfg from the schema) wait in `texts` until the service
+0 -> 600 W", made by cfg_words.py) wait in `notes` until the service
 loop writes that event (lib/status/eventlog.py), so the line is stamped when
 the change took effect and stands in time order among the tick's events.
 
@@ -31,20 +31,15 @@ import time
 
 import cfg
 import events
+from cfg import phase_limits
 from compat import const, micropython
-from controller import NO_LIMIT
 
 _LIMIT_KEYS = ("export_limit_w", "phase_export_limit_w")
 _LIVE_KEYS = ("http_writes", "http_token")  # the HTTP server reads them at every request
 _POST_TRIES = const(200)
 _COMMISSION_MAX_MIN = const(240)
-_TEXTS_KEPT = const(16)
+_NOTES_KEPT = const(16)
 _AFTER_RESET = "takes effect after cfg.save() and a reset"
-
-
-def phase_limits(value):
-    """The controller's and supervisor's per-phase limits for the phase_export_limit_w setting."""
-    return None if value == NO_LIMIT else (value, value, value)
 
 
 def post(function, argument):
@@ -61,7 +56,7 @@ def post(function, argument):
 class Changes:
     def __init__(self, app):
         self.app = app
-        self.texts = []  # (key index, words) of changes whose CONFIG_CHANGED is not logged yet
+        self.notes = []  # (key index, words) of changes whose CONFIG_CHANGED is not logged yet
         self._apply_ref = self._apply  # bound once
         self._reset_ref = self._reset
         self._commission_ref = self._commission
@@ -71,8 +66,8 @@ class Changes:
         when = self._when(key)
         index = cfg.index(key)
         if text is not None:
-            del self.texts[:-_TEXTS_KEPT]  # words whose event the full ring dropped are not kept for ever
-            self.texts.append((index, text))
+            del self.notes[:-_NOTES_KEPT]  # words whose event the full ring dropped are not kept for ever
+            self.notes.append((index, text))
         post(self._apply_ref, (key, index, value if type(value) is int else 0))
         return when
 

@@ -98,7 +98,7 @@ class Jobs:
 
     def _write_with(self, eventlog, now_ms):
         app, tee = self.app, self._tee
-        texts = None if app.changes is None else app.changes.texts  # the words of configuration changes
+        texts = None if app.changes is None else app.changes.notes  # the words of configuration changes
         if app.log_path is not None:
             log = eventlog.EventLog(app.log_path)
             if app.notes:

@@ -1,7 +1,7 @@
 """The status LED: one blink pattern per mode, stepped from the control tick.
 
-    led = status_led.build(board.get("status_led"))   # None without an LED in the board file
-    led.step(now_ms, guard.failsafe_reason, supervisor.commission_left_s)   # every tick
+    led = status_led.build(board.get("status_led"), guard, supervisor)   # None without an LED in the board
+    led.step(now_ms)                                                      # every tick, after the guard's
 
 The mode is the guard's fail-safe reason (lib/control/guard.py
 FAILSAFE_REASONS), or commissioning while the supervisor's window is open,
@@ -40,38 +40,40 @@ _WS2812_TIMING_NS = const((400, 850, 800, 450))  # high and low times of a 0 bit
 
 
 class StatusLed:
-    def __init__(self, pin, bitstream=None):
-        """pin: a machine.Pin in output mode; bitstream: machine.bitstream for a WS2812, None for a plain LED."""
+    def __init__(self, pin, guard, supervisor=None, bitstream=None):
+        """pin: a machine.Pin in output mode; guard: what says the fail-safe reason (failsafe_reason);
+        supervisor: the export supervisor (commission_left_s), None with a load-side meter; bitstream:
+        machine.bitstream for a WS2812, None for a plain LED."""
         self.pin = pin
+        self.guard = guard
+        self.supervisor = supervisor
         self.bitstream = bitstream
         self.mode = -1
         self.value = -1  # what the LED shows now: mode * 2 + lit; -1 before the first step
 
     # Two small methods: a frame over 11 words (locals and stack) would be taken from the heap at every call.
-    def step(self, now_ms, reason, commission_left_s):
-        if reason == _REGULATING and commission_left_s > 0:
+    def step(self, now_ms):
+        reason = self.guard.failsafe_reason
+        if reason == _REGULATING and self.supervisor is not None and self.supervisor.commission_left_s > 0:
             reason = _COMMISSIONING
         lit = (_PATTERNS[reason] >> (now_ms // _SLOT_MS % 16)) & 1
         if reason * 2 + lit != self.value:
-            self._show(reason, lit)
+            self._set(reason, lit)
 
-    def _show(self, mode, lit):
-        self.value = mode * 2 + lit
+    def _set(self, mode, value):
+        self.value = mode * 2 + value
         self.mode = mode
         if self.bitstream is None:
-            self.pin.value(lit)
+            self.pin.value(value)
         else:
-            self.bitstream(self.pin, 0, _WS2812_TIMING_NS, _COLOURS[mode] if lit else _DARK)
+            self.bitstream(self.pin, 0, _WS2812_TIMING_NS, _COLOURS[mode] if value else _DARK)
 
 
-def build(spec):
-    """The board file's LED ({"pin", "kind"}), or None when it names none."""
-    if not spec:
+def build(led, guard, supervisor=None):
+    """The board file's LED ({"pin", "kind"}) showing what `guard` and `supervisor` say; None without one."""
+    if not led:
         return None
     import machine
 
-    kind = spec.get("kind", "gpio")
-    if kind not in ("gpio", "ws2812"):
-        raise ValueError("status_led kind must be 'gpio' or 'ws2812', not %r" % kind)
-    pin = machine.Pin(spec["pin"], machine.Pin.OUT, value=0)
-    return StatusLed(pin, machine.bitstream if kind == "ws2812" else None)
+    pin = machine.Pin(led["pin"], machine.Pin.OUT, value=0)  # any other kind than "ws2812" is a plain LED
+    return StatusLed(pin, guard, supervisor, machine.bitstream if led.get("kind") == "ws2812" else None)

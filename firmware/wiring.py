@@ -33,8 +33,8 @@ import machine
 import meters
 import modbus
 import rs485
+from cfg import phase_limits
 from cfgstore import ConfigStore
-from changes import phase_limits
 from compat import const
 from controller import GRID, LOAD, Controller
 from energy import EnergyCounters
@@ -165,13 +165,13 @@ def _network(app, settings):
         app.net = NetClock(settings["wifi_ssid"], settings["wifi_password"], settings["ntp_server"])
 
 
-def _radio_service(board, fleet, settings, app, old=None):
+def _radio_service(board, fleet, settings, app, service=None):
     """The Hoymiles links on the board's nRF24L01+ and CMT2300A, on their own timer; None without either.
-    old: the running service, whose radios the new links use (a new inverter list, relist.py)."""
+    service: the running one, whose radios the new links use (a new inverter list, relist.py)."""
     import hm_radio
 
     return hm_radio.build_service(board, fleet, settings, app.clock_ms, settings["dtu_serial"] or _dtu_serial(),
-                                  app.utc.s2000, old)
+                                  app.utc.s2000, service)
 
 
 def _sunspec_link(board, master, fleet, settings):

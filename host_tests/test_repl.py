@@ -148,7 +148,7 @@ def test_a_new_installer_commissions_a_wrong_way_meter_and_adds_inverters_withou
         log = terminal.type("app.log()")
         assert "configuration: inverters 0 -> 3" in log
         assert "commissioning for 30 min: excursions are recorded but do not trip" in log
-        assert "trip held (commissioning): excursion too long; no lockout" in log, log
+        assert "trip withheld (commissioning): excursion too long; no lockout" in log, log
         # The sign fixed through the settings: it acts after a reset, and commissioning goes on after it.
         assert "takes effect after cfg.save() and a reset" in terminal.type('cfg.set("invert", True)')
         terminal.type("cfg.save()")

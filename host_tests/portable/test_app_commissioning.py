@@ -92,8 +92,8 @@ def test_commissioning_with_a_wrong_sign_and_inverters_added_without_a_reset():
         text = "\n".join(lines)
         assert "configuration: inverters 0 -> 2 (+114182000001, +114182000002)" in text
         assert "commissioning for 30 min: excursions are recorded but do not trip" in text
-        assert "trip held (no inverters configured): excursion too long; no lockout" in text
-        assert "trip held (commissioning): excursion too long; no lockout" in text
+        assert "trip withheld (no inverters configured): excursion too long; no lockout" in text
+        assert "trip withheld (commissioning): excursion too long; no lockout" in text
         assert "trip:" not in text and "lockout ended" not in text
         stamps = [_uptime_s(line) for line in lines]
         assert stamps == sorted(stamps)  # strict time order

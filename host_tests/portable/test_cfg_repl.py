@@ -143,7 +143,7 @@ def test_the_startup_limit_is_a_percentage_with_its_wear_warning():
     import cfg_schema
 
     spec = cfg_schema.SCHEMA["startup_limit_pct"]
-    assert (spec[2], spec[3], spec[4], spec[5]) == (0, 100, "%", 0)
+    assert (spec[2], spec[3], spec[4], spec[5]) == (0, 100, "% of rating", 0)
     assert "flash" in spec[6] and "once a day" in spec[6]
     cfg.set("startup_limit_pct", 50)
     raises(ValueError, cfg.set, "startup_limit_pct", 101)

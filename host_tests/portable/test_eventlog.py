@@ -12,9 +12,9 @@ def test_lines_say_what_happened():
     assert describe(events.EXCURSION, 835, 16200) == "excursion ended: peak 83.5 W over the limit for 16.2 s"
     assert describe(events.TRIP, 2, 0) == (
         "trip: too many stage-2 events; lockout, app.reset_supervisor() ends it")
-    assert describe(events.TRIP_HELD, 1, 1) == "trip held (commissioning): excursion too long; no lockout"
+    assert describe(events.TRIP_HELD, 1, 1) == "trip withheld (commissioning): excursion too long; no lockout"
     assert describe(events.TRIP_HELD, 1, 2) == (
-        "trip held (no inverters configured): excursion too long; no lockout")
+        "trip withheld (no inverters configured): excursion too long; no lockout")
     assert describe(events.IMPLAUSIBLE, 1, 2) == "implausible meter data: voltage out of range on L3"
     assert describe(events.FAILSAFE_ENTERED, 1, 0) == "failsafe entered: meter data missing"
     assert describe(events.COMMISSION, 1800, 0) == (

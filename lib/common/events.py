@@ -45,7 +45,7 @@ NAMES = {
     CONFIG_CHANGED: "configuration changed",
     IMPLAUSIBLE: "implausible meter data",
     COMMISSION: "commissioning",
-    TRIP_HELD: "trip held",
+    TRIP_HELD: "trip withheld",
 }
 
 

@@ -168,12 +168,12 @@ class Supervisor:
         self.ring.push(events.RESET, now_ms)
         self.version += 1
 
-    def commission(self, seconds, now_ms):
+    def commission(self, commission_left_s, now_ms):
         """Open (or end, with 0) the commissioning window: excursions are recorded but never trip."""
-        if seconds == 0:
+        if commission_left_s == 0:
             self.restart_excursion()
-        self.commission_left_s = seconds
-        self.ring.push(events.COMMISSION, now_ms, seconds)
+        self.commission_left_s = commission_left_s
+        self.ring.push(events.COMMISSION, now_ms, commission_left_s)
         self.version += 1
 
     def restart_excursion(self):
@@ -197,8 +197,15 @@ class Supervisor:
             return
         self._clock_ms -= seconds * 1000
         self.clock_s += seconds
-        if self.commission_left_s > 0:
-            self._count_commission(seconds, now_ms)
+        left_s = self.commission_left_s
+        if left_s > 0:
+            self.commission_left_s = max(0, left_s - seconds)
+            if self.commission_left_s == 0:
+                self.restart_excursion()
+                self.ring.push(events.COMMISSION, now_ms, 0)
+                self.version += 1
+            elif self.commission_left_s // _COMMISSION_SAVE_S != left_s // _COMMISSION_SAVE_S:
+                self.version += 1  # saved every minute
         if self.lockout_left_s > 0:
             self.lockout_left_s = max(0, self.lockout_left_s - seconds)
             if self.lockout_left_s == 0:
@@ -208,16 +215,6 @@ class Supervisor:
             elif self._lockout_saved_s - self.lockout_left_s >= LOCKOUT_SAVE_S:
                 self._lockout_saved_s = self.lockout_left_s
                 self.version += 1
-
-    def _count_commission(self, seconds, now_ms):
-        left_s = max(0, self.commission_left_s - seconds)
-        if left_s // _COMMISSION_SAVE_S != self.commission_left_s // _COMMISSION_SAVE_S:
-            self.version += 1
-        self.commission_left_s = left_s
-        if left_s == 0:
-            self.restart_excursion()
-            self.ring.push(events.COMMISSION, now_ms, 0)
-            self.version += 1
 
     def _over(self, t_ms, over_dw):
         self.excursion_last_ms = t_ms
@@ -250,17 +247,11 @@ class Supervisor:
         self.stage2_total += 1
         self.version += 1
         self.ring.push(events.STAGE2, self._last_ms, self.excursion_peak_dw, duration_ms)
-        if self._held():
+        if self.commission_left_s > 0 or not self.inverters:
             return  # recorded, but not for the trip window
         self._remember_stage2()
         if self._recent_stage2() >= self.stage2_max and not self.tripped:
             self._trip(TRIP_STAGE2_EVENTS)
-
-    def _held(self):
-        """Why a trip cannot happen now: _HELD_COMMISSIONING, _HELD_NO_INVERTERS, or 0."""
-        if self.commission_left_s > 0:
-            return _HELD_COMMISSIONING
-        return 0 if self.inverters else _HELD_NO_INVERTERS
 
     def _remember_stage2(self):
         """Keep the newest stage2_max event times: overwrite the oldest."""
@@ -280,7 +271,7 @@ class Supervisor:
         return recent
 
     def _trip(self, reason):
-        held = self._held()
+        held = _HELD_COMMISSIONING if self.commission_left_s > 0 else 0 if self.inverters else _HELD_NO_INVERTERS
         if held:
             if not self.noted & _NOTED_TRIP:  # once per excursion
                 self.noted |= _NOTED_TRIP

@@ -15,7 +15,7 @@ for 16.2 s`, or `+3605s ...` (seconds since boot) while the clock is not set.
 Every event kind has its words here (names and reasons, never bare numbers).
 Events are stamped when they are pushed (lib/common/events.py), so lines are
 in time order as written. A configuration change's words ("export_limit_w
-0 -> 600 W") come from the REPL side (firmware/changes.py `texts`), matched
+0 -> 600 W") come from the REPL side (firmware/changes.py `notes`), matched
 to its CONFIG_CHANGED event by the key's index.
 """
 
@@ -30,7 +30,7 @@ from guard import FAILSAFE_REASONS
 CLOCK_VALID_FROM_YEAR = 2024
 # The one name table of the supervisor's trip reasons (TRIP_* of lib/control/supervisor.py).
 TRIP_NAMES = ("none", "excursion too long", "too many stage-2 events")
-# Why a trip was held (TRIP_HELD's b).
+# Why a trip was withheld (TRIP_HELD's b).
 HELD_NAMES = ("", "commissioning", "no inverters configured")
 _CLEAR = "app.reset_supervisor() ends it"
 
