@@ -43,7 +43,7 @@ def test_a_configuration_change_is_logged_with_its_words_in_time_order():
     ring.push(events.CONFIG_CHANGED, 2000, 0, 600)
     ring.push(events.EXCURSION, 3000, 50, 2000)
     ring.push(events.CONFIG_CHANGED, 4000, 11, 0)
-    lines = take_lines(ring, 5000, boot_ms=0, texts=texts)
+    lines = take_lines(ring, 5000, boot_ms=0, notes=texts)
     assert lines == [
         "+1s meter lost",
         "+2s configuration: export_limit_w 0 -> 600 W",

@@ -24,36 +24,39 @@ import time
 
 import events
 import plausibility
-from compat import ticks_diff
+from compat import const, ticks_diff
 from guard import FAILSAFE_REASONS
 
 CLOCK_VALID_FROM_YEAR = 2024
 # The one name table of the supervisor's trip reasons (TRIP_* of lib/control/supervisor.py).
 TRIP_NAMES = ("none", "excursion too long", "too many stage-2 events")
-# Why a trip was withheld (TRIP_HELD's b).
-HELD_NAMES = ("", "commissioning", "no inverters configured")
-_CLEAR = "app.reset_supervisor() ends it"
+_HELD_NAMES = const(("", "commissioning", "no inverters configured"))  # why a trip was withheld (TRIP_HELD's b)
+_UNKNOWN = const("unknown (%d)")
 
-
-def _named(names, index):
-    return names[index] if 0 <= index < len(names) else "unknown (%d)" % index
+# Names only from the tables (a new interned name here costs RAM for good: the module is loaded for every
+# write), so the texts are whole format strings, not helpers.
 
 
 def describe(kind, a, b, text=None):
     """The words of one event, without its time; `text`: a configuration change's words."""
     name = events.NAMES.get(kind, "event %d" % kind)
     if kind == events.EXCURSION:
-        return "excursion ended: peak %s over the limit for %s" % (_w(a), _s(b))
+        return "excursion ended: peak %d.%d W over the limit for %d.%d s" % (a // 10, a % 10, b // 1000,
+                                                                            b % 1000 // 100)
     if kind == events.STAGE2:
-        return "%s: over the limit for %s so far, peak %s over" % (name, _s(b), _w(a))
-    if kind == events.TRIP:
-        return "%s: %s; lockout, %s" % (name, _named(TRIP_NAMES, a), _CLEAR)
-    if kind == events.TRIP_HELD:
-        return "%s (%s): %s; no lockout" % (name, _named(HELD_NAMES, b), _named(TRIP_NAMES, a))
+        return "%s: over the limit for %d.%d s so far, peak %d.%d W over" % (name, b // 1000, b % 1000 // 100,
+                                                                            a // 10, a % 10)
+    if kind == events.TRIP or kind == events.TRIP_HELD:
+        reason = TRIP_NAMES[a] if 0 <= a < len(TRIP_NAMES) else _UNKNOWN % a
+        if kind == events.TRIP:
+            return "%s: %s; lockout, app.reset_supervisor() ends it" % (name, reason)
+        why = _HELD_NAMES[b] if 0 <= b < len(_HELD_NAMES) else _UNKNOWN % b
+        return "%s (%s): %s; no lockout" % (name, why, reason)
     if kind == events.IMPLAUSIBLE:
-        return "%s: %s on L%d" % (name, _named(plausibility.NAMES, a), b + 1)
+        reason = plausibility.NAMES[a] if 0 <= a < len(plausibility.NAMES) else _UNKNOWN % a
+        return "%s: %s on L%d" % (name, reason, b + 1)
     if kind == events.FAILSAFE_ENTERED:
-        return "%s: %s" % (name, _named(FAILSAFE_REASONS, a))
+        return "%s: %s" % (name, FAILSAFE_REASONS[a] if 0 <= a < len(FAILSAFE_REASONS) else _UNKNOWN % a)
     if kind == events.COMMISSION:
         if a:
             return "commissioning for %d min: excursions are recorded but do not trip" % (a // 60)
@@ -67,23 +70,6 @@ def describe(kind, a, b, text=None):
     return name
 
 
-def _w(power_dw):
-    return "%d.%d W" % (power_dw // 10, power_dw % 10)
-
-
-def _s(duration_ms):
-    return "%d.%d s" % (duration_ms // 1000, duration_ms % 1000 // 100)
-
-
-def _words(texts, index):
-    """The words waiting for the change of key `index` (older ones, whose event was lost, are dropped)."""
-    while texts:
-        found, text = texts.pop(0)
-        if found == index:
-            return text
-    return None
-
-
 def _stamp(event_s, uptime_s):
     if event_s is not None:
         t = time.gmtime(event_s)
@@ -92,21 +78,25 @@ def _stamp(event_s, uptime_s):
     return "+%ds" % uptime_s
 
 
-def take_lines(ring, now_ms, wall_s=None, boot_ms=None, texts=None):
+def take_lines(ring, now_ms, wall_s=None, boot_ms=None, notes=None):
     """Take every event out of `ring` as a log line, and a line for events the ring lost.
 
     wall_s: the clock's time.time() now, or None when it is not set;
     boot_ms: the ticks at boot, to stamp events with uptime instead;
-    texts: the words of configuration changes, [(key index, words)] (taken from it as used).
+    notes: the words of configuration changes, [(key index, words)], taken from it as their events come
+    (older ones, whose event the full ring lost, are dropped on the way).
     """
     lines = []
     while ring.pop():
         age_s = ticks_diff(now_ms, ring.last_t_ms) // 1000
         uptime_s = 0 if boot_ms is None else ticks_diff(ring.last_t_ms, boot_ms) // 1000
         stamp = _stamp(None if wall_s is None else wall_s - age_s, uptime_s)
-        kind = ring.last_kind
-        text = _words(texts, ring.last_a) if kind == events.CONFIG_CHANGED and texts else None
-        lines.append("%s %s" % (stamp, describe(kind, ring.last_a, ring.last_b, text)))
+        text = None
+        while ring.last_kind == events.CONFIG_CHANGED and notes and text is None:
+            index, text = notes.pop(0)
+            if index != ring.last_a:
+                text = None
+        lines.append("%s %s" % (stamp, describe(ring.last_kind, ring.last_a, ring.last_b, text)))
     if ring.lost:
         lines.append("%d events lost (ring full)" % ring.lost)
         ring.lost = 0
@@ -127,9 +117,9 @@ class EventLog:
         self.half_bytes = max_bytes // 2
         self.written = 0
 
-    def drain(self, ring, now_ms, wall_s=None, boot_ms=None, texts=None):
+    def drain(self, ring, now_ms, wall_s=None, boot_ms=None, notes=None):
         """Write every event waiting in `ring` (see `take_lines`); return the lines written."""
-        lines = take_lines(ring, now_ms, wall_s, boot_ms, texts)
+        lines = take_lines(ring, now_ms, wall_s, boot_ms, notes)
         if lines:
             self.append(lines)
         return lines
