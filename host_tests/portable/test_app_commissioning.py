@@ -119,3 +119,75 @@ def test_a_list_the_radio_cannot_serve_leaves_the_old_one_running():
 
 def _refuse(fleet, settings):
     raise ValueError("no such radio")
+
+
+HM_ROWS = [
+    {"serial": "114172818832", "rated_w": 800, "phase": 1, "inputs": 2},
+    {"serial": "114172818833", "rated_w": 600, "phase": 1, "inputs": 2},
+]
+
+
+def test_on_the_radio_a_new_list_keeps_the_radio_and_the_startup_limit_is_written_once():
+    import nrf24_chip
+    from compat import ticks_diff
+    from fleet import CMD_ACKED
+    from test_app_loop import RADIO, _let_scheduled_run
+
+    machine.reset_hardware()
+    clock = machine.VirtualClock(start_ms=1000)
+    machine.use_clock(clock)
+    air_clock = nrf24_chip.Clock(1000)
+    air = nrf24_chip.Air(air_clock, seed=5)
+    inverters = [nrf24_chip.HmInverter(row["serial"], rated_w=row["rated_w"]) for row in HM_ROWS]
+    for inverter in inverters:
+        air.add(inverter)
+    chip = nrf24_chip.Chip(air)
+    machine.SPI.wire(1, chip.spi)
+    machine.watch_pin(RADIO["csn"], chip.csn.value)
+    machine.watch_pin(RADIO["ce"], chip.ce.value)
+    machine.drive_pin(RADIO["irq"], chip.irq.value)
+    line = machine.Line()
+    machine.UART.wire(2, line, de=4)
+    meter = register_slave.dtsu666(line)
+    cfg.load("/nonexistent/config.json")
+    settings = cfg.values()  # the live values, as app.main() passes them
+    settings["http_enabled"] = False
+    settings["inverters"] = HM_ROWS[:1]
+    gateway = app.App(dict(BOARD, radio=RADIO), settings, clock=clock.ticks_ms)
+    cfg.forget_listeners()
+    cfg.on_change(gateway.apply)
+
+    def run(ms):
+        end = clock.ticks_ms() + ms
+        while ticks_diff(machine.next_due_ms(), end) <= 0:
+            due = machine.next_due_ms()
+            clock.advance_to_ms(due)
+            air_clock.now_ms = due
+            machine.run_timers(due)
+            _let_scheduled_run()
+            meter.serve()
+
+    try:
+        gateway.start()
+        run(3000)
+        radio, service = gateway.radio.link.radio, gateway.radio
+        assert gateway.fleet.cmd_state[0] == CMD_ACKED
+        cfg.set("inverters", HM_ROWS)
+        run(3000)
+        link = gateway.radio.link
+        assert gateway.radio is service and link.radio is radio and link.count == 2 and link.fleet is gateway.fleet
+        assert sorted(machine.active_timers()) == [1, 2, 3]  # no second radio timer
+        fleet = gateway.fleet
+        for index in range(2):  # both at their fail-safe limits, delivered on the air
+            assert fleet.cmd_state[index] == CMD_ACKED and fleet.target_dw[index] == gateway.controller.failsafe_dw[index]
+        assert inverters[1].limit_commands + len(inverters[1].power_commands) >= 1
+        cfg.set("startup_limit_pct", 50)
+        run(3000)
+        assert [inverter.persistent_writes for inverter in inverters] == [1, 1]
+        cfg.set("startup_limit_pct", 60)  # the same day: each inverter skipped
+        run(3000)
+        assert [inverter.persistent_writes for inverter in inverters] == [1, 1]
+    finally:
+        gateway.stop()
+        cfg.forget_listeners()
+        machine.use_clock(None)
