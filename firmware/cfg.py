@@ -112,11 +112,10 @@ def set(key, value):  # noqa: A001 - the REPL API is cfg.set(key, value)
     import cfg_words  # what the change does, in words; REPL-only, dropped again
 
     try:
-        text = cfg_words.text(key, old, value)
+        text = cfg_words.text(key, old, value)  # None (and it says so) when the key has that value already
     finally:
         sys.modules.pop("cfg_words", None)
-    if value == old:
-        print("cfg: %s is %r already; nothing changed" % (key, masked(key, value)))
+    if text is None:
         return
     if isinstance(value, list):
         value = [dict(row) for row in value]

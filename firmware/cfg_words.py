@@ -1,6 +1,6 @@
 """What a configuration change does, in words: for cfg.set's confirmation and the event log.
 
-    cfg_words.text("export_limit_w", 0, 600)   # "export_limit_w 0 -> 600 W"
+    cfg_words.text("export_limit_w", 0, 600)   # "export_limit_w 0 -> 600 W"; None when nothing changes
 
 Imported by cfg.set only while it confirms a change, and dropped again: a
 running gateway keeps neither its code nor its strings. Secrets are never
@@ -12,10 +12,15 @@ import sys
 
 
 def text(key, old, new):
-    """The change of `key` from `old` to `new`, in words, with the unit of the schema."""
+    """The change of `key` from `old` to `new`, in words, with the unit of the schema; None (printed as
+    "nothing changed") when they are equal."""
     import cfg_schema
 
     try:
+        if new == old:
+            shown = "***" if new and key in cfg_schema.SECRETS else new
+            print("cfg: %s is %r already; nothing changed" % (key, shown))
+            return None
         if key in cfg_schema.SECRETS:
             return "%s %s" % (key, "set" if new else "cleared")
         if cfg_schema.SCHEMA[key][1] == cfg_schema.INVERTERS:
