@@ -177,9 +177,9 @@ def test_on_the_radio_a_new_list_keeps_the_radio_and_the_startup_limit_is_writte
         link = gateway.radio.link
         assert gateway.radio is service and link.radio is radio and link.count == 2 and link.fleet is gateway.fleet
         assert sorted(machine.active_timers()) == [1, 2, 3]  # no second radio timer
-        fleet = gateway.fleet
+        fleet, failsafe_dw = gateway.fleet, gateway.controller.failsafe_dw
         for index in range(2):  # both at their fail-safe limits, delivered on the air
-            assert fleet.cmd_state[index] == CMD_ACKED and fleet.target_dw[index] == gateway.controller.failsafe_dw[index]
+            assert fleet.cmd_state[index] == CMD_ACKED and fleet.target_dw[index] == failsafe_dw[index]
         assert inverters[1].limit_commands + len(inverters[1].power_commands) >= 1
         cfg.set("startup_limit_pct", 50)
         run(3000)
