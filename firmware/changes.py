@@ -27,6 +27,7 @@ each); a full queue is retried for up to 200 ms, then refused with an
 error and nothing changed. Allocates (REPL context).
 """
 
+import sys
 import time
 
 import cfg
@@ -80,7 +81,7 @@ class Changes:
             import relist
 
             why = relist.refused(self.app, cfg.values())
-            del relist
+            sys.modules.pop("relist", None)
             if why:
                 return "%s the list %s" % (why, _AFTER_RESET)
             return "live at the next control tick; every inverter starts at its fail-safe limit"
@@ -140,8 +141,6 @@ class Changes:
 
 def _relist(app, now_ms):
     """The new inverter list, swapped in between two ticks (relist.py); a list it cannot build changes nothing."""
-    import sys
-
     import relist
 
     try:
