@@ -4,7 +4,7 @@
     relist.apply(app, settings, now_ms)   # posted by changes.py: runs between two ticks, never inside one
 
 The Fleet, the controller's tables and the links are sized by the number of
-inverters, so a new list gets new ones (wiring.controlled, the same code as
+inverters, so a new list gets new ones (wiring.inverters, the same code as
 at boot), built and swapped in by one scheduled callback: no tick and no
 radio step runs in between, and none sees a half-built table. The radios
 themselves are kept (hm_radio.build_service with the running service), and
@@ -40,7 +40,7 @@ def apply(app, settings, now_ms):
     import wiring
 
     try:
-        fleet, controller = wiring.controlled(settings, app.phases)
+        fleet, controller = wiring.inverters(settings, app.phases)
         links = tuple([] if app.make_links is None else app.make_links(fleet, settings))
         radio = app.radio
         if radio is not None or app.board.get("radio") or app.board.get("cmt"):

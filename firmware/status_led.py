@@ -40,14 +40,14 @@ _WS2812_TIMING_NS = const((400, 850, 800, 450))  # high and low times of a 0 bit
 
 
 class StatusLed:
-    def __init__(self, pin, guard, supervisor=None, bitstream=None):
+    def __init__(self, pin, guard, supervisor=None, write=None):
         """pin: a machine.Pin in output mode; guard: what says the fail-safe reason (failsafe_reason);
-        supervisor: the export supervisor (commission_left_s), None with a load-side meter; bitstream:
+        supervisor: the export supervisor (commission_left_s), None with a load-side meter; write:
         machine.bitstream for a WS2812, None for a plain LED."""
         self.pin = pin
         self.guard = guard
         self.supervisor = supervisor
-        self.bitstream = bitstream
+        self.write = write  # a name MicroPython has built in: no interned string of its own
         self.mode = -1
         self.value = -1  # what the LED shows now: mode * 2 + lit; -1 before the first step
 
@@ -63,10 +63,10 @@ class StatusLed:
     def _set(self, mode, value):
         self.value = mode * 2 + value
         self.mode = mode
-        if self.bitstream is None:
+        if self.write is None:
             self.pin.value(value)
         else:
-            self.bitstream(self.pin, 0, _WS2812_TIMING_NS, _COLOURS[mode] if value else _DARK)
+            self.write(self.pin, 0, _WS2812_TIMING_NS, _COLOURS[mode] if value else _DARK)
 
 
 def build(led, guard, supervisor=None):

@@ -48,7 +48,7 @@ _DTU_PREFIXES = {"opendtu": "solar", "ahoydtu": "inverter"}
 
 
 def build(app, board, settings, make_links=None, data_dir=None):
-    app.fleet, app.controller = controlled(settings, app.phases)
+    app.fleet, app.controller = inverters(settings, app.phases)
     fleet = app.fleet
     app.serials = [row["serial"] for row in settings["inverters"]]
     app.reading = Reading()
@@ -80,7 +80,7 @@ def build(app, board, settings, make_links=None, data_dir=None):
     _network(app, settings)
 
 
-def controlled(settings, phases):
+def inverters(settings, phases):
     """The Fleet of settings["inverters"] and its Controller: at boot, and for a new list (relist.py)."""
     inverters = settings["inverters"]
     fleet = Fleet(len(inverters))
