@@ -102,10 +102,8 @@ class Changes:
             app.controller.set_export_limit(values["export_limit_w"], limits)
             if app.supervisor is not None:
                 app.supervisor.set_limit(values["export_limit_w"], limits)
-        elif key == "inverters":
-            _relist(app, now_ms)
-        elif key == "startup_limit_pct":
-            _startup_limit(app, number, now_ms)
+        elif key == "inverters" or key == "startup_limit_pct":
+            _inverters(app, key, number, now_ms)
 
     def reset_supervisor(self):
         """Installer reset: ends a lockout and forgets recent stage-2 events (logged as RESET, saved)."""
@@ -139,35 +137,14 @@ class Changes:
         self.app.supervisor.commission(seconds, self.app.clock_ms())
 
 
-def _relist(app, now_ms):
-    """The new inverter list, swapped in between two ticks (relist.py); a list it cannot build changes nothing."""
+def _inverters(app, key, number, now_ms):
+    """A new inverter list or startup limit: relist.py (loaded for it and dropped, so it takes no RAM after)."""
     import relist
 
     try:
-        settings = cfg.values()
-        if relist.refused(app, settings) is None:
-            relist.apply(app, settings, now_ms)
-    except (ValueError, OSError) as error:
-        print("app: the new inverter list is not in force, the old one runs on: %s" % error)
+        if key == "inverters":
+            relist.swap(app, cfg.values(), now_ms)
+        else:
+            relist.startup_limit(app, number, now_ms)
     finally:
         sys.modules.pop("relist", None)
-
-
-def _startup_limit(app, pct, now_ms):
-    """startup_limit_pct: one persistent limit per Hoymiles inverter (its minimum at least); 0 writes none.
-    The link refuses a second write to an inverter within a day (hm_link.PERSIST_MIN_INTERVAL_MS)."""
-    radio = app.radio
-    if not pct:
-        return
-    fleet = app.fleet
-    queued = skipped = 0
-    for link in () if radio is None else (radio.link, radio.second):
-        for slot in range(0 if link is None else link.count):
-            row = link.row[slot]
-            limit_dw = max(fleet.rated_dw[row] * pct // 100, fleet.min_dw[row])
-            if link.configure_persistent_limit(row, limit_dw, now_ms) == 0:
-                queued += 1
-            else:
-                skipped += 1
-    print("app: startup limit %d %%: queued for %d inverter(s), %d skipped (written less than a day ago)" % (
-        pct, queued, skipped))

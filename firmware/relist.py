@@ -1,7 +1,8 @@
 """A new inverter list without a reset: a new Fleet, Controller and links, swapped in between two ticks.
 
-    why = relist.refused(app, settings)   # REPL side (changes.py): None, or why the list needs a reset
-    relist.apply(app, settings, now_ms)   # posted by changes.py: runs between two ticks, never inside one
+    why = relist.refused(app, settings)       # REPL side (changes.py): None, or why the list needs a reset
+    relist.swap(app, settings, now_ms)        # posted by changes.py: runs between two ticks, never inside one
+    relist.startup_limit(app, pct, now_ms)    # startup_limit_pct changed (posted too)
 
 The Fleet, the controller's tables and the links are sized by the number of
 inverters, so a new list gets new ones (wiring.inverters, the same code as
@@ -19,6 +20,13 @@ With a DTU bridge (dtu_type) or SunSpec inverters the list still applies
 after cfg.save() and a reset: their links hold subscriptions or a shared
 Modbus transaction that a swap between ticks cannot hand over safely.
 
+`startup_limit_pct` is here too, as it concerns the same links: one
+persistent limit per Hoymiles inverter on the gateway's radios, its
+percentage of the row's `rated_w` (at least the inverter's minimum), through
+`configure_persistent_limit`, which refuses a second write to an inverter
+within a day (hm_link.PERSIST_MIN_INTERVAL_MS, kept in RAM: only a change
+of the setting sends one, never a boot).
+
 Runs outside the tick (REPL context and a scheduled callback); allocates
 freely; loaded only for a change and dropped after (changes.py).
 """
@@ -35,7 +43,16 @@ def refused(app, settings):
     return None
 
 
-def apply(app, settings, now_ms):
+def swap(app, settings, now_ms):
+    """The new list in force, or a message why not (then the old one runs on)."""
+    if refused(app, settings) is None:
+        try:
+            _swap(app, settings, now_ms)
+        except (ValueError, OSError) as error:
+            print("app: the new inverter list is not in force, the old one runs on: %s" % error)
+
+
+def _swap(app, settings, now_ms):
     """Build the new parts (this may raise: then nothing changed), then swap them in."""
     import wiring
 
@@ -73,3 +90,22 @@ def _swap_radio(app, radio):
         old.link = old.second = None  # no Hoymiles inverter left: the timer idles
     else:
         old.link, old.second = radio.link, radio.second
+
+
+def startup_limit(app, pct, now_ms):
+    """Queue the startup (persistent) limit on every Hoymiles link; 0 writes none. Says what it did."""
+    radio = app.radio
+    if not pct:
+        return
+    fleet = app.fleet
+    queued = skipped = 0
+    for link in () if radio is None else (radio.link, radio.second):
+        for slot in range(0 if link is None else link.count):
+            row = link.row[slot]
+            limit_dw = max(fleet.rated_dw[row] * pct // 100, fleet.min_dw[row])
+            if link.configure_persistent_limit(row, limit_dw, now_ms) == 0:
+                queued += 1
+            else:
+                skipped += 1
+    print("app: startup limit %d %%: queued for %d inverter(s), %d skipped (written less than a day ago)" % (
+        pct, queued, skipped))
