@@ -254,8 +254,8 @@ def reset_supervisor():
 def commission(minutes=30):
     """Commissioning: for `minutes` (1..240; 0 ends it) excursions are recorded and logged but never trip, so
     a meter still wired the wrong way cannot lock the plant out. It ends by itself; app.status() shows the time
-    left. It survives resets (meter settings act after cfg.save() and a reset) but not a lockout: see
-    app.reset_supervisor()."""
+    left. It survives resets (meter settings act after cfg.save() and a reset). It does not end a lockout:
+    app.reset_supervisor() does."""
     if _running():
         _app.commission(minutes)
 
