@@ -58,10 +58,12 @@ hil: $(STAMP) ## the firmware on the unix port against a pymodbus meter and the 
 
 # make repl: SCENARIO=scenarios/<file>.json picks the simulated plant; PORT=/dev/ttyUSB0 (given on the command
 # line) puts a real meter on a USB-RS485 adapter in its place; METER_REVERSED=1 and METER_UNSET_CT=20 install
-# the emulated meter wrongly, to practise commissioning (tools/repl.py).
+# the emulated meter wrongly, NO_INVERTERS=1 starts without the inverters configured, to practise commissioning
+# (tools/repl.py).
 repl: $(STAMP) ## the firmware's REPL on this PC: emulated meter and inverters (SCENARIO=) or a real meter (PORT=)
 	@$(BIN)/python tools/repl.py $(if $(filter command line,$(origin PORT)),--port $(PORT),) $(if $(SCENARIO),--scenario $(SCENARIO),) \
-		$(if $(METER_REVERSED),--meter-reversed,) $(if $(METER_UNSET_CT),--meter-unset-ct $(METER_UNSET_CT),)
+		$(if $(METER_REVERSED),--meter-reversed,) $(if $(METER_UNSET_CT),--meter-unset-ct $(METER_UNSET_CT),) \
+		$(if $(NO_INVERTERS),--no-inverters,)
 
 mp32: $(MP32) $(MP32_FROZEN) ## build the 32-bit unix port (ESP32 object sizes) into build/mp32/
 

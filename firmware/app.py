@@ -4,6 +4,7 @@
     app.status()               # live power, limits, meter, supervisor, network, energy, error counters
     app.log()                  # the event log (fail-safe, meter lost, excursions, trips, resets, ...)
     app.reset_supervisor()     # installer reset: ends a lockout after a trip (logged)
+    app.commission(30)         # commissioning: 30 minutes in which excursions are recorded but never trip
     app.stop()                 # stop the loops (the plant keeps its last limits); the watchdog gets an hour
 
 main() reads the board file and the saved configuration; wiring.py builds
@@ -11,13 +12,14 @@ every part once (and is then dropped from RAM) and says which link runs
 where; the fail-safe limits go out before any meter reading exists; then the
 loops start. Each control tick (`step`) polls the meter once (non-blocking),
 lets the guard (lib/control/guard.py) check plausibility, step the export
-supervisor and hold the controller when either says so, runs the controller
-and steps the tick's links. The service loop (service_loop.py) runs the slow
+supervisor and hold the controller when either says so, runs the controller,
+sets the status LED (status_led.py, when the board file names one) and steps
+the tick's links. The service loop (service_loop.py) runs the slow
 jobs (service_jobs.py): network, event log, energy and supervisor files.
 
-Changes from outside the tick (cfg.set, cfg.reset, reset_supervisor, the
-HTTP write) are posted to run between two ticks, never inside one
-(changes.py).
+Changes from outside the tick (cfg.set, cfg.reset, reset_supervisor,
+commission, the HTTP write) are posted to run between two ticks, never
+inside one (changes.py); a new inverter list too (relist.py).
 
 The watchdog is fed while the bus finishes transactions (answered or not):
 a silent meter still counts, a Modbus state machine that stopped does not.
@@ -67,7 +69,16 @@ class App:
 
         wiring.build(self, board, settings, make_links, data_dir)
         del wiring
-        for name in ("wiring", "cfg_schema", "changes"):  # not needed after boot: free their bytecode
+        self.board = board
+        self.make_links = make_links  # a new inverter list makes its links again (relist.py)
+        if self.supervisor is not None:
+            self.supervisor.inverters = self.fleet.count  # none: nothing a trip could hold back
+        self.led = None
+        if board.get("status_led"):
+            import status_led
+
+            self.led = status_led.build(board["status_led"], self.guard, self.supervisor)
+        for name in ("wiring", "cfg_schema"):  # not needed after boot: free their bytecode
             sys.modules.pop(name, None)
         self.data_dir = data_dir
         self.meter_status = meters.IDLE
@@ -91,6 +102,8 @@ class App:
         guard.before_control(now_ms)
         self.controller.step(now_ms, self.reading)
         guard.after_control(now_ms)
+        if self.led is not None:
+            self.led.step(now_ms)
         self._run_links(now_ms)
         return self._progress(now_ms)
 
@@ -133,13 +146,18 @@ class App:
         """A new export limit from the network: the same path as cfg.set (checked, logged, next tick)."""
         cfg.set("export_limit_w", watts)
 
-    def apply(self, key, value):
-        """cfg listener: posts the change to run between two ticks (changes.py)."""
-        self._changes().apply(key, value)
+    def apply(self, key, value, text=None):
+        """cfg listener: posts the change to run between two ticks (changes.py); returns when it acts."""
+        return self._changes().apply(key, value, text)
 
     def reset_supervisor(self):
         """Installer reset: end a lockout and forget recent stage-2 events (logged, saved)."""
         self._changes().reset_supervisor()
+
+    def commission(self, minutes=30):
+        """Commissioning for `minutes` (0 ends it): excursions are recorded but never trip (logged, saved).
+        The REPL's app.commission() and the status page's button call this."""
+        self._changes().commission(minutes)
 
     def _changes(self):
         if self.changes is None:
@@ -231,6 +249,15 @@ def reset_supervisor():
     """Installer reset after a trip: ends the lockout, forgets recent stage-2 events; logged as RESET."""
     if _running():
         _app.reset_supervisor()
+
+
+def commission(minutes=30):
+    """Commissioning: for `minutes` (1..240; 0 ends it) excursions are recorded and logged but never trip, so
+    a meter still wired the wrong way cannot lock the plant out. It ends by itself; app.status() shows the time
+    left. It survives resets (meter settings act after cfg.save() and a reset). It does not end a lockout:
+    app.reset_supervisor() does."""
+    if _running():
+        _app.commission(minutes)
 
 
 def stop():

@@ -2,7 +2,7 @@
 
     >>> import cfg
     >>> cfg.show()                          # every key: value, unit, range, default
-    >>> cfg.set("export_limit_w", 600)      # checked, then live at the next control tick
+    >>> cfg.set("export_limit_w", 600)      # checked, then live at the next control tick; says what it did
     >>> cfg.save()                          # kept across resets (JSON in /config.json)
     >>> cfg.reset()                         # back to the defaults (save() to keep that)
 
@@ -10,7 +10,10 @@ Every key has a type, a range and a unit in the schema (cfg_schema.py). A bad
 value raises ValueError (or TypeError) naming the key and what it accepts,
 and changes nothing. Secrets (the WiFi and MQTT passwords, the HTTP token)
 are set here and never printed: show() masks them. The running application
-subscribes with `on_change()`; it posts each change to its control tick.
+subscribes with `on_change()`; it posts each change to its control tick and
+says when it takes effect, which set() prints with what changed
+("cfg: export_limit_w 0 -> 600 W; live at the next control tick"). Setting
+the value a key has already changes nothing (and is not logged).
 Reading from JSON never fails: a missing or corrupt file, or a saved value
 the schema no longer accepts, gives the default and a warning that `load()`
 returns and prints, and `show()` repeats.
@@ -69,6 +72,11 @@ def grid_phases(grid):
         _drop()
 
 
+def phase_limits(value):
+    """The controller's and supervisor's per-phase limits for a phase_export_limit_w value (-1: none)."""
+    return None if value < 0 else (value, value, value)
+
+
 def _loaded():
     if _store is None:
         load()
@@ -91,8 +99,9 @@ def values():
 
 
 def set(key, value):  # noqa: A001 - the REPL API is cfg.set(key, value)
-    """Check `value` and make it live; nothing changes if it is refused. save() keeps it."""
+    """Check `value` and make it live; nothing changes if it is refused. save() keeps it. Prints what it did."""
     _loaded()
+    old = _values.get(key)
     try:
         schema = _schema()
         value = schema.checked(key, value)
@@ -100,13 +109,23 @@ def set(key, value):  # noqa: A001 - the REPL API is cfg.set(key, value)
                             value if key == "inverters" else _values["inverters"])
     finally:
         _drop()
+    import cfg_words  # what the change does, in words; REPL-only, dropped again
+
+    try:
+        text = cfg_words.text(key, old, value)  # None (and it says so) when the key has that value already
+    finally:
+        sys.modules.pop("cfg_words", None)
+    if text is None:
+        return
     if isinstance(value, list):
         value = [dict(row) for row in value]
     _values[key] = value
     if key not in _changed:
         _changed.append(key)
+    when = None
     for listener in _listeners:
-        listener(key, value)
+        when = listener(key, value, text) or when
+    print("cfg: %s; %s" % (text, when or "in force when the gateway starts (cfg.save() keeps it)"))
 
 
 def reset():
@@ -160,7 +179,8 @@ def _read(schema):
 
 
 def on_change(listener):
-    """Call `listener(key, value)` after every accepted set() or reset()."""
+    """Call `listener(key, value, text)` after every accepted change by set() or reset(); text says what
+    changed (old -> new). It may return when the change takes effect, which set() prints."""
     _listeners.append(listener)
 
 

@@ -51,6 +51,8 @@ _SPECS = (
     ("stage2_events_max", INT, 1, 16, "", 2, "this many stage-2 events within the window trip"),
     ("stage2_window_min", INT, 1, 1440, "min", 10, "window for counting stage-2 events"),
     ("lockout_h", INT, 1, 168, "h", 4, "fail-safe hold after a trip (app.reset_supervisor() ends it)"),
+    ("startup_limit_pct", INT, 0, 100, "% of rating", 0, "Hoymiles inverters' startup limit: written to their "
+     "flash (wears it) once per change, at most once a day each (0 = leave as is)"),
     ("energy_persist_min", INT, 1, 1440, "min", 15, "energy counters are saved at most this often"),
     ("sunspec_bus", CHOICE, ("meter", "second"), None, "", "meter", "SunSpec inverters: meter bus or board's 2nd"),
     ("sunspec_revert_s", INT, 0, 3600, "s", 60, "SunSpec limit reverts this long after the gateway stops"),

@@ -44,8 +44,11 @@ class RadioService(Ticker):
             self.second.step(now_ms)
 
 
-def build_service(board, fleet, settings, clock, dtu_serial, clock_s2000):
-    """The links for the configured Hoymiles inverters on the board's radios, on one timer; None if none."""
+def build_service(board, fleet, settings, clock, dtu_serial, clock_s2000, service=None):
+    """The links for the configured Hoymiles inverters on the board's radios, on one timer; None if none.
+
+    service: the running one (a new inverter list, firmware/relist.py): the new links use its radios
+    (and the CMT link its airtime account) instead of setting the chips up again; the caller swaps them in."""
     import hm_frames
     import hm_models
 
@@ -60,45 +63,56 @@ def build_service(board, fleet, settings, clock, dtu_serial, clock_s2000):
             raise ValueError("inverters[%d]: serial %s is no HM, HMS or HMT inverter" % (row, inverter["serial"]))
         (nrf_rows if radio == hm_models.RADIO_NRF24 else cmt_rows).append((row, serial))
     dtu = hm_frames.serial_bytes(dtu_serial)
-    nrf = _nrf_link(board.get("radio"), fleet, settings, dtu, clock_s2000, nrf_rows)
-    cmt = cmt_link(board.get("cmt"), fleet, settings, dtu, clock_s2000, cmt_rows)
+    nrf = _nrf_link(board.get("radio"), fleet, settings, dtu, clock_s2000, nrf_rows, service and service.link)
+    cmt = cmt_link(board.get("cmt"), fleet, settings, dtu, clock_s2000, cmt_rows, service and service.second)
     if nrf is None and cmt is None:
         return None
     return RadioService(nrf, clock=clock, second=cmt)
 
 
-def _nrf_link(pins, fleet, settings, dtu, clock_s2000, rows):
+def _nrf_link(pins, fleet, settings, dtu, clock_s2000, rows, link=None):
+    """The HM link on the nRF24L01+; with `link` (the running one) on its radio, not set up again."""
     if not pins or not rows:
         return None
-    import hm_link
-    import machine
-    import nrf24
-
-    pin = machine.Pin
-    spi = machine.SPI(pins["spi"], baudrate=8000000, sck=pin(pins["sck"]), mosi=pin(pins["mosi"]),
-                      miso=pin(pins["miso"]))
-    irq = None if pins.get("irq") is None else pin(pins["irq"], pin.IN)
-    radio = nrf24.NRF24(spi, pin(pins["csn"], pin.OUT, value=1), pin(pins["ce"], pin.OUT, value=0), irq=irq,
-                        pa_level=settings["radio_pa_level"])
     import hm_air
+    import hm_link
 
+    if link is not None:
+        radio = link.radio
+    else:
+        import machine
+        import nrf24
+
+        pin = machine.Pin
+        spi = machine.SPI(pins["spi"], baudrate=8000000, sck=pin(pins["sck"]), mosi=pin(pins["mosi"]),
+                          miso=pin(pins["miso"]))
+        irq = None if pins.get("irq") is None else pin(pins["irq"], pin.IN)
+        radio = nrf24.NRF24(spi, pin(pins["csn"], pin.OUT, value=1), pin(pins["ce"], pin.OUT, value=0), irq=irq,
+                            pa_level=settings["radio_pa_level"])
     link = hm_link.HoymilesLink(fleet, radio, dtu, clock_s2000, max_inverters=len(rows),
                                 poll_period_ms=hm_air.nrf_poll_period_ms(len(rows)))
     return _link(link, rows)
 
 
-def cmt_link(pins, fleet, settings, dtu, clock_s2000, rows):
+def cmt_link(pins, fleet, settings, dtu, clock_s2000, rows, link=None):
     """The HMS/HMT link on a CMT2300A (board key "cmt": sclk, sdio, csb, fcsb, gpio3 or null); None without rows.
 
-    Raises ValueError for a frequency outside the region's legal range (hm_band.Band).
+    Raises ValueError for a frequency outside the region's legal range (hm_band.Band). With `link` (the
+    running one): on its radio and band, not set up again.
     """
     if not pins or not rows:
         return None
+    import hm_link
+
+    if link is not None:  # the running link's radio, band and airtime account (the duty cycle runs on)
+        airtime = link.airtime
+        link = hm_link.HoymilesLink(fleet, link.radio, dtu, clock_s2000, max_inverters=len(rows), band=link.band)
+        link.airtime = airtime
+        return _link(link, rows)
     import time
 
     import cmt2300a
     import hm_band
-    import hm_link
     import machine
 
     band = hm_band.Band(settings["cmt_region"], settings["cmt_frequency_mhz"])

@@ -2,14 +2,16 @@
 
 Loaded only while status() prints (App drops it after), so its code and
 strings take no RAM on a gateway nobody asks; it only reads the running
-App's parts. The names of states are the one table of each: the mode and
+App's parts. The first line says what the gateway does and why: regulating,
+fail-safe with its reason, a lockout with its reason, time left and the
+command that ends it, commissioning with its time left. The names of states
+are the one table of each: the mode and
 command names of lib/status/plant_status.py (also on the page and in MQTT),
 the trip names of lib/status/eventlog.py, the fail-safe reasons of
 lib/control/guard.py.
 """
 
 from compat import ticks_diff
-from controller import MODE_FAILSAFE
 from eventlog import TRIP_NAMES
 from guard import FAILSAFE_REASONS
 from plant_status import CMD_NAMES, MODE_NAMES
@@ -19,6 +21,7 @@ from step_names import STATUS_NAMES
 def status(app, now_ms):
     """What app.status() prints; see docs/FIRMWARE.md for the fields."""
     reading, controller, fleet, meter, loop = app.reading, app.controller, app.fleet, app.meter, app.loop
+    print(mode_text(app))
     state = "running" if loop.running else ("SAFE MODE" if app.safe_loop else "STOPPED")
     print("loop: %s, %d ticks, last %d us, max %d us, overruns %d, faults %d" % (
         state, loop.ticks, loop.tick_us, loop.max_tick_us, loop.overruns, loop.faults))
@@ -75,13 +78,27 @@ def radio_text(service, now_ms):
     return text
 
 
+def mode_text(app):
+    """The first line: what the gateway does and why; with a lockout its reason, time left and the cure."""
+    guard, sup = app.guard, app.supervisor
+    reason = guard.failsafe_reason
+    text = "REGULATING" if not reason else "FAIL-SAFE (%s)" % _name(FAILSAFE_REASONS, reason)
+    if sup is not None and sup.tripped:
+        text = "LOCKOUT (%s), %s left; app.reset_supervisor() ends it" % (
+            _name(TRIP_NAMES, sup.trip_reason), _duration(sup.lockout_left_s))
+    if sup is not None and sup.commission_left_s:
+        text += "; COMMISSIONING, %s left: excursions do not trip (app.commission(0) ends it)" % _duration(
+            sup.commission_left_s)
+    if sup is not None and not sup.inverters:
+        text += "; no inverters configured: excursions do not trip"
+    return "mode: " + text
+
+
 def _safety(app):
     guard = app.guard
     print("  plausibility: %s, checks %d, episodes %d, max current %d A; meter losses %d" % (
         "IMPLAUSIBLE" if guard.implausible else "ok", guard.checks, guard.implausible_episodes,
         guard.plausibility.max_current_ma // 1000, guard.meter_losses))
-    if app.controller.mode == MODE_FAILSAFE:
-        print("  fail-safe because: %s" % FAILSAFE_REASONS[guard.failsafe_reason()])
     sup = app.supervisor
     if sup is None:
         print("supervisor: off (meter on the load side)")
@@ -89,8 +106,20 @@ def _safety(app):
     lockout = ("LOCKOUT %d s left (%s); app.reset_supervisor() ends it" % (
         sup.lockout_left_s, _name(TRIP_NAMES, sup.trip_reason))
         if sup.tripped else "no lockout")
+    if sup.commission_left_s:
+        lockout += ", commissioning %d s left" % sup.commission_left_s
     print("supervisor: %s; excursions %d (now: %s), stage-2 total %d, trips %d, clock %d s" % (
         lockout, sup.excursions, "yes" if sup.in_excursion else "no", sup.stage2_total, sup.trips, sup.clock_s))
+
+
+def _duration(seconds):
+    """4 h 12 min, 29 min 5 s, 40 s."""
+    if seconds >= 3600:
+        return "%d h %d min" % (seconds // 3600, seconds % 3600 // 60)
+    if seconds >= 60:
+        return "%d min %d s" % (seconds // 60, seconds % 60)
+    return "%d s" % seconds
+
 
 def _name(names, index):
     return names[index] if 0 <= index < len(names) else "unknown (%d)" % index

@@ -98,15 +98,16 @@ class Jobs:
 
     def _write_with(self, eventlog, now_ms):
         app, tee = self.app, self._tee
+        notes = None if app.changes is None else app.changes.notes  # the words of configuration changes
         if app.log_path is not None:
             log = eventlog.EventLog(app.log_path)
             if app.notes:
                 log.append(["app: " + note for note in app.notes])
                 del app.notes[:]
-            log.drain(tee, now_ms, int(time.time()), app.boot_ms)
+            log.drain(tee, now_ms, int(time.time()), app.boot_ms, notes)
             return
         log = app.memory_log
-        log.extend(eventlog.take_lines(tee, now_ms, None, app.boot_ms))
+        log.extend(eventlog.take_lines(tee, now_ms, None, app.boot_ms, notes))
         del log[:-_MEMORY_LOG_LINES]
 
     def persist(self, now_ms):

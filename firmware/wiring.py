@@ -33,8 +33,8 @@ import machine
 import meters
 import modbus
 import rs485
+from cfg import phase_limits
 from cfgstore import ConfigStore
-from changes import phase_limits
 from compat import const
 from controller import GRID, LOAD, Controller
 from energy import EnergyCounters
@@ -48,20 +48,13 @@ _DTU_PREFIXES = {"opendtu": "solar", "ahoydtu": "inverter"}
 
 
 def build(app, board, settings, make_links=None, data_dir=None):
-    inverters = settings["inverters"]
-    app.fleet = fleet = Fleet(len(inverters))
-    for index, row in enumerate(inverters):
-        fleet.add(index, rated_w=row["rated_w"], phase=row.get("phase", 1) - 1, inputs=row.get("inputs", 1))
-    app.serials = [row["serial"] for row in inverters]
+    app.fleet, app.controller = inverters(settings, app.phases)
+    fleet = app.fleet
+    app.serials = [row["serial"] for row in settings["inverters"]]
     app.reading = Reading()
     app.ring = EventRing(_RING_SIZE)
     limits = phase_limits(settings["phase_export_limit_w"])
     phases = app.phases
-    app.controller = Controller(
-        fleet, export_limit_w=settings["export_limit_w"], phase_export_limit_w=limits,
-        meter_position=LOAD if settings["meter_position"] == "load" else GRID,
-        failsafe_ms=settings["failsafe_ms"], phases=phases,
-    )
     _meters(app, board, settings)
     app.supervisor = None
     if settings["meter_position"] == "grid":  # only a grid-side meter measures export
@@ -85,6 +78,20 @@ def build(app, board, settings, make_links=None, data_dir=None):
     if settings["dtu_type"] == "none":  # a DTU bridge is the link for every Hoymiles inverter
         app.radio = _radio_service(board, fleet, settings, app)
     _network(app, settings)
+
+
+def inverters(settings, phases):
+    """The Fleet of settings["inverters"] and its Controller: at boot, and for a new list (relist.py)."""
+    inverters = settings["inverters"]
+    fleet = Fleet(len(inverters))
+    for index, row in enumerate(inverters):
+        fleet.add(index, rated_w=row["rated_w"], phase=row.get("phase", 1) - 1, inputs=row.get("inputs", 1))
+    return fleet, Controller(
+        fleet, export_limit_w=settings["export_limit_w"],
+        phase_export_limit_w=phase_limits(settings["phase_export_limit_w"]),
+        meter_position=LOAD if settings["meter_position"] == "load" else GRID,
+        failsafe_ms=settings["failsafe_ms"], phases=phases,
+    )
 
 
 def _master(bus_pins, settings):
@@ -160,12 +167,13 @@ def _network(app, settings):
         app.net = NetClock(settings["wifi_ssid"], settings["wifi_password"], settings["ntp_server"])
 
 
-def _radio_service(board, fleet, settings, app):
-    """The Hoymiles links on the board's nRF24L01+ and CMT2300A, on their own timer; None without either."""
+def _radio_service(board, fleet, settings, app, service=None):
+    """The Hoymiles links on the board's nRF24L01+ and CMT2300A, on their own timer; None without either.
+    service: the running one, whose radios the new links use (a new inverter list, relist.py)."""
     import hm_radio
 
     return hm_radio.build_service(board, fleet, settings, app.clock_ms, settings["dtu_serial"] or _dtu_serial(),
-                                  app.utc.s2000)
+                                  app.utc.s2000, service)
 
 
 def _sunspec_link(board, master, fleet, settings):

@@ -121,3 +121,42 @@ def test_the_emulated_meter_can_be_installed_the_wrong_way_to_practise_commissio
         assert 0 < _power_w(terminal.status_when(VALID)) < 150  # the plant exports about 1.5 kW
     finally:
         assert terminal.close() == 0
+
+
+def test_a_new_installer_commissions_a_wrong_way_meter_and_adds_inverters_without_a_reset(tmp_path):
+    """The issue's "done when", typed at `make repl` in real time with the trip time cut to 3 s: a meter
+    with its CTs turned round and no inverters configured; commissioning; the inverters added without a
+    reset; the sign fixed through the settings (a reset, which commissioning survives); no lockout; a log
+    in words."""
+    hostfs = tmp_path / "hostfs"
+    terminal = Terminal("--hostfs", str(hostfs), "--meter-reversed", "--no-inverters")
+    try:
+        boot = terminal.read_until(PROMPT)
+        add_inverters = re.search(r'cfg\.set\("inverters", .*\)', boot).group(0)
+        for line in ('cfg.set("excursion_trip_s", 3)', 'cfg.set("excursion_stage2_s", 2)', "cfg.save()"):
+            assert "after cfg.save() and a reset" in terminal.type(line) or line == "cfg.save()"
+        terminal.type("machine.reset()")  # read up to the restarted firmware's prompt
+        assert "commissioning for 30 min" in terminal.type("app.commission(30)")
+        added = terminal.type(add_inverters)
+        assert "cfg: inverters 0 -> 3 (+114100000001, +114100000002, +114100000003); live at the next" in added
+        # The inverters are commanded at once; their fail-safe limits make the plant import, which the
+        # reversed meter shows as export: an excursion far longer than the 3 s trip time.
+        status = terminal.status_when(r"inverter 2 114100000003 .*\((sent|acked)\)(.*\n)*.*excursions [1-9]")
+        assert re.search(r"mode: .*COMMISSIONING, (29|30) min", status), status
+        assert "LOCKOUT" not in status and "trips 0" in status
+        time.sleep(4)
+        log = terminal.type("app.log()")
+        assert "configuration: inverters 0 -> 3" in log
+        assert "commissioning for 30 min: excursions are recorded but do not trip" in log
+        assert "trip withheld (commissioning): excursion too long; no lockout" in log, log
+        # The sign fixed through the settings: it acts after a reset, and commissioning goes on after it.
+        assert "takes effect after cfg.save() and a reset" in terminal.type('cfg.set("invert", True)')
+        terminal.type("cfg.save()")
+        terminal.type("machine.reset()")  # read up to the restarted firmware's prompt
+        status = terminal.status_when(r"inverter 0 .*\((sent|acked)\)")
+        assert re.search(r"mode: .*COMMISSIONING, (2\d|30) min", status) and "LOCKOUT" not in status, status
+        assert "trips 0" in status
+        log = terminal.type("app.log()")
+        assert "configuration: invert False -> True" in log and "trip:" not in log
+    finally:
+        assert terminal.close() == 0

@@ -1,7 +1,7 @@
 """`make repl`: the firmware's REPL on this PC, with an emulated meter and simulated inverters, or a real meter.
 
     python tools/repl.py [--scenario scenarios/hil/three-phase-3min.json] [--hostfs build/hostfs] [--seed 1]
-                         [--meter-reversed] [--meter-unset-ct RATIO]
+                         [--meter-reversed] [--meter-unset-ct RATIO] [--no-inverters]
     python tools/repl.py --port /dev/ttyUSB0 [--hostfs build/hostfs]
 
 The firmware runs as on a board, in real time (hostboard/repl_runner.py:
@@ -31,7 +31,11 @@ To practise commissioning, the emulated meter can be installed wrongly:
 --meter-reversed turns its CTs the wrong way round (import reads as export:
 fixed by the `invert` setting), --meter-unset-ct RATIO leaves its CT ratio
 unset, so it reports secondary-side values, RATIO times too small (fixed by
-`ct_ratio`).
+`ct_ratio`). --no-inverters starts a new configuration without the plant's
+inverters, as a fresh gateway has none: they run at their own limit until
+added with the `cfg.set("inverters", [...])` line it prints (no reset
+needed). With `app.commission(30)` first, a wrong sign meanwhile locks
+nothing out (docs/FIRMWARE.md, commissioning).
 
 Lines are edited here (readline: history, cursor keys); each complete
 input is run by the firmware's MicroPython, which prints what the REPL
@@ -213,15 +217,19 @@ def _read_input():
         lines = []
 
 
-def prepare_hostfs(hostfs, scn):
+def prepare_hostfs(hostfs, scn, no_inverters=False):
     """board.json always (the host board), config.json only when none is saved yet."""
     hostfs.mkdir(parents=True, exist_ok=True)
     (hostfs / "board.json").write_text((ROOT / "boards" / "host.json").read_text())
     config = hostfs / "config.json"
+    settings = hil._config(scn) if scn is not None else {"http_enabled": False}
+    if no_inverters and scn is not None:
+        print("repl: the plant's %d inverters are not configured; add them (no reset needed) with:\n"
+              "cfg.set(\"inverters\", %s)" % (len(settings["inverters"]), json.dumps(settings["inverters"])))
+        settings["inverters"] = []
     if config.exists():
         print("repl: the configuration saved in %s is kept (delete it to start afresh)" % config)
         return json.loads(config.read_text())
-    settings = hil._config(scn) if scn is not None else {"http_enabled": False}
     config.write_text(json.dumps(settings))
     print("repl: new configuration in %s (%s)" % (config, "from " + scn.name if scn else "defaults, HTTP off"))
     return settings
@@ -270,6 +278,8 @@ def main(argv=None):
     parser.add_argument("--meter-reversed", action="store_true", help="the emulated meter's CTs the wrong way round")
     parser.add_argument("--meter-unset-ct", type=int, default=1, metavar="RATIO",
                         help="the emulated meter's CT ratio not set in it: it reads RATIO times too small")
+    parser.add_argument("--no-inverters", action="store_true",
+                        help="a new configuration without the plant's inverters (add them at the prompt)")
     args = parser.parse_args(argv)
     hostfs = args.hostfs.resolve()
     if args.port:
@@ -286,7 +296,7 @@ def main(argv=None):
         finally:
             os.close(fd)
     scn = scenario_mod.load(args.scenario)
-    prepare_hostfs(hostfs, scn)
+    prepare_hostfs(hostfs, scn, args.no_inverters)
     meter = EmulatedMeter("dtsu666", address=1)
     plant = LoopedPlant(scn, args.seed, meter, (-1.0 if args.meter_reversed else 1.0) / args.meter_unset_ct)
     stop = threading.Event()

@@ -17,7 +17,8 @@ from compat import ticks_add, ticks_diff
 from fleet import CMD_ACKED
 from testkit import micropython_only
 
-BOARD = {"name": "test board", "meter_bus": {"uart": 2, "tx": 17, "rx": 16, "de": 4}}
+BOARD = {"name": "test board", "meter_bus": {"uart": 2, "tx": 17, "rx": 16, "de": 4},
+         "status_led": {"pin": 2, "kind": "gpio"}}  # the LED is stepped in every tick, heap_lock included
 PV_W = (800, 600)  # what the sun offers each inverter
 
 

@@ -74,7 +74,7 @@ BAD = (
 def test_every_bad_input_names_the_key_and_range_and_changes_nothing():
     _fresh()
     heard = []
-    cfg.on_change(lambda key, value: heard.append(key))
+    cfg.on_change(lambda key, value, text: heard.append(key))
     cfg.set("export_limit_w", 800)
     heard.clear()
     before = _snapshot()
@@ -91,10 +91,12 @@ def test_every_bad_input_names_the_key_and_range_and_changes_nothing():
 def test_a_good_value_is_live_at_once_and_kept_only_after_save():
     path, _ = _fresh()
     heard = []
-    cfg.on_change(lambda key, value: heard.append((key, value)))
+    cfg.on_change(lambda key, value, text: heard.append((key, value, text)))
     cfg.set("export_limit_w", 600)
     assert cfg.get("export_limit_w") == 600
-    assert heard == [("export_limit_w", 600)]
+    assert heard == [("export_limit_w", 600, "export_limit_w 0 -> 600 W")]
+    cfg.set("export_limit_w", 600)  # the value it has: nothing changes, nobody is told
+    assert len(heard) == 1
     cfg.load(path)  # a reboot before save(): not kept
     assert cfg.get("export_limit_w") == 0
     cfg.set("export_limit_w", 600)
@@ -110,11 +112,41 @@ def test_reset_restores_defaults_and_tells_the_listeners():
     cfg.set("export_limit_w", 600)
     cfg.set("meter_baud", 19200)
     heard = []
-    cfg.on_change(lambda key, value: heard.append((key, value)))
+    cfg.on_change(lambda key, value, text: heard.append((key, value)))
     cfg.reset()
     assert _snapshot() == cfg.defaults()
     assert ("export_limit_w", 0) in heard and ("meter_baud", 9600) in heard
     assert len(heard) == 2
+
+
+def test_a_change_says_old_and_new_in_words_and_hides_secrets():
+    _fresh()
+    heard = []
+    cfg.on_change(lambda key, value, text: heard.append(text))
+    cfg.set("meter_parity", "E")
+    cfg.set("invert", True)
+    cfg.set("wifi_password", "hunter22")
+    cfg.set("inverters", [{"serial": "114182000001", "rated_w": 800}, {"serial": "114182000002", "rated_w": 600}])
+    cfg.set("inverters", [{"serial": "114182000002", "rated_w": 700}, {"serial": "114182000003", "rated_w": 600}])
+    assert heard == [
+        "meter_parity 'N' -> 'E'",
+        "invert False -> True",
+        "wifi_password set",
+        "inverters 0 -> 2 (+114182000001, +114182000002)",
+        "inverters 2 -> 2 (+114182000003, -114182000001, ~114182000002)",
+    ]
+    assert "hunter22" not in "".join(heard)
+
+
+def test_the_startup_limit_is_a_percentage_with_its_wear_warning():
+    _fresh()
+    import cfg_schema
+
+    spec = cfg_schema.SCHEMA["startup_limit_pct"]
+    assert (spec[2], spec[3], spec[4], spec[5]) == (0, 100, "% of rating", 0)
+    assert "flash" in spec[6] and "once a day" in spec[6]
+    cfg.set("startup_limit_pct", 50)
+    raises(ValueError, cfg.set, "startup_limit_pct", 101)
 
 
 def test_a_missing_file_gives_defaults_and_a_warning():

@@ -1,7 +1,7 @@
 """The event log on LittleFS: bounded, in order, and whole lines after a power cut at any point."""
 
 import events
-from eventlog import EventLog, describe
+from eventlog import EventLog, describe, take_lines
 from ramdisk import PowerCut, RamFlash, mount, unmount
 from testkit import micropython_only
 
@@ -9,10 +9,48 @@ MOUNT = "/evlog"
 
 
 def test_lines_say_what_happened():
-    assert describe(events.EXCURSION, 835, 16200) == "excursion peak 83.5 W over, 16.2 s"
-    assert describe(events.TRIP, 2, 0) == "trip: too many stage-2 events"
+    assert describe(events.EXCURSION, 835, 16200) == "excursion ended: peak 83.5 W over the limit for 16.2 s"
+    assert describe(events.TRIP, 2, 0) == (
+        "trip: too many stage-2 events; lockout, app.reset_supervisor() ends it")
+    assert describe(events.TRIP_HELD, 1, 1) == "trip withheld (commissioning): excursion too long; no lockout"
+    assert describe(events.TRIP_HELD, 1, 2) == (
+        "trip withheld (no inverters configured): excursion too long; no lockout")
     assert describe(events.IMPLAUSIBLE, 1, 2) == "implausible meter data: voltage out of range on L3"
+    assert describe(events.FAILSAFE_ENTERED, 1, 0) == "failsafe entered: meter data missing"
+    assert describe(events.COMMISSION, 1800, 0) == (
+        "commissioning for 30 min: excursions are recorded but do not trip")
+    assert describe(events.COMMISSION, 0, 0) == "commissioning over: excursions trip again"
+    assert describe(events.CONFIG_CHANGED, 0, 600, "export_limit_w 0 -> 600 W") == (
+        "configuration: export_limit_w 0 -> 600 W")
     assert describe(events.BOOT, 0, 0) == "boot"
+
+
+def test_every_event_kind_has_words_and_no_bare_number():
+    kinds = [value for name, value in sorted(events.__dict__.items()) if name.isupper() and name != "NAMES"]
+    assert len(kinds) >= 14
+    for kind in kinds:
+        text = describe(kind, 1, 1, "x 1 -> 2")
+        assert not text.startswith("event "), text
+        assert text.split(":")[0].strip() and not text.split(":")[0].strip().isdigit(), text
+    # An unknown reason is named as such, never shown as a bare number.
+    assert describe(events.FAILSAFE_ENTERED, 9, 0) == "failsafe entered: unknown (9)"
+
+
+def test_a_configuration_change_is_logged_with_its_words_in_time_order():
+    ring = events.EventRing(8)
+    texts = [(0, "export_limit_w 0 -> 600 W"), (11, "invert False -> True")]
+    ring.push(events.METER_LOST, 1000)
+    ring.push(events.CONFIG_CHANGED, 2000, 0, 600)
+    ring.push(events.EXCURSION, 3000, 50, 2000)
+    ring.push(events.CONFIG_CHANGED, 4000, 11, 0)
+    lines = take_lines(ring, 5000, boot_ms=0, notes=texts)
+    assert lines == [
+        "+1s meter lost",
+        "+2s configuration: export_limit_w 0 -> 600 W",
+        "+3s excursion ended: peak 5.0 W over the limit for 2.0 s",
+        "+4s configuration: invert False -> True",
+    ]
+    assert texts == []
 
 
 def test_lines_that_are_not_utf8_are_shown_not_raised():
@@ -51,7 +89,7 @@ def test_events_are_stamped_and_kept_in_order():
         lines = log.drain(ring, now_ms=31000, wall_s=1795500000)  # 2026-11-24 06:00:00 UTC
         assert lines == [
             "2026-11-24 05:59:30 boot",
-            "2026-11-24 05:59:50 stage-2 excursion peak 83.5 W over, 16.2 s",
+            "2026-11-24 05:59:50 stage-2 excursion: over the limit for 16.2 s so far, peak 83.5 W over",
         ]
         ring.push(events.METER_LOST, 5000)
         log.drain(ring, now_ms=6000, boot_ms=0)
@@ -75,7 +113,7 @@ def test_the_log_stays_bounded():
         total = sum(os.stat(MOUNT + "/" + name)[6] for name in os.listdir(MOUNT))
         assert total <= 1024 + 64
         kept = log.lines()
-        assert kept[-1].endswith("peak 19.9 W over, 1.0 s")
+        assert kept[-1].endswith("peak 19.9 W over the limit for 1.0 s")
         assert 10 < len(kept) < 200
     finally:
         unmount(MOUNT)

@@ -3,7 +3,7 @@
 import allocs
 import events
 import supervisor
-from compat import TICKS_MAX, ticks_add
+from compat import TICKS_MAX, ticks_add, ticks_diff
 from reading import Reading
 from testkit import micropython_only, raises
 
@@ -134,12 +134,16 @@ def test_a_meter_loss_ends_the_excursion_at_its_last_over_limit_sample():
 def test_a_silent_meter_ends_the_excursion_too():
     trace = Trace(limit_w=0)
     trace.run(10, -50)
-    last_sample_ms = trace.now_ms
+    ended_ms = 0
     for _ in range(5):  # the loop goes on, no new sample arrives
         trace.now_ms = ticks_add(trace.now_ms, 1000)
         trace.sup.step(trace.now_ms, trace.reading)
+        if not ended_ms and not trace.sup.in_excursion:
+            ended_ms = trace.now_ms
     assert not trace.sup.in_excursion and trace.sup.stage2_total == 0
-    assert trace.kinds() == [events.EXCURSION] and trace.ring.last_t_ms == last_sample_ms
+    # Stamped when found ended (so the log stays in time order); its duration runs to the last sample over.
+    assert trace.kinds() == [events.EXCURSION] and trace.ring.last_t_ms == ended_ms
+    assert trace.ring.last_b == 9000
 
 
 def test_installer_reset_ends_the_lockout():
@@ -202,3 +206,123 @@ def test_step_allocates_nothing():
 
     reading.valid = True
     allocs.assert_free(sample, 3000)
+
+
+@micropython_only
+def test_step_allocates_nothing_while_commissioning():
+    trace = Trace(limit_w=0, trip_s=20)
+    trace.sup.commission(3 * 3600, trace.now_ms)  # longer than the 4001 samples
+    reading = trace.reading
+    sup = trace.sup
+    ring = trace.ring
+
+    def sample():
+        reading.seq += 1
+        reading.t_ms = ticks_add(reading.t_ms, 1000)
+        reading.power_dw = -100 if reading.seq % 40 < 30 else 100  # 30 s excursions: held trips
+        sup.step(reading.t_ms, reading)
+        while ring.pop():
+            pass
+
+    reading.valid = True
+    allocs.assert_free(sample, 2000)
+    assert sup.trips == 0 and sup.commission_left_s > 0
+
+
+def _kinds_and_args(trace):
+    found = []
+    while trace.ring.pop():
+        found.append((trace.ring.last_kind, trace.ring.last_a, trace.ring.last_b))
+    return found
+
+
+def test_thirty_minutes_of_commissioning_with_a_wrong_sign_record_but_never_trip():
+    """A meter wired the wrong way shows 500 W of export for the whole commissioning, time-accelerated."""
+    trace = Trace(limit_w=0)
+    trace.sup.commission(30 * 60, trace.now_ms)
+    trace.run(29 * 60, -500)
+    sup = trace.sup
+    assert not sup.tripped and sup.trips == 0 and sup.lockout_left_s == 0
+    assert sup.in_excursion and sup.stage2_total == 1 and 55 <= sup.commission_left_s <= 61
+    found = _kinds_and_args(trace)
+    assert found[0] == (events.COMMISSION, 1800, 0)
+    # One stage-2 event and one held trip for the one long excursion, not one per sample.
+    assert [kind for kind, _, _ in found[1:]] == [events.STAGE2, events.TRIP_HELD]
+    assert found[2][1:] == (supervisor.TRIP_LONG_EXCURSION, 1)  # held: commissioning
+    trace.run(62, -500)  # commissioning ends by itself; the excursion going on starts afresh
+    found = _kinds_and_args(trace)
+    assert found[:2] == [(events.EXCURSION, 5000, found[0][2]), (events.COMMISSION, 0, 0)]
+    assert found[0][2] >= 29 * 60 * 1000
+    assert sup.commission_left_s == 0 and not sup.tripped and sup.in_excursion
+    trace.run(61, -500)  # the wrong sign still there a minute later: now it trips
+    assert sup.tripped and sup.trips == 1
+    assert _kinds_and_args(trace)[-1] == (events.TRIP, supervisor.TRIP_LONG_EXCURSION, 0)
+
+
+def test_stage2_events_while_commissioning_do_not_count_towards_a_trip_after():
+    trace = Trace(limit_w=0, stage2_max=2)
+    trace.sup.commission(120, trace.now_ms)
+    for _ in range(3):
+        trace.run(20, -50)
+        trace.run(5, 0)
+    assert trace.sup.stage2_total == 3 and not trace.sup.tripped
+    trace.run(60, 0)  # commissioning over
+    trace.run(20, -50)  # one stage-2 event after it: alone in the window
+    assert trace.sup.stage2_total == 4 and not trace.sup.tripped
+
+
+def test_commissioning_can_be_ended_early():
+    trace = Trace(limit_w=0)
+    trace.sup.commission(600, trace.now_ms)
+    trace.run(30, -50)
+    trace.sup.commission(0, trace.now_ms)
+    assert trace.sup.commission_left_s == 0 and not trace.sup.in_excursion
+    trace.run(61, -50)
+    assert trace.sup.tripped
+
+
+def test_without_inverters_a_trip_is_impossible():
+    trace = Trace(limit_w=0)
+    trace.sup.inverters = 0
+    trace.run(600, -1500)  # ten minutes of 1.5 kW export with nothing to limit
+    assert not trace.sup.tripped and trace.sup.trips == 0
+    found = _kinds_and_args(trace)
+    assert [args for kind, *args in found if kind == events.TRIP_HELD] == [[supervisor.TRIP_LONG_EXCURSION, 2]]
+    trace.sup.inverters = 2  # inverters added: the excursion going on starts afresh, they get trip_s to act
+    trace.sup.restart_excursion()
+    trace.run(59, -1500)
+    assert not trace.sup.tripped
+    trace.run(2, -1500)
+    assert trace.sup.tripped
+
+
+def test_commissioning_survives_a_reboot_and_an_older_state_loads_without_it():
+    trace = Trace(limit_w=0)
+    trace.run(1, 0)
+    version = trace.sup.version
+    trace.sup.commission(1800, trace.now_ms)
+    assert trace.sup.version == version + 1
+    trace.run(125, 0)
+    assert trace.sup.version - version in (3, 4)  # saved every minute while commissioning
+    state = [0] * trace.sup.state_size()
+    trace.sup.save_into(state)
+    rebooted = Trace(limit_w=0)
+    rebooted.sup.load_from(state)
+    assert rebooted.sup.commission_left_s == 1800 - 125
+    old_shape = state[:-1]  # saved by a firmware before commissioning existed
+    rebooted = Trace(limit_w=0)
+    rebooted.sup.load_from(old_shape)
+    assert rebooted.sup.commission_left_s == 0 and rebooted.sup.clock_s == trace.sup.clock_s
+    raises(ValueError, rebooted.sup.load_from, state + [0])
+
+
+def test_events_are_pushed_in_time_order():
+    trace = Trace(limit_w=0)
+    trace.run(20, -50)
+    trace.run(3, -50, valid=False)
+    trace.run(70, -50)
+    stamps = []
+    while trace.ring.pop():
+        stamps.append(trace.ring.last_t_ms)
+    assert len(stamps) >= 3
+    assert all(ticks_diff(stamps[index + 1], stamps[index]) >= 0 for index in range(len(stamps) - 1))

@@ -2,10 +2,14 @@
 
 The control tick must not touch the file system (a flash write can block for
 milliseconds), so whoever notices something worth logging (the supervisor, the
-fail-safe, the meter health) pushes a kind and two integers here; the firmware
-drains the ring into the event log and telemetry outside the tick. `push` and
+fail-safe, the meter health) pushes a kind, the time of the tick and two
+integers here; the firmware drains the ring into the event log and telemetry
+outside the tick. `push` and
 `pop` are a few array stores: no allocation. When the ring is full the oldest
-event is overwritten and `lost` counts it.
+event is overwritten and `lost` counts it. Every pusher stamps an event with
+the time it pushes it, so the ring holds events in time order and the log
+needs no sorting. The texts for people are lib/status/eventlog.py's
+`describe`; NAMES are the short names MQTT publishes.
 """
 
 from array import array
@@ -22,8 +26,10 @@ STAGE2 = const(7)  # a: peak over the limit (dW), b: duration (ms)
 TRIP = const(8)  # a: trip reason (supervisor constant)
 LOCKOUT_ENDED = const(9)
 RESET = const(10)  # installer reset of the supervisor
-CONFIG_CHANGED = const(11)
+CONFIG_CHANGED = const(11)  # a: the key's index in cfg_schema.KEYS, b: an int value (else 0)
 IMPLAUSIBLE = const(12)  # a: plausibility reason, b: phase
+COMMISSION = const(13)  # a: seconds of commissioning set; 0: commissioning ended
+TRIP_HELD = const(14)  # a: trip reason, b: why held (1 commissioning, 2 no inverters)
 
 NAMES = {
     BOOT: "boot",
@@ -38,6 +44,8 @@ NAMES = {
     RESET: "installer reset",
     CONFIG_CHANGED: "configuration changed",
     IMPLAUSIBLE: "implausible meter data",
+    COMMISSION: "commissioning",
+    TRIP_HELD: "trip withheld",
 }
 
 

@@ -12,6 +12,9 @@ controller through one explicit input, `controller.hold_failsafe(reason)`:
 FAILSAFE_IMPLAUSIBLE while the meter sends values a healthy meter cannot,
 FAILSAFE_TRIP while the supervisor's lockout holds, 0 otherwise. The
 controller's own reason, a missing or stale reading, is _FAILSAFE_METER.
+`failsafe_reason` says, after every tick, why the controller is not
+regulating (an index into FAILSAFE_REASONS; 0 while it regulates; the
+meter's reason also while it starts, before the first sample).
 
 Plausibility (lib/meter/plausibility.py) needs voltages and currents, which the
 drivers read in a slow register block (meters.UI_BLOCK of every model), every
@@ -94,6 +97,7 @@ class Guard:
         self.meter_losses = 0
         self._meter_state = _NEVER
         self._mode = MODE_STARTING
+        self.failsafe_reason = _FAILSAFE_METER  # why not regulating (FAILSAFE_REASONS), 0 while regulating
 
     # --- in the tick -----------------------------------------------------------------------
 
@@ -122,18 +126,17 @@ class Guard:
         self.controller.hold_failsafe(FAILSAFE_IMPLAUSIBLE if self.implausible else 0)
 
     def after_control(self, now_ms):
-        """Push FAILSAFE_ENTERED (with the reason) and FAILSAFE_LEFT on the controller's mode edges."""
-        mode = self.controller.mode
+        """Set failsafe_reason; push FAILSAFE_ENTERED (with the reason) and FAILSAFE_LEFT on the mode edges."""
+        controller = self.controller
+        mode = controller.mode
+        self.failsafe_reason = 0 if mode == MODE_REGULATING else controller.hold_reason or _FAILSAFE_METER
         if mode == self._mode:
             return
         if mode == MODE_FAILSAFE:
-            self.ring.push(events.FAILSAFE_ENTERED, now_ms, self.failsafe_reason())
+            self.ring.push(events.FAILSAFE_ENTERED, now_ms, self.failsafe_reason)
         elif mode == MODE_REGULATING and self._mode == MODE_FAILSAFE:
             self.ring.push(events.FAILSAFE_LEFT, now_ms)
         self._mode = mode
-
-    def failsafe_reason(self):
-        return self.controller.hold_reason or _FAILSAFE_METER
 
     def _before(self, powers_dw):
         before = self._before_dw

@@ -18,6 +18,18 @@ must hold even if the controller misbehaves.
   fail-safe limits (the firmware reads `tripped`) for `lockout_s`, or until an
   installer calls `reset()`.
 
+Commissioning. `commission(seconds, now_ms)` opens a window (`commission_left_s`,
+counted down in powered time like the lockout) in which excursions and
+stage-2 events are recorded and logged as usual but never trip: a trip that
+would happen is logged once per excursion as TRIP_HELD, and stage-2 events
+are not remembered for the trip window. It ends by itself (COMMISSION with
+a = 0); an excursion still going on then ends there, and one that goes on
+starts afresh, so the installer gets `trip_s` to act. With no inverters
+(`inverters` = 0, set by the firmware from its inverter list) a trip is
+impossible in the same way: it would hold nothing back; when inverters are
+added the firmware calls `restart_excursion()`, so they too get `trip_s`.
+Commissioning does not end a lockout (`reset` does).
+
 Time. The supervisor keeps its own clock, `clock_s`: seconds of powered time,
 advanced from tick differences and restored from the saved state at boot. So
 the stage-2 window and the lockout continue across a reboot, and time spent
@@ -28,6 +40,15 @@ Persistence. `save_into(state)` / `load_from(state)` fill or read a small
 array of ints. `version` grows whenever something worth saving changed (an
 event, a trip, a reset, the end of a lockout, and every `LOCKOUT_SAVE_S`
 during a lockout), so the firmware saves only then and spares the flash.
+The commissioning time left is saved too (at its start and end and every
+minute): a commissioning survives the resets it needs (meter settings act
+after `cfg.save()` and a reset), and at most a minute of it is repeated
+after a power cut. A state saved before commissioning existed (one int
+shorter) loads with none.
+
+Event times: every event is stamped with the time of the step that pushes
+it (an excursion when it is found to have ended, not its first sample), so
+the ring, and the log, are in time order.
 
 Split-phase: with `phases=2` (legs L1 and L2) a limit given for L3 does not
 apply; the meter's unused L3 reads about 0 W, and its noise must not count
@@ -48,6 +69,11 @@ TRIP_LONG_EXCURSION = const(1)
 TRIP_STAGE2_EVENTS = const(2)
 
 LOCKOUT_SAVE_S = const(600)
+_COMMISSION_SAVE_S = const(60)
+_HELD_COMMISSIONING = const(1)  # TRIP_HELD's b: why no trip
+_HELD_NO_INVERTERS = const(2)
+_NOTED_STAGE2 = const(1)  # `noted` bits: what this excursion already counted
+_NOTED_TRIP = const(2)
 _NO_EVENT = const(-1)
 _STATE_HEAD = const(6)
 _MAX_STAGE2_EVENTS = const(16)
@@ -78,6 +104,8 @@ class Supervisor:
         self.trip_reason = _TRIP_NONE
         self.lockout_left_s = 0
         self.stage2_at_s = array("i", [_NO_EVENT] * stage2_max)  # clock_s of recent stage-2 events
+        self.commission_left_s = 0  # commissioning: record, never trip
+        self.inverters = 1  # how many the plant's limits reach (the firmware sets it); 0: nothing to trip
         # Not saved: an excursion in progress ends with a reboot (the plant restarts in fail-safe).
         self.version = 0
         self.excursions = 0
@@ -85,7 +113,7 @@ class Supervisor:
         self.excursion_start_ms = 0
         self.excursion_last_ms = 0  # the last over-limit sample
         self.excursion_peak_dw = 0
-        self.stage2_counted = False
+        self.noted = 0  # _NOTED_* of the excursion in progress
         self._seq = -1
         self._last_ms = 0
         self._started = False
@@ -140,6 +168,20 @@ class Supervisor:
         self.ring.push(events.RESET, now_ms)
         self.version += 1
 
+    def commission(self, commission_left_s, now_ms):
+        """Open (or end, with 0) the commissioning window: excursions are recorded but never trip."""
+        if commission_left_s == 0:
+            self.restart_excursion()
+        self.commission_left_s = commission_left_s
+        self.ring.push(events.COMMISSION, now_ms, commission_left_s)
+        self.version += 1
+
+    def restart_excursion(self):
+        """End an excursion in progress (logged): one that goes on starts afresh at the next sample, so trips
+        count from now (commissioning over, inverters added: they get `trip_s` to act)."""
+        if self.in_excursion:
+            self._end_excursion(self.excursion_last_ms)
+
     def _advance_clock(self, now_ms):
         if not self._started:
             self._started = True
@@ -155,6 +197,15 @@ class Supervisor:
             return
         self._clock_ms -= seconds * 1000
         self.clock_s += seconds
+        left_s = self.commission_left_s
+        if left_s > 0:
+            self.commission_left_s = max(0, left_s - seconds)
+            if self.commission_left_s == 0:
+                self.restart_excursion()
+                self.ring.push(events.COMMISSION, now_ms, 0)
+                self.version += 1
+            elif self.commission_left_s // _COMMISSION_SAVE_S != left_s // _COMMISSION_SAVE_S:
+                self.version += 1  # saved every minute
         if self.lockout_left_s > 0:
             self.lockout_left_s = max(0, self.lockout_left_s - seconds)
             if self.lockout_left_s == 0:
@@ -171,34 +222,36 @@ class Supervisor:
             self.in_excursion = True
             self.excursion_start_ms = t_ms
             self.excursion_peak_dw = over_dw
-            self.stage2_counted = False
+            self.noted = 0
             return
         if over_dw > self.excursion_peak_dw:
             self.excursion_peak_dw = over_dw
         duration_ms = ticks_diff(t_ms, self.excursion_start_ms)
-        if duration_ms > self.stage2_ms and not self.stage2_counted:
-            self._count_stage2(t_ms, duration_ms)
+        if duration_ms > self.stage2_ms and not self.noted & _NOTED_STAGE2:
+            self._count_stage2(duration_ms)
         if duration_ms >= self.trip_ms and not self.tripped:
-            self._trip(t_ms, TRIP_LONG_EXCURSION)
+            self._trip(TRIP_LONG_EXCURSION)
 
     def _end_excursion(self, t_ms):
         self.in_excursion = False
         duration_ms = ticks_diff(t_ms, self.excursion_start_ms)
         self.excursions += 1
-        if duration_ms > self.stage2_ms and not self.stage2_counted:
-            self._count_stage2(t_ms, duration_ms)
-        self.ring.push(events.EXCURSION, t_ms, self.excursion_peak_dw, duration_ms)
+        if duration_ms > self.stage2_ms and not self.noted & _NOTED_STAGE2:
+            self._count_stage2(duration_ms)
+        self.ring.push(events.EXCURSION, self._last_ms, self.excursion_peak_dw, duration_ms)
 
     # The stage-2 bookkeeping is split into small functions on purpose: a
     # frame larger than MicroPython's on-stack limit is heap-allocated per call.
-    def _count_stage2(self, t_ms, duration_ms):
-        self.stage2_counted = True
+    def _count_stage2(self, duration_ms):
+        self.noted |= _NOTED_STAGE2
         self.stage2_total += 1
         self.version += 1
-        self.ring.push(events.STAGE2, t_ms, self.excursion_peak_dw, duration_ms)
+        self.ring.push(events.STAGE2, self._last_ms, self.excursion_peak_dw, duration_ms)
+        if self.commission_left_s > 0 or not self.inverters:
+            return  # recorded, but not for the trip window
         self._remember_stage2()
         if self._recent_stage2() >= self.stage2_max and not self.tripped:
-            self._trip(t_ms, TRIP_STAGE2_EVENTS)
+            self._trip(TRIP_STAGE2_EVENTS)
 
     def _remember_stage2(self):
         """Keep the newest stage2_max event times: overwrite the oldest."""
@@ -217,16 +270,22 @@ class Supervisor:
                 recent += 1
         return recent
 
-    def _trip(self, t_ms, reason):
+    def _trip(self, reason):
+        held = _HELD_COMMISSIONING if self.commission_left_s > 0 else 0 if self.inverters else _HELD_NO_INVERTERS
+        if held:
+            if not self.noted & _NOTED_TRIP:  # once per excursion
+                self.noted |= _NOTED_TRIP
+                self.ring.push(events.TRIP_HELD, self._last_ms, reason, held)
+            return
         self.trips += 1
         self.trip_reason = reason
         self.lockout_left_s = self.lockout_s
         self._lockout_saved_s = self.lockout_s
         self.version += 1
-        self.ring.push(events.TRIP, t_ms, reason)
+        self.ring.push(events.TRIP, self._last_ms, reason)
 
     def state_size(self):
-        return _STATE_HEAD + self.stage2_max
+        return _STATE_HEAD + self.stage2_max + 1
 
     def save_into(self, state):
         """Write the state worth keeping into `state` (a list or array of ints, state_size() long)."""
@@ -238,10 +297,12 @@ class Supervisor:
         state[5] = self.stage2_max
         for index in range(self.stage2_max):
             state[_STATE_HEAD + index] = self.stage2_at_s[index]
+        state[_STATE_HEAD + self.stage2_max] = self.commission_left_s
 
     def load_from(self, state):
-        """Restore what save_into wrote; a state of another shape is refused with ValueError."""
-        if len(state) < _STATE_HEAD or state[5] != self.stage2_max or len(state) != self.state_size():
+        """Restore what save_into wrote (or the same less commissioning); another shape raises ValueError."""
+        size = self.state_size()
+        if len(state) < _STATE_HEAD or state[5] != self.stage2_max or not size - 1 <= len(state) <= size:
             raise ValueError("supervisor state does not match stage2_max=%d" % self.stage2_max)
         self.clock_s = state[0]
         self.stage2_total = state[1]
@@ -251,3 +312,4 @@ class Supervisor:
         self._lockout_saved_s = state[4]
         for index in range(self.stage2_max):
             self.stage2_at_s[index] = state[_STATE_HEAD + index]
+        self.commission_left_s = state[size - 1] if len(state) == size else 0
