@@ -99,7 +99,8 @@ def values():
 
 
 def set(key, value):  # noqa: A001 - the REPL API is cfg.set(key, value)
-    """Check `value` and make it live; nothing changes if it is refused. save() keeps it. Prints what it did."""
+    """Check `value` and make it live; nothing changes if it is refused. save() keeps it. Prints what it did
+    and returns that line (the settings page shows it); None when the key had that value already."""
     _loaded()
     old = _values.get(key)
     try:
@@ -116,7 +117,7 @@ def set(key, value):  # noqa: A001 - the REPL API is cfg.set(key, value)
     finally:
         sys.modules.pop("cfg_words", None)
     if text is None:
-        return
+        return None
     if isinstance(value, list):
         value = [dict(row) for row in value]
     _values[key] = value
@@ -125,7 +126,9 @@ def set(key, value):  # noqa: A001 - the REPL API is cfg.set(key, value)
     when = None
     for listener in _listeners:
         when = listener(key, value, text) or when
-    print("cfg: %s; %s" % (text, when or "in force when the gateway starts (cfg.save() keeps it)"))
+    line = "%s; %s" % (text, when or "in force when the gateway starts (cfg.save() keeps it)")
+    print("cfg: " + line)
+    return line
 
 
 def reset():

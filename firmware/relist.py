@@ -73,10 +73,10 @@ def _swap(app, settings, now_ms):
         if not supervisor.inverters and fleet.count:
             supervisor.restart_excursion()  # the first inverters get the whole trip time to act
         supervisor.inverters = fleet.count
+    _swap_radio(app, radio)
     status = getattr(app.online, "status", None)
     if status is not None:  # the page's and telemetry's view
-        status.fleet, status.controller = fleet, controller
-    _swap_radio(app, radio)
+        status.fleet, status.controller, status.radio = fleet, controller, app.radio
     controller.step(now_ms, app.guard.blind)  # fail-safe limits first, as at boot
 
 

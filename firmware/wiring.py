@@ -156,7 +156,7 @@ def _network(app, settings):
         from plant_status import PlantStatus
 
         status = PlantStatus(app.reading, app.fleet, app.controller, app.meter, app.energy, app.pv_reading,
-                             app.supervisor, app.guard, () if app.radio is None else (app.radio.link, app.radio.second))
+                             app.supervisor, app.guard, app.radio)
         app.online = Online(settings, status, app.set_export_limit, settings.get,
                             make_bridge=lambda session: _bridge(session, app.fleet, settings),
                             commission=getattr(app, "commission", None))

@@ -127,46 +127,61 @@ HM_ROWS = [
 ]
 
 
-def test_on_the_radio_a_new_list_keeps_the_radio_and_the_startup_limit_is_written_once():
-    import nrf24_chip
-    from compat import ticks_diff
-    from fleet import CMD_ACKED
-    from test_app_loop import RADIO, _let_scheduled_run
+class RadioSite:
+    """The gateway on the nRF24 host board, with HM inverters on the air and a DTSU666 on the RS485 line."""
 
-    machine.reset_hardware()
-    clock = machine.VirtualClock(start_ms=1000)
-    machine.use_clock(clock)
-    air_clock = nrf24_chip.Clock(1000)
-    air = nrf24_chip.Air(air_clock, seed=5)
-    inverters = [nrf24_chip.HmInverter(row["serial"], rated_w=row["rated_w"]) for row in HM_ROWS]
-    for inverter in inverters:
-        air.add(inverter)
-    chip = nrf24_chip.Chip(air)
-    machine.SPI.wire(1, chip.spi)
-    machine.watch_pin(RADIO["csn"], chip.csn.value)
-    machine.watch_pin(RADIO["ce"], chip.ce.value)
-    machine.drive_pin(RADIO["irq"], chip.irq.value)
-    line = machine.Line()
-    machine.UART.wire(2, line, de=4)
-    meter = register_slave.dtsu666(line)
-    cfg.load("/nonexistent/config.json")
-    settings = cfg.values()  # the live values, as app.main() passes them
-    settings["http_enabled"] = False
-    settings["inverters"] = HM_ROWS[:1]
-    gateway = app.App(dict(BOARD, radio=RADIO), settings, clock=clock.ticks_ms)
-    cfg.forget_listeners()
-    cfg.on_change(gateway.apply)
+    def __init__(self, rows):
+        import nrf24_chip
+        from test_app_loop import RADIO
 
-    def run(ms):
-        end = clock.ticks_ms() + ms
+        machine.reset_hardware()
+        self.clock = machine.VirtualClock(start_ms=1000)
+        machine.use_clock(self.clock)
+        self.air_clock = nrf24_chip.Clock(1000)
+        air = nrf24_chip.Air(self.air_clock, seed=5)
+        self.inverters = [nrf24_chip.HmInverter(row["serial"], rated_w=row["rated_w"]) for row in HM_ROWS]
+        for inverter in self.inverters:
+            air.add(inverter)
+        chip = nrf24_chip.Chip(air)
+        machine.SPI.wire(1, chip.spi)
+        machine.watch_pin(RADIO["csn"], chip.csn.value)
+        machine.watch_pin(RADIO["ce"], chip.ce.value)
+        machine.drive_pin(RADIO["irq"], chip.irq.value)
+        line = machine.Line()
+        machine.UART.wire(2, line, de=4)
+        self.meter = register_slave.dtsu666(line)
+        cfg.load("/nonexistent/config.json")
+        settings = cfg.values()  # the live values, as app.main() passes them
+        settings["http_enabled"] = False
+        settings["inverters"] = rows
+        self.app = app.App(dict(BOARD, radio=RADIO), settings, clock=self.clock.ticks_ms)
+        cfg.forget_listeners()
+        cfg.on_change(self.app.apply)
+
+    def run(self, ms):
+        from compat import ticks_diff
+        from test_app_loop import _let_scheduled_run
+
+        end = self.clock.ticks_ms() + ms
         while ticks_diff(machine.next_due_ms(), end) <= 0:
             due = machine.next_due_ms()
-            clock.advance_to_ms(due)
-            air_clock.now_ms = due
+            self.clock.advance_to_ms(due)
+            self.air_clock.now_ms = due
             machine.run_timers(due)
             _let_scheduled_run()
-            meter.serve()
+            self.meter.serve()
 
+    def close(self):
+        self.app.stop()
+        cfg.forget_listeners()
+        machine.use_clock(None)
+
+
+def test_on_the_radio_a_new_list_keeps_the_radio_and_the_startup_limit_is_written_once():
+    from fleet import CMD_ACKED
+
+    site = RadioSite(HM_ROWS[:1])
+    gateway, run, inverters = site.app, site.run, site.inverters
     try:
         gateway.start()
         run(3000)
@@ -188,6 +203,41 @@ def test_on_the_radio_a_new_list_keeps_the_radio_and_the_startup_limit_is_writte
         run(3000)
         assert [inverter.persistent_writes for inverter in inverters] == [1, 1]
     finally:
-        gateway.stop()
-        cfg.forget_listeners()
-        machine.use_clock(None)
+        site.close()
+
+
+class _Online:
+    """The network part as the service loop drives it, with nothing to send: only its status view matters here."""
+
+    def __init__(self, status):
+        self.status = status
+
+    def poll(self, now_ms, up):
+        pass
+
+    def publish_event(self, kind, t_ms, a, b):
+        pass
+
+    def close(self):
+        pass
+
+
+def test_the_status_page_sees_the_inverters_and_radio_a_new_list_brings():
+    from plant_status import PlantStatus
+
+    site = RadioSite([])
+    gateway = site.app
+    try:
+        gateway.start()
+        status = PlantStatus(gateway.reading, gateway.fleet, gateway.controller, supervisor=gateway.supervisor,
+                             guard=gateway.guard, radio=gateway.radio)
+        gateway.online = _Online(status)  # what wiring builds when MQTT or HTTP is configured
+        site.run(2000)
+        assert status.snapshot(site.clock.ticks_ms())["inverters"] == []
+        cfg.set("inverters", HM_ROWS)
+        site.run(3000)
+        rows = status.snapshot(site.clock.ticks_ms())["inverters"]
+        assert [row["rated_w"] for row in rows] == [800, 600]
+        assert [row["missed"] for row in rows] == [0, 0]  # on the radio's link, not "no Hoymiles link"
+    finally:
+        site.close()

@@ -208,6 +208,13 @@ class _Link:
     poll_failures = (3, 0)
 
 
+class _Radio:
+    """The radio service as the firmware has it: the HM link is the second (the CMT radio's)."""
+
+    link = None
+    second = _Link()
+
+
 def test_inverter_rows_say_when_each_was_last_heard_and_what_it_missed():
     table = fleet.Fleet(3)
     for row in range(3):
@@ -218,7 +225,7 @@ def test_inverter_rows_say_when_each_was_last_heard_and_what_it_missed():
     table.acked(0, 5000)  # heard last by its acknowledgement
     table.report_output(1, 5000, 2000)
     table.report_output(1, 5000, 2000)
-    rows = plant_status.PlantStatus(reading.Reading(), table, radio=(None, _Link())).snapshot(9000)["inverters"]
+    rows = plant_status.PlantStatus(reading.Reading(), table, radio=_Radio()).snapshot(9000)["inverters"]
     assert [row["last_contact_s"] for row in rows] == [4, 7, None]
     assert [row["answers"] for row in rows] == [1, 2, 0]
     assert [row["missed"] for row in rows] == [0, None, 3]  # row 1 is on no Hoymiles link (SunSpec, DTU)

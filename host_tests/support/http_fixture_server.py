@@ -115,7 +115,7 @@ def regulating(now_ms):
     watch = supervisor.Supervisor(events.EventRing(4), export_limit_w=600)
     watch.excursions = 1
     watch.commission_left_s = 1500  # what the commissioning mode adds to the supervisor
-    return grid, table, Controller(2, 600, 1377, 1600), watch, guard, ()
+    return grid, table, Controller(2, 600, 1377, 1600), watch, guard, None
 
 
 def lockout(now_ms):
@@ -137,8 +137,8 @@ def lockout(now_ms):
     watch.trips = 1
     watch.trip_reason = 2  # too many stage-2 events
     watch.lockout_left_s = 14390
-    radio = Counters(slot_of_row=bytearray((0, 1, 0xFF)), poll_failures=array("i", (0, 4)))
-    return grid, table, Controller(1, 0, 0, 360), watch, guard, (radio,)
+    link = Counters(slot_of_row=bytearray((0, 1, 0xFF)), poll_failures=array("i", (0, 4)))
+    return grid, table, Controller(1, 0, 0, 360), watch, guard, Counters(link=link, second=None)
 
 
 def plant(scenario, now_ms):
@@ -155,7 +155,7 @@ def main():
     with open(folder + "/config.json", "w") as file:
         file.write("{}")
     cfg.load(folder + "/config.json")
-    cfg.on_change(lambda key, value: log("set %s %r" % (key, value)))
+    cfg.on_change(lambda key, value, text: log("set %s %r" % (key, value)))
     settings = {"http_writes": writes, "http_token": token}
     status = plant(scenario, ticks_ms())
     server = http_status.StatusServer(

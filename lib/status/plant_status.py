@@ -22,8 +22,10 @@ modules, and a firmware without a PV meter simply leaves that part out:
   without one (a load-side meter) "supervisor" is null and "alarm" false;
 - guard (lib/control/guard.py): `failsafe_reason`, an index into
   guard.FAILSAFE_REASONS (an attribute, or a method returning it);
-- radio: the Hoymiles links (lib/hoymiles/hm_link.py) whose `slot_of_row` and
-  `poll_failures` give each inverter's polls missed in a row.
+- radio: the Hoymiles radio service (firmware/hm_radio.py), whose `link` and
+  `second` (either may be None) are the Hoymiles links (lib/hoymiles/hm_link.py);
+  their `slot_of_row` and `poll_failures` give each inverter's polls missed in a
+  row. They are read at every snapshot: a new inverter list swaps the links.
 
 The supervisor and guard attributes are read with getattr defaults, so a
 firmware without commissioning (no `commission_left_s`) still reports.
@@ -75,7 +77,7 @@ def _trip_name(reason):
 
 class PlantStatus:
     def __init__(self, reading, fleet, controller=None, meter=None, energy=None, pv_reading=None,
-                 supervisor=None, guard=None, radio=()):
+                 supervisor=None, guard=None, radio=None):
         self.reading = reading
         self.fleet = fleet
         self.controller = controller
@@ -84,7 +86,7 @@ class PlantStatus:
         self.pv_reading = pv_reading
         self.supervisor = supervisor
         self.guard = guard
-        self.radio = [link for link in radio if link is not None]
+        self.radio = radio
 
     def snapshot(self, now_ms):
         reading = self.reading
@@ -190,7 +192,10 @@ class PlantStatus:
 
     def _missed(self, row):
         """Polls in a row the inverter left unanswered (its Hoymiles link's count); None on other links."""
-        for link in self.radio:
+        radio = self.radio
+        for link in () if radio is None else (radio.link, radio.second):
+            if link is None:
+                continue
             slot = link.slot_of_row[row]
             if slot != _NO_SLOT:
                 return link.poll_failures[slot]
