@@ -1,7 +1,7 @@
 """`make ram`: how much heap the firmware needs, run end to end on a MicroPython binary with a given heap.
 
     python tools/ram.py --micropython PATH --heap KB --config {core,full} --deploy {mpy,frozen}
-                        [--inverters N] [--seconds S] [--json]
+                        [--inverters N] [--seconds S] [--json | --breakdown]
 
 Runs the firmware as `make hil` does (hostboard/ram_runner.py: the real
 app.main() with its board file and saved configuration, on the fake `machine`
@@ -42,6 +42,14 @@ Figures (kB; each sample follows gc.collect(), every 5 simulated seconds):
   largest_free_kb    the smallest "largest free block" seen from boot to the end (fragmentation)
   firmware_kb        the firmware's live heap 30 s after boot
   harness_kb         the harness's own live heap, measured without the firmware
+`--breakdown` then also prints where the firmware's live heap after boot
+goes: each module loaded at boot imported on its own (hostboard/ram_breakdown.py,
+after the modules it imports at its top), with the heap its import adds
+(with .mpy files: bytecode, constants and its objects; frozen: its objects)
+and the interned strings it adds; what the firmware holds beyond those
+imports is the objects built at boot (buffers, tables, the parts wiring.py
+makes) and the strings of modules used at boot and then dropped.
+
 A run `completed` when the runner reached the end with no MemoryError and no
 traceback, every simulated inverter heard a limit, the meter was read, and
 for `full` every page fetch was answered with 200 and the broker got
@@ -50,6 +58,7 @@ time; figures are printed, never asserted as times.
 """
 
 import argparse
+import ast
 import contextlib
 import json
 import math
@@ -80,6 +89,7 @@ MP32 = MP32_DIR / "micropython" / "ports" / "unix" / "build-m32" / "micropython-
 MP32_FROZEN = MP32_DIR / "micropython" / "ports" / "unix" / "build-m32-frozen" / "micropython-m32-frozen"
 HARNESS_SOURCES = (
     ROOT / "hostboard" / "ram_runner.py",
+    ROOT / "hostboard" / "ram_breakdown.py",
     ROOT / "hostboard" / "wifi" / "network.py",
     ROOT / "hostboard" / "wifi" / "ntptime.py",
     ROOT / "host_tests" / "fakes" / "machine.py",
@@ -404,6 +414,71 @@ def _figures(result, harness_bytes, block, config, inverters, published, meter_r
     return figures, result, notes
 
 
+def import_order(names):
+    """`names` with each module after the modules it imports at its top level (those among `names`)."""
+    paths = build_firmware.sources(source_tree.DEVICE_DIRS)
+    order = []
+
+    def visit(name, seen):
+        if name in order or name in seen:
+            return
+        seen.add(name)
+        for node in ast.parse(paths[name].read_text()).body:
+            if isinstance(node, ast.Import):
+                found = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                found = [node.module]
+            else:
+                continue
+            for other in found:
+                if other in names:
+                    visit(other, seen)
+        order.append(name)
+
+    for name in sorted(names):
+        visit(name, set())
+    return order
+
+
+def breakdown(micropython, deploy, modules, firmware_kb, harness_kb):
+    """The text lines of --breakdown: per module its import's heap and strings, then what the imports leave."""
+    micropython = str(Path(micropython).resolve())
+    firmware = set(build_firmware.sources(source_tree.DEVICE_DIRS))
+    names = import_order([name for name in modules if name in firmware])
+    with tempfile.TemporaryDirectory(prefix="ram-") as workdir:
+        path = search_path(micropython, deploy, workdir)
+        done = subprocess.run([micropython, "-X", "heapsize=%d" % HARNESS_HEAP, "-m", "ram_breakdown", *names],
+                              capture_output=True, text=True, env=dict(os.environ, MICROPYPATH=path), cwd=workdir,
+                              timeout=RUN_TIMEOUT_S)
+    rows = []
+    strings = None
+    for line in done.stdout.splitlines():
+        words = line.split()
+        if words[:1] == ["@import"]:
+            rows.append([words[1], int(words[2]), words[3:]])
+        elif QSTR_LINE.search(line):
+            count, total = (int(value) for value in QSTR_LINE.search(line).groups())
+            data = int(re.search(r"n_str_data_bytes=(\d+)", line).group(1))
+            if strings is not None and rows:
+                rows[-1][1] -= (total - data) - (strings[2] - strings[1])  # the pools that grew: not the module's
+                rows[-1][3:] = [count - strings[0], data - strings[1]]
+            strings = (count, data, total)
+    if len(rows) != len(names) or any(len(row) < 5 for row in rows):
+        raise SystemExit("ram: the breakdown did not run:\n" + done.stdout[-2000:] + done.stderr[-2000:])
+    lines = ["%-16s %8s %8s %8s  %s" % ("module", "heap kB", "strings", "str kB", "(also loaded)")]
+    for name, heap, others, count, data in sorted(rows, key=lambda row: -row[1]):
+        lines.append("%-16s %8.1f %8d %8.1f  %s" % (name, heap / 1024, count, data / 1024, " ".join(others)))
+    heap = sum(row[1] for row in rows)
+    count = sum(row[3] for row in rows)
+    data = sum(row[4] for row in rows)
+    lines.append("%-16s %8.1f %8d %8.1f" % ("imports", heap / 1024, count, data / 1024))
+    lines.append("firmware after boot %.1f kB (harness %.1f kB off): imports %.1f kB + their strings %.1f kB, "
+                 "the rest %.1f kB: objects built at boot, the pools of interned strings, strings of modules "
+                 "dropped after boot" % (firmware_kb, harness_kb, heap / 1024, data / 1024,
+                                         firmware_kb - (heap + data) / 1024))
+    return lines
+
+
 def _kb(n_bytes):
     return round(n_bytes / 1024, 1)
 
@@ -416,7 +491,9 @@ def main(argv=None):
     parser.add_argument("--deploy", required=True, choices=("mpy", "frozen"))
     parser.add_argument("--inverters", type=int, default=4, metavar="N", help="simulated HM inverters")
     parser.add_argument("--seconds", type=int, default=180, metavar="S", help="simulated seconds to run")
-    parser.add_argument("--json", action="store_true", help="print one JSON object with the figures")
+    output = parser.add_mutually_exclusive_group()
+    output.add_argument("--json", action="store_true", help="print one JSON object with the figures")
+    output.add_argument("--breakdown", action="store_true", help="also print the heap per module loaded at boot")
     args = parser.parse_args(argv)
     if shutil.which(args.micropython) is None:
         raise SystemExit("ram: no such binary %s (make mp32 builds the 32-bit one)" % args.micropython)
@@ -431,6 +508,10 @@ def main(argv=None):
             print("  %-19s %s" % (key, value))
         for note in notes:
             print("  " + note)
+        if args.breakdown and figures["firmware_kb"] is not None:
+            for line in breakdown(args.micropython, args.deploy, result.modules, figures["firmware_kb"],
+                                  figures["harness_kb"]):
+                print("  " + line)
         if not figures["completed"]:
             print("firmware output:")
             for line in result.console[-40:]:
