@@ -29,6 +29,8 @@ the parts exist, so its bytecode is freed (a frozen image costs nothing).
 Allocates freely; never runs in the tick.
 """
 
+import sys
+
 import machine
 import meters
 import modbus
@@ -85,6 +87,7 @@ def build(app, board, settings, make_links=None, data_dir=None):
     if settings["dtu_type"] == "none":  # a DTU bridge is the link for every Hoymiles inverter
         app.radio = _radio_service(board, fleet, settings, app)
     _network(app, settings)
+    sys.modules.pop("hm_family", None)  # used only to build the links: its tables and code are freed
 
 
 def _master(bus_pins, settings):
@@ -159,11 +162,82 @@ def _network(app, settings):
 
 
 def _radio_service(board, fleet, settings, app):
-    """The Hoymiles links on the board's nRF24L01+ and CMT2300A, on their own timer; None without either."""
-    import hm_radio
+    """The Hoymiles links on the board's nRF24L01+ and CMT2300A, on their own timer (hm_radio); None without
+    either. HM inverters go to a link on the nRF24L01+ (board key "radio"), HMS and HMT inverters to a link
+    on the CMT2300A (board key "cmt", region and frequency from `cmt_region` and `cmt_frequency_mhz`); which
+    one follows from each serial (hm_models). (Built here, not in hm_radio: this code is needed only at boot.)
+    """
+    import hm_frames
+    import hm_models
+    from hm_family import family_of_prefix
 
-    return hm_radio.build_service(board, fleet, settings, app.clock_ms, settings["dtu_serial"] or _dtu_serial(),
-                                  app.utc.s2000)
+    nrf_rows = []
+    cmt_rows = []
+    for row, inverter in enumerate(settings["inverters"]):
+        if "sunspec_address" in inverter:
+            continue
+        serial = hm_frames.serial_bytes(inverter["serial"])
+        radio = hm_models.radio_of(family_of_prefix(hm_frames.prefix(serial)))
+        if radio == hm_models.RADIO_NONE:
+            raise ValueError("inverters[%d]: serial %s is no HM, HMS or HMT inverter" % (row, inverter["serial"]))
+        (nrf_rows if radio == hm_models.RADIO_NRF24 else cmt_rows).append((row, serial))
+    dtu = hm_frames.serial_bytes(settings["dtu_serial"] or _dtu_serial())
+    nrf = _nrf_link(board.get("radio"), fleet, settings, dtu, app.utc.s2000, nrf_rows)
+    cmt = _cmt_link(board.get("cmt"), fleet, settings, dtu, app.utc.s2000, cmt_rows)
+    if nrf is None and cmt is None:
+        return None
+    from hm_radio import RadioService
+
+    return RadioService(nrf, clock=app.clock_ms, second=cmt)
+
+
+def _nrf_link(pins, fleet, settings, dtu, clock_s2000, rows):
+    if not pins or not rows:
+        return None
+    import hm_link
+    import nrf24
+
+    pin = machine.Pin
+    spi = machine.SPI(pins["spi"], baudrate=8000000, sck=pin(pins["sck"]), mosi=pin(pins["mosi"]),
+                      miso=pin(pins["miso"]))
+    irq = None if pins.get("irq") is None else pin(pins["irq"], pin.IN)
+    radio = nrf24.NRF24(spi, pin(pins["csn"], pin.OUT, value=1), pin(pins["ce"], pin.OUT, value=0), irq=irq,
+                        pa_level=settings["radio_pa_level"])
+    import hm_air
+
+    link = hm_link.HoymilesLink(fleet, radio, dtu, clock_s2000, max_inverters=len(rows),
+                                poll_period_ms=hm_air.nrf_poll_period_ms(len(rows)))
+    return _link(link, rows)
+
+
+def _cmt_link(pins, fleet, settings, dtu, clock_s2000, rows):
+    """The HMS/HMT link on a CMT2300A (board key "cmt": sclk, sdio, csb, fcsb, gpio3 or null); None without rows.
+
+    Raises ValueError for a frequency outside the region's legal range (hm_band.Band).
+    """
+    if not pins or not rows:
+        return None
+    import time
+
+    import cmt2300a
+    import hm_band
+    import hm_link
+
+    band = hm_band.Band(settings["cmt_region"], settings["cmt_frequency_mhz"])
+    pin = machine.Pin
+    spi3 = cmt2300a.Spi3(pin(pins["sclk"], pin.OUT, value=0), pin(pins["sdio"], pin.OUT, value=0),
+                         pin(pins["csb"], pin.OUT, value=1), pin(pins["fcsb"], pin.OUT, value=1))
+    irq = None if pins.get("gpio3") is None else pin(pins["gpio3"], pin.IN)
+    radio = cmt2300a.CMT2300A(spi3, band.base_mhz, irq=irq, sleep_ms=getattr(time, "sleep_ms", None))
+    radio.set_channel(band.channel)
+    link = hm_link.HoymilesLink(fleet, radio, dtu, clock_s2000, max_inverters=len(rows), band=band)
+    return _link(link, rows)
+
+
+def _link(link, rows):
+    for row, serial in rows:
+        link.add(row, serial)
+    return link
 
 
 def _sunspec_link(board, master, fleet, settings):

@@ -67,7 +67,7 @@ from hm_frames import (
     radio_address,
     to_address,
 )
-from hm_models import RADIO_CMT2300A, RADIO_NRF24, family_of_prefix, inputs_of, is_hms, radio_of
+from hm_models import RADIO_CMT2300A, RADIO_NRF24, inputs_of, is_hms, radio_of
 
 POLL_PERIOD_MS = const(5000)
 _ACK_WINDOW_MS = const(600)
@@ -162,6 +162,8 @@ class HoymilesLink:
 
     def add(self, row, serial):
         """Drive Fleet row `row` as the inverter with this 6-byte serial; returns its slot."""
+        from hm_family import family_of_prefix  # (boot only: wiring.py drops the module afterwards)
+
         family = family_of_prefix(prefix(serial))
         if radio_of(family) != (RADIO_NRF24 if self.band is None else RADIO_CMT2300A):
             raise ValueError("prefix %04X is not an inverter for this link's radio (%s)" % (

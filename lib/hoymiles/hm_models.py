@@ -1,10 +1,9 @@
-"""What differs per Hoymiles model: family and radio from the serial, byte tables, rated power.
+"""What differs per Hoymiles model: its radio and inputs by family, byte tables, rated power.
 
 The first 4 hex digits of the serial number give the family (how many DC
-inputs, which radio); HMS and HMT prefixes are tested first because OpenDTU's
-HM rule ("middle digits 12/14/16") would also match them. The serial does not
-give the rated power (HM-600/700/800 share a prefix): it comes from the
-hardware part number in the DevInfoSimple answer.
+inputs, which radio): hm_family.py, needed only while the links are built.
+The serial does not give the rated power (HM-600/700/800 share a prefix): it
+comes from the hardware part number in the DevInfoSimple answer.
 
 RealTimeRunData layouts are tables of byte offsets (every field is 2 bytes,
 the total yields 4, all big-endian; reactive power and temperature are
@@ -37,31 +36,6 @@ FAMILY_HMS_1T_V2 = const(9)
 
 _FAMILY_RADIO = bytes((RADIO_NONE, 1, 1, 1, 2, 2, 2, 2, 2, 2))
 _FAMILY_INPUTS = bytes((0, 1, 2, 4, 1, 2, 4, 4, 6, 1))
-
-# Prefixes claimed by HMS/HMT before the HM rule applies (OpenDTU and ahoy tables;
-# 0x1146 is an HMS-700-2T-NA that once fell through to the nRF path).
-_CMT_PREFIXES = {
-    0x1124: FAMILY_HMS_1T,
-    0x1125: FAMILY_HMS_1T_V2,
-    0x1400: FAMILY_HMS_1T_V2,
-    0x1143: FAMILY_HMS_2T,
-    0x1144: FAMILY_HMS_2T,
-    0x1146: FAMILY_HMS_2T,
-    0x114A: FAMILY_HMS_2T,
-    0x1410: FAMILY_HMS_2T,
-    0x1164: FAMILY_HMS_4T,
-    0x1166: FAMILY_HMS_4T,
-    0x1420: FAMILY_HMS_4T,
-    0x1361: FAMILY_HMT_4T,
-    0x1382: FAMILY_HMT_6T,
-}
-# Ahoy's rule for prefixes neither table lists: 0x11x4/0x11x5 and 0x14xx are HMS, 0x13xx
-# HMT; the inputs follow from the next digit (2/4/6 -> 1/2/4 inputs; 0x14: 0/1/2).
-_HMS_BY_INPUT_DIGIT = {0x2: FAMILY_HMS_1T, 0x4: FAMILY_HMS_2T, 0x6: FAMILY_HMS_4T}
-_HMS_14_BY_DIGIT = {0x0: FAMILY_HMS_1T_V2, 0x1: FAMILY_HMS_2T, 0x2: FAMILY_HMS_4T}
-# MI gen3 units speak the HM protocol.
-_HM_EXTRA = {0x1022: FAMILY_HM_1T, 0x1042: FAMILY_HM_2T, 0x1062: FAMILY_HM_4T}
-_HM_BY_MIDDLE = {0x12: FAMILY_HM_1T, 0x14: FAMILY_HM_2T, 0x16: FAMILY_HM_4T}
 
 # Per-input fields, in this order per input, then the AC fields.
 IN_VOLTAGE = const(0)
@@ -143,33 +117,6 @@ _PART_TABLE = (
     b"\x10\x33\x11\xff\xb4"  # 1800 W
     b"\x10\x33\x31\xff\xe1"  # 2250 W
 )
-
-
-def family_of_prefix(prefix):
-    """The family of a serial prefix (e.g. 0x1141 -> FAMILY_HM_2T), FAMILY_UNKNOWN if not supported."""
-    family = _CMT_PREFIXES.get(prefix)
-    if family is not None:
-        return family
-    family = _cmt_by_rule(prefix)
-    if family:
-        return family
-    family = _HM_EXTRA.get(prefix)
-    if family is not None:
-        return family
-    if prefix >> 12 == 1 and (prefix >> 8) & 0xF == 1:
-        return _HM_BY_MIDDLE.get((prefix >> 4) & 0xFF, FAMILY_UNKNOWN)
-    return FAMILY_UNKNOWN
-
-
-def _cmt_by_rule(prefix):
-    top = prefix >> 8
-    if top == 0x11 and prefix & 0xF in (4, 5):
-        return _HMS_BY_INPUT_DIGIT.get((prefix >> 4) & 0xF, FAMILY_UNKNOWN)
-    if top == 0x14:
-        return _HMS_14_BY_DIGIT.get((prefix >> 4) & 0xF, FAMILY_UNKNOWN)
-    if top == 0x13:
-        return FAMILY_HMT_4T if prefix & 0xFF == 0x61 else FAMILY_HMT_6T
-    return FAMILY_UNKNOWN
 
 
 def radio_of(family):
