@@ -167,6 +167,9 @@ def _radio_service(board, fleet, settings, app):
     on the CMT2300A (board key "cmt", region and frequency from `cmt_region` and `cmt_frequency_mhz`); which
     one follows from each serial (hm_models). (Built here, not in hm_radio: this code is needed only at boot.)
     """
+    import gc
+
+    gc.collect()  # the files' garbage (JSON parsing) goes first: the radio's modules need room in one piece
     import hm_frames
     import hm_models
     from hm_family import family_of_prefix
