@@ -21,7 +21,9 @@ page `/` fetched every 5 simulated seconds (a browser left open on it).
          `make mp32`), as in the image of boards/manifest_esp32.py
 
 `--heap` is the firmware's heap: the harness (fake machine, fake chip,
-simulated inverters, runner) first runs alone to measure its own live heap,
+simulated inverters, runner, and the fake UART, SPI bus and pins the
+firmware opens, whose buffers a device keeps outside the heap) first runs
+alone to measure its own live heap,
 and the binary gets `-X heapsize` for both, so the GC heap is KB kB plus the
 harness's share. `compat`, which the fake machine imports, counts as the
 firmware's. Harness and firmware share one pool of interned strings (on a
