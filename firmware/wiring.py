@@ -29,6 +29,7 @@ the parts exist, so its bytecode is freed (a frozen image costs nothing).
 Allocates freely; never runs in the tick.
 """
 
+import gc
 import sys
 
 import machine
@@ -64,6 +65,9 @@ def build(app, board, settings, make_links=None, data_dir=None):
         meter_position=LOAD if settings["meter_position"] == "load" else GRID,
         failsafe_ms=settings["failsafe_ms"], phases=phases,
     )
+    app.radio = None
+    if settings["dtu_type"] == "none":  # a DTU bridge is the link for every Hoymiles inverter
+        app.radio = _radio_service(board, fleet, settings, app)
     _meters(app, board, settings)
     app.supervisor = None
     if settings["meter_position"] == "grid":  # only a grid-side meter measures export
@@ -83,9 +87,6 @@ def build(app, board, settings, make_links=None, data_dir=None):
     if app.sunspec is not None:
         links.append(app.sunspec)
     app.links = tuple(links)
-    app.radio = None
-    if settings["dtu_type"] == "none":  # a DTU bridge is the link for every Hoymiles inverter
-        app.radio = _radio_service(board, fleet, settings, app)
     _network(app, settings)
     sys.modules.pop("hm_family", None)  # used only to build the links: its tables and code are freed
 
@@ -99,6 +100,7 @@ def _master(bus_pins, settings):
 
 
 def _meters(app, board, settings):
+    gc.collect()  # the radio's garbage goes first: the meter's table module needs room in one piece
     app.bus, app.master = _master(board["meter_bus"], settings)
     period_ms = settings["meter_period_ms"]
     app.meter = meters.create(settings["meter_type"], app.master, settings["meter_address"], app.reading,
@@ -167,9 +169,7 @@ def _radio_service(board, fleet, settings, app):
     on the CMT2300A (board key "cmt", region and frequency from `cmt_region` and `cmt_frequency_mhz`); which
     one follows from each serial (hm_models). (Built here, not in hm_radio: this code is needed only at boot.)
     """
-    import gc
-
-    gc.collect()  # the files' garbage (JSON parsing) goes first: the radio's modules need room in one piece
+    gc.collect()  # the garbage of the parts before goes first: the radio's modules need room in one piece
     import hm_frames
     import hm_models
     from hm_family import family_of_prefix
