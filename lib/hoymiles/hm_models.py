@@ -17,6 +17,8 @@ Timing and allocation: lookups index preallocated bytes objects; nothing here
 allocates after import.
 """
 
+import sys
+
 from compat import const
 
 RADIO_NONE = const(0)
@@ -33,9 +35,6 @@ FAMILY_HMS_4T = const(6)
 FAMILY_HMT_4T = const(7)
 FAMILY_HMT_6T = const(8)
 FAMILY_HMS_1T_V2 = const(9)
-
-_FAMILY_RADIO = bytes((RADIO_NONE, 1, 1, 1, 2, 2, 2, 2, 2, 2))
-_FAMILY_INPUTS = bytes((0, 1, 2, 4, 1, 2, 4, 4, 6, 1))
 
 # Per-input fields, in this order per input, then the AC fields.
 IN_VOLTAGE = const(0)
@@ -55,36 +54,24 @@ AC_EVENTS = const(7)
 AC_FIELDS = const(8)
 
 
-def _layouts():
-    """RealTimeRunData layouts by family: payload length (without CRC16), then IN_FIELDS offsets per input,
-    then AC_FIELDS offsets ([ODTU] HM_1CH/HM_2CH/HM_4CH, identical in ahoy). HMS/HMT: [ODTU] HMS_1CH,
-    HMS_1CHv2, HMS_2CH, HMS_4CH, HMT_4CH, HMT_6CH; HMS-1T is HM-1T's layout; HMT inputs share a voltage in
-    pairs, and its AC voltage and current are phase L1's. (Built in a function: its locals are not names
-    the module keeps, which would cost an interned string each for as long as the gateway runs.)
+def _tables():
+    """The byte tables, from hm_layouts.py's tuples; that module is dropped again, with its tuples.
+
+    (A module imported from a .mpy file keeps its constants for as long as it is loaded: tuples written in
+    this module would stay on the heap beside the bytes made from them. Built in a function: its locals are
+    not names the module keeps, which would cost an interned string each for as long as the gateway runs.)
     """
-    hm_1t = bytes((30, 2, 4, 6, 8, 12, 14, 16, 18, 20, 22, 24, 26, 28))
-    hm_2t = bytes((42, 2, 4, 6, 14, 22, 8, 10, 12, 18, 24, 26, 28, 30, 32, 34, 36, 38, 40))
-    hm_4t = bytes(
-        (62, 2, 4, 8, 12, 20, 2, 6, 10, 16, 22, 24, 26, 30, 34, 42, 24, 28, 32, 38, 44, 46, 48, 50, 52, 54, 56, 58, 60)
-    )
-    hms_1t_v2 = bytes((40, 2, 6, 10, 14, 22, 26, 28, 30, 20, 34, 36, 38, 18))
-    hms_2t = bytes((42, 2, 6, 10, 14, 22, 4, 8, 12, 18, 24, 26, 28, 30, 32, 34, 36, 38, 40))
-    hms_4t = bytes(
-        (66, 2, 6, 10, 14, 22, 4, 8, 12, 18, 24, 26, 30, 34, 38, 46, 28, 32, 36, 42, 48, 50, 52, 54, 56, 58, 60, 62, 64)
-    )
-    hmt_inputs_1_4 = (2, 4, 8, 12, 20, 2, 6, 10, 16, 22, 24, 26, 30, 34, 42, 24, 28, 32, 38, 44)
-    hmt_ac = (68, 80, 82, 84, 86, 92, 94, 96)
-    hmt_4t = bytes((98,) + hmt_inputs_1_4 + hmt_ac)
-    hmt_6t = bytes((98,) + hmt_inputs_1_4 + (46, 48, 52, 56, 64, 46, 50, 54, 60, 66) + hmt_ac)
-    # in FAMILY_* order: unknown, HM-1T, -2T, -4T, HMS-1T, -2T, -4T, HMT-4T, -6T, HMS-1T v2
-    return (None, hm_1t, hm_2t, hm_4t, hm_1t, hms_2t, hms_4t, hmt_4t, hmt_6t, hms_1t_v2)
+    import hm_layouts
+
+    try:
+        layouts = tuple(None if layout is None else bytes(layout) for layout in hm_layouts.LAYOUTS)
+        return (bytes(hm_layouts.FAMILY_RADIO), bytes(hm_layouts.FAMILY_INPUTS), bytes(hm_layouts.PHASES_HMT), layouts)
+    finally:
+        sys.modules.pop("hm_layouts", None)
 
 
-_LAYOUTS = _layouts()
-del _layouts
-# Three-phase HMT: voltages L2-N, L3-N and currents L2, L3 (L1 is in the AC fields).
-_PHASES_HMT = bytes((70, 72, 88, 90))
-
+_FAMILY_RADIO, _FAMILY_INPUTS, _PHASES_HMT, _LAYOUTS = _tables()
+del _tables
 # Hardware part number (DevInfoSimple payload bytes 2..5) -> rated W. A 0xFF in
 # the last byte matches any value; exact rows come first. Rows of 5 bytes: the
 # part number, then the rated power in units of 10 W (hex; the comment gives W).
