@@ -50,7 +50,9 @@ after the modules it imports at its top), with the heap its import adds
 (with .mpy files: bytecode, constants and its objects; frozen: its objects)
 and the interned strings it adds; what the firmware holds beyond those
 imports is the objects built at boot (buffers, tables, the parts wiring.py
-makes) and the strings of modules used at boot and then dropped.
+makes) and the strings of modules used at boot and then dropped; last, how
+many interned strings after boot are the firmware's and how many its pools
+hold: one more than that takes a pool twice the size of the last.
 
 A run `completed` when the runner reached the end with no MemoryError and no
 traceback, every simulated inverter heard a limit, the meter was read, and
@@ -119,6 +121,7 @@ class Result:
         self.qstr_after_boot = 0  # their count at the sample AFTER_BOOT_S after boot
         self.strings = []  # (harness mode) the interned strings themselves
         self.modules = []  # the modules loaded at boot
+        self.firmware_strings = None  # (firmware run) the interned strings after boot that are the firmware's
         self.booted = False
         self.ended = None  # (meter requests, inverters that heard a limit), once the runner finished
         self.console = []
@@ -299,8 +302,9 @@ def pool_bytes(count, word):
     return total
 
 
-def harness_strings_bytes(harness, probe, word, firmware):
-    """What the harness's own interned strings hold in the firmware's run: their bytes and the pool entries.
+def harness_strings(harness, probe, word, firmware):
+    """What the harness's own interned strings hold in the firmware's run (their bytes and the pool entries),
+    and how many interned strings after boot are then the firmware's.
 
     Its own: the strings it interned that no firmware module loaded at boot (in `probe`) brings in its .mpy
     (with `firmware` None, frozen: none; the firmware's are in the image). The pools double as they fill,
@@ -312,8 +316,8 @@ def harness_strings_bytes(harness, probe, word, firmware):
             theirs.update(mpy_strings(firmware / (name + ".mpy")))
     own = [text for text in harness.strings if text not in theirs]
     count = probe.qstr_after_boot
-    return (pool_bytes(count, word) - pool_bytes(count - len(own), word)
-            + sum(len(text.encode()) + 1 for text in own))
+    held = pool_bytes(count, word) - pool_bytes(count - len(own), word) + sum(len(text.encode()) + 1 for text in own)
+    return held, count - len(own)
 
 
 def firmware_dir(path, workdir):
@@ -367,10 +371,12 @@ def measure(micropython, heap_kb, config, deploy, inverters=4, seconds=180):
                 probe = run_once(micropython, HARNESS_HEAP, path, workdir, fd, inverters, AFTER_BOOT_S, mode,
                                  http_port)
                 _fresh(workdir)
-                harness_bytes += harness_strings_bytes(harness, probe, word, firmware_dir(path, workdir))
+                held, firmware_strings = harness_strings(harness, probe, word, firmware_dir(path, workdir))
+                harness_bytes += held
                 # -X heapsize gives the GC a little less (its tables): ask for enough to get the wanted total.
                 heap_bytes = math.ceil((heap_kb * 1024 + harness_bytes) * HARNESS_HEAP / total)
                 result = run_once(micropython, heap_bytes, path, workdir, fd, inverters, seconds, mode, http_port)
+                result.firmware_strings = firmware_strings
                 published = broker.log().count("Received PUBLISH from " + NODE_ID) if config == "full" else None
         finally:
             os.close(fd)
@@ -442,7 +448,7 @@ def import_order(names):
     return order
 
 
-def breakdown(micropython, deploy, modules, firmware_kb, harness_kb):
+def breakdown(micropython, deploy, modules, firmware_kb, harness_kb, firmware_strings=None):
     """The text lines of --breakdown: per module its import's heap and strings, then what the imports leave."""
     micropython = str(Path(micropython).resolve())
     firmware = set(build_firmware.sources(source_tree.DEVICE_DIRS))
@@ -478,6 +484,14 @@ def breakdown(micropython, deploy, modules, firmware_kb, harness_kb):
                  "the rest %.1f kB: objects built at boot, the pools of interned strings, strings of modules "
                  "dropped after boot" % (firmware_kb, harness_kb, heap / 1024, data / 1024,
                                          firmware_kb - (heap + data) / 1024))
+    if firmware_strings is not None:
+        word = 4 if native_arch(micropython) == "x86" else 8
+        entries = QSTR_FIRST_POOL
+        while entries < firmware_strings:
+            entries = 2 * entries + QSTR_FIRST_POOL  # 20, 60, 140, ... entries in all once each pool is full
+        lines.append("interned strings after boot: %d the firmware's; its pools (%.1f kB) hold %d, the next pool "
+                     "takes %.1f kB more" % (firmware_strings, pool_bytes(firmware_strings, word) / 1024, entries,
+                                             (pool_bytes(entries + 1, word) - pool_bytes(entries, word)) / 1024))
     return lines
 
 
@@ -512,7 +526,7 @@ def main(argv=None):
             print("  " + note)
         if args.breakdown and figures["firmware_kb"] is not None:
             for line in breakdown(args.micropython, args.deploy, result.modules, figures["firmware_kb"],
-                                  figures["harness_kb"]):
+                                  figures["harness_kb"], result.firmware_strings):
                 print("  " + line)
         if not figures["completed"]:
             print("firmware output:")
