@@ -9,6 +9,8 @@ masters, the grid and PV meters, the supervisor and the guard, the files
 inverter link, and sets them as attributes of the App. Only what the
 configuration uses is built, and only its modules are imported: no radio
 driver without a radio, no MQTT without a broker, no WiFi without an SSID.
+The network parts and the CMT2300A link are built by wiring_options.py,
+imported only for them: a gateway without them does not intern their names.
 
 Where each link runs. One rule: a link runs on the loop that serves its
 transport, and nowhere else.
@@ -25,7 +27,9 @@ I/O, which never runs in the control tick. All of them read their commands
 from the one Fleet, which the controller fills in the tick.
 
 RAM: this module is needed only at boot; App drops it from sys.modules once
-the parts exist, so its bytecode is freed (a frozen image costs nothing).
+the parts exist, so its bytecode is freed (a frozen image costs nothing); it
+drops hm_family and wiring_options itself. The interned strings of every
+module loaded at boot stay for good.
 Allocates freely; never runs in the tick.
 """
 
@@ -47,7 +51,6 @@ from guard import Guard
 from reading import Reading
 
 _RING_SIZE = const(32)
-_DTU_PREFIXES = {"opendtu": "solar", "ahoydtu": "inverter"}
 
 
 def build(app, board, settings, make_links=None, data_dir=None):
@@ -87,8 +90,13 @@ def build(app, board, settings, make_links=None, data_dir=None):
     if app.sunspec is not None:
         links.append(app.sunspec)
     app.links = tuple(links)
-    _network(app, settings)
-    sys.modules.pop("hm_family", None)  # used only to build the links: its tables and code are freed
+    app.online = app.net = None
+    if settings["wifi_ssid"] or settings["mqtt_server"] or settings["http_enabled"]:
+        import wiring_options
+
+        wiring_options.network(app, settings)
+    for name in ("hm_family", "wiring_options"):  # used only to build the parts: their tables and code are freed
+        sys.modules.pop(name, None)
 
 
 def _master(bus_pins, settings):
@@ -146,23 +154,6 @@ def _files(app, data_dir, settings):
         print("app: warning:", note)
 
 
-def _network(app, settings):
-    """WiFi and NTP when an SSID is set or a network part needs them; MQTT and HTTP when configured."""
-    app.online = None
-    if settings["mqtt_server"] or settings["http_enabled"]:
-        from online import Online
-        from plant_status import PlantStatus
-
-        status = PlantStatus(app.reading, app.fleet, app.controller, app.meter, app.energy, app.pv_reading)
-        app.online = Online(settings, status, app.set_export_limit, settings.get,
-                            make_bridge=lambda session: _bridge(session, app.fleet, settings))
-    app.net = None
-    if settings["wifi_ssid"] or app.online is not None:
-        from netclock import NetClock
-
-        app.net = NetClock(settings["wifi_ssid"], settings["wifi_password"], settings["ntp_server"])
-
-
 def _radio_service(board, fleet, settings, app):
     """The Hoymiles links on the board's nRF24L01+ and CMT2300A, on their own timer (hm_radio); None without
     either. HM inverters go to a link on the nRF24L01+ (board key "radio"), HMS and HMT inverters to a link
@@ -186,7 +177,12 @@ def _radio_service(board, fleet, settings, app):
         (nrf_rows if radio == hm_models.RADIO_NRF24 else cmt_rows).append((row, serial))
     dtu = hm_frames.serial_bytes(settings["dtu_serial"] or _dtu_serial())
     nrf = _nrf_link(board.get("radio"), fleet, settings, dtu, app.utc.s2000, nrf_rows)
-    cmt = _cmt_link(board.get("cmt"), fleet, settings, dtu, app.utc.s2000, cmt_rows)
+    cmt = None
+    if board.get("cmt") and cmt_rows:
+        import wiring_options
+
+        cmt = _link(wiring_options.cmt_link(board["cmt"], fleet, settings, dtu, app.utc.s2000, len(cmt_rows)),
+                    cmt_rows)
     if nrf is None and cmt is None:
         return None
     from hm_radio import RadioService
@@ -213,30 +209,6 @@ def _nrf_link(pins, fleet, settings, dtu, clock_s2000, rows):
     return _link(link, rows)
 
 
-def _cmt_link(pins, fleet, settings, dtu, clock_s2000, rows):
-    """The HMS/HMT link on a CMT2300A (board key "cmt": sclk, sdio, csb, fcsb, gpio3 or null); None without rows.
-
-    Raises ValueError for a frequency outside the region's legal range (hm_band.Band).
-    """
-    if not pins or not rows:
-        return None
-    import time
-
-    import cmt2300a
-    import hm_band
-    import hm_link
-
-    band = hm_band.Band(settings["cmt_region"], settings["cmt_frequency_mhz"])
-    pin = machine.Pin
-    spi3 = cmt2300a.Spi3(pin(pins["sclk"], pin.OUT, value=0), pin(pins["sdio"], pin.OUT, value=0),
-                         pin(pins["csb"], pin.OUT, value=1), pin(pins["fcsb"], pin.OUT, value=1))
-    irq = None if pins.get("gpio3") is None else pin(pins["gpio3"], pin.IN)
-    radio = cmt2300a.CMT2300A(spi3, band.base_mhz, irq=irq, sleep_ms=getattr(time, "sleep_ms", None))
-    radio.set_channel(band.channel)
-    link = hm_link.HoymilesLink(fleet, radio, dtu, clock_s2000, max_inverters=len(rows), band=band)
-    return _link(link, rows)
-
-
 def _link(link, rows):
     for row, serial in rows:
         link.add(row, serial)
@@ -256,26 +228,6 @@ def _sunspec_link(board, master, fleet, settings):
             raise ValueError("sunspec_bus = 'second' but the board file has no \"sunspec_bus\" entry")
         master = _master(board["sunspec_bus"], settings)[1]
     return sunspec_link.SunSpecLink(master, fleet, units, revert_s=settings["sunspec_revert_s"])
-
-
-def _bridge(session, fleet, settings):
-    """The OpenDTU or AhoyDTU bridge over the MQTT session: the link for every inverter; None without one."""
-    dtu = settings["dtu_type"]
-    if dtu == "none" or not fleet.count:
-        return None
-    import mqtt_bridge
-
-    rows = settings["inverters"]
-    ids = [row.get("dtu_id", row["serial"] if dtu == "opendtu" else str(index)) for index, row in enumerate(rows)]
-    names = None
-    if dtu == "ahoydtu":
-        names = [row.get("dtu_name") for row in rows]
-        if None in names:
-            raise ValueError("ahoydtu: every inverter row needs its dtu_name (the name set in AhoyDTU)")
-    return mqtt_bridge.DtuBridge(
-        session, fleet, mqtt_bridge.OPENDTU if dtu == "opendtu" else mqtt_bridge.AHOYDTU,
-        settings["dtu_prefix"] or _DTU_PREFIXES[dtu], ids, names, ack_timeout_ms=settings["dtu_ack_timeout_ms"],
-    )
 
 
 def _dtu_serial():
