@@ -8,7 +8,7 @@ The Fleet, the controller's tables and the links are sized by the number of
 inverters, so a new list gets new ones (wiring.inverters, the same code as
 at boot), built and swapped in by one scheduled callback: no tick and no
 radio step runs in between, and none sees a half-built table. The radios
-themselves are kept (hm_radio.build_service with the running service), and
+themselves are kept (wiring._radio_service with the running service), and
 a CMT2300A link keeps its airtime account. The new controller then takes
 one step on a reading that is never valid: every inverter, old or new, is
 sent its fail-safe limit first, as at boot, and regulation starts from
@@ -31,7 +31,6 @@ Runs outside the tick (REPL context and a scheduled callback); allocates
 freely; loaded only for a change and dropped after (changes.py).
 """
 
-import sys
 
 
 def refused(app, settings):
@@ -63,7 +62,7 @@ def _swap(app, settings, now_ms):
         if radio is not None or app.board.get("radio") or app.board.get("cmt"):
             radio = wiring._radio_service(app.board, fleet, settings, app, app.radio)
     finally:
-        sys.modules.pop("wiring", None)
+        wiring.drop_builders()
     serials = [row["serial"] for row in settings["inverters"]]
     # The swap: from here nothing raises.
     app.fleet, app.serials, app.controller, app.links = fleet, serials, controller, links

@@ -9,6 +9,8 @@ masters, the grid and PV meters, the supervisor and the guard, the files
 inverter link, and sets them as attributes of the App. Only what the
 configuration uses is built, and only its modules are imported: no radio
 driver without a radio, no MQTT without a broker, no WiFi without an SSID.
+The network parts and the CMT2300A link are built by wiring_options.py,
+imported only for them: a gateway without them does not intern their names.
 
 Where each link runs. One rule: a link runs on the loop that serves its
 transport, and nowhere else.
@@ -25,9 +27,14 @@ I/O, which never runs in the control tick. All of them read their commands
 from the one Fleet, which the controller fills in the tick.
 
 RAM: this module is needed only at boot; App drops it from sys.modules once
-the parts exist, so its bytecode is freed (a frozen image costs nothing).
+the parts exist, so its bytecode is freed (a frozen image costs nothing); it
+drops hm_family and wiring_options itself. The interned strings of every
+module loaded at boot stay for good.
 Allocates freely; never runs in the tick.
 """
+
+import gc
+import sys
 
 import machine
 import meters
@@ -44,7 +51,6 @@ from guard import Guard
 from reading import Reading
 
 _RING_SIZE = const(32)
-_DTU_PREFIXES = {"opendtu": "solar", "ahoydtu": "inverter"}
 
 
 def build(app, board, settings, make_links=None, data_dir=None):
@@ -55,6 +61,9 @@ def build(app, board, settings, make_links=None, data_dir=None):
     app.ring = EventRing(_RING_SIZE)
     limits = phase_limits(settings["phase_export_limit_w"])
     phases = app.phases
+    app.radio = None
+    if settings["dtu_type"] == "none":  # a DTU bridge is the link for every Hoymiles inverter
+        app.radio = _radio_service(board, fleet, settings, app)
     _meters(app, board, settings)
     app.supervisor = None
     if settings["meter_position"] == "grid":  # only a grid-side meter measures export
@@ -74,17 +83,25 @@ def build(app, board, settings, make_links=None, data_dir=None):
     if app.sunspec is not None:
         links.append(app.sunspec)
     app.links = tuple(links)
-    app.radio = None
-    if settings["dtu_type"] == "none":  # a DTU bridge is the link for every Hoymiles inverter
-        app.radio = _radio_service(board, fleet, settings, app)
-    _network(app, settings)
+    app.online = app.net = None
+    if settings["wifi_ssid"] or settings["mqtt_server"] or settings["http_enabled"]:
+        import wiring_options
+
+        wiring_options.network(app, settings)
+    drop_builders()
+
+
+def drop_builders():
+    """Drop the modules used only to build the parts (at boot, and by relist.py): their tables and code are freed."""
+    for name in ("hm_family", "wiring_options", "wiring"):
+        sys.modules.pop(name, None)
 
 
 def inverters(settings, phases):
     """The Fleet of settings["inverters"] and its Controller: at boot, and for a new list (relist.py)."""
-    inverters = settings["inverters"]
-    fleet = Fleet(len(inverters))
-    for index, row in enumerate(inverters):
+    rows = settings["inverters"]
+    fleet = Fleet(len(rows))
+    for index, row in enumerate(rows):
         fleet.add(index, rated_w=row["rated_w"], phase=row.get("phase", 1) - 1, inputs=row.get("inputs", 1))
     return fleet, Controller(
         fleet, export_limit_w=settings["export_limit_w"],
@@ -103,6 +120,7 @@ def _master(bus_pins, settings):
 
 
 def _meters(app, board, settings):
+    gc.collect()  # the radio's garbage goes first: the meter's table module needs room in one piece
     app.bus, app.master = _master(board["meter_bus"], settings)
     period_ms = settings["meter_period_ms"]
     app.meter = meters.create(settings["meter_type"], app.master, settings["meter_address"], app.reading,
@@ -148,32 +166,72 @@ def _files(app, data_dir, settings):
         print("app: warning:", note)
 
 
-def _network(app, settings):
-    """WiFi and NTP when an SSID is set or a network part needs them; MQTT and HTTP when configured."""
-    app.online = None
-    if settings["mqtt_server"] or settings["http_enabled"]:
-        from online import Online
-        from plant_status import PlantStatus
-
-        status = PlantStatus(app.reading, app.fleet, app.controller, app.meter, app.energy, app.pv_reading,
-                             app.supervisor, app.guard, app.radio)
-        app.online = Online(settings, status, app.set_export_limit, settings.get,
-                            make_bridge=lambda session: _bridge(session, app.fleet, settings),
-                            commission=getattr(app, "commission", None))
-    app.net = None
-    if settings["wifi_ssid"] or app.online is not None:
-        from netclock import NetClock
-
-        app.net = NetClock(settings["wifi_ssid"], settings["wifi_password"], settings["ntp_server"])
-
-
 def _radio_service(board, fleet, settings, app, service=None):
-    """The Hoymiles links on the board's nRF24L01+ and CMT2300A, on their own timer; None without either.
-    service: the running one, whose radios the new links use (a new inverter list, relist.py)."""
-    import hm_radio
+    """The Hoymiles links on the board's nRF24L01+ and CMT2300A, on their own timer (hm_radio); None without
+    either. HM inverters go to a link on the nRF24L01+ (board key "radio"), HMS and HMT inverters to a link
+    on the CMT2300A (board key "cmt", region and frequency from `cmt_region` and `cmt_frequency_mhz`); which
+    one follows from each serial (hm_models). (Built here, not in hm_radio: this code is needed only at boot.)
+    service: the running one (a new inverter list, relist.py): the new links use its radios (and the CMT link
+    its band and airtime account) instead of setting the chips up again; the caller swaps them in.
+    """
+    gc.collect()  # the garbage of the parts before goes first: the radio's modules need room in one piece
+    import hm_frames
+    import hm_models
+    from hm_family import family_of_prefix
 
-    return hm_radio.build_service(board, fleet, settings, app.clock_ms, settings["dtu_serial"] or _dtu_serial(),
-                                  app.utc.s2000, service)
+    nrf_rows = []
+    cmt_rows = []
+    for row, inverter in enumerate(settings["inverters"]):
+        if "sunspec_address" in inverter:
+            continue
+        serial = hm_frames.serial_bytes(inverter["serial"])
+        radio = hm_models.radio_of(family_of_prefix(hm_frames.prefix(serial)))
+        if radio == hm_models.RADIO_NONE:
+            raise ValueError("inverters[%d]: serial %s is no HM, HMS or HMT inverter" % (row, inverter["serial"]))
+        (nrf_rows if radio == hm_models.RADIO_NRF24 else cmt_rows).append((row, serial))
+    dtu = hm_frames.serial_bytes(settings["dtu_serial"] or _dtu_serial())
+    nrf = _nrf_link(board.get("radio"), fleet, settings, dtu, app.utc.s2000, nrf_rows, service and service.link)
+    cmt = None
+    if board.get("cmt") and cmt_rows:
+        import wiring_options
+
+        cmt = _link(wiring_options.cmt_link(board["cmt"], fleet, settings, dtu, app.utc.s2000, len(cmt_rows),
+                                            service and service.second), cmt_rows)
+    if nrf is None and cmt is None:
+        return None
+    from hm_radio import RadioService
+
+    return RadioService(nrf, clock=app.clock_ms, second=cmt)
+
+
+def _nrf_link(pins, fleet, settings, dtu, clock_s2000, rows, running=None):
+    """The HM link on the nRF24L01+; on the radio of `running` (the running link), not set up again."""
+    if not pins or not rows:
+        return None
+    import hm_link
+
+    if running is not None:
+        radio = running.radio
+    else:
+        import nrf24
+
+        pin = machine.Pin
+        spi = machine.SPI(pins["spi"], baudrate=8000000, sck=pin(pins["sck"]), mosi=pin(pins["mosi"]),
+                          miso=pin(pins["miso"]))
+        irq = None if pins.get("irq") is None else pin(pins["irq"], pin.IN)
+        radio = nrf24.NRF24(spi, pin(pins["csn"], pin.OUT, value=1), pin(pins["ce"], pin.OUT, value=0), irq=irq,
+                            pa_level=settings["radio_pa_level"])
+    import hm_air
+
+    link = hm_link.HoymilesLink(fleet, radio, dtu, clock_s2000, max_inverters=len(rows),
+                                poll_period_ms=hm_air.nrf_poll_period_ms(len(rows)))
+    return _link(link, rows)
+
+
+def _link(link, rows):
+    for row, serial in rows:
+        link.add(row, serial)
+    return link
 
 
 def _sunspec_link(board, master, fleet, settings):
@@ -189,26 +247,6 @@ def _sunspec_link(board, master, fleet, settings):
             raise ValueError("sunspec_bus = 'second' but the board file has no \"sunspec_bus\" entry")
         master = _master(board["sunspec_bus"], settings)[1]
     return sunspec_link.SunSpecLink(master, fleet, units, revert_s=settings["sunspec_revert_s"])
-
-
-def _bridge(session, fleet, settings):
-    """The OpenDTU or AhoyDTU bridge over the MQTT session: the link for every inverter; None without one."""
-    dtu = settings["dtu_type"]
-    if dtu == "none" or not fleet.count:
-        return None
-    import mqtt_bridge
-
-    rows = settings["inverters"]
-    ids = [row.get("dtu_id", row["serial"] if dtu == "opendtu" else str(index)) for index, row in enumerate(rows)]
-    names = None
-    if dtu == "ahoydtu":
-        names = [row.get("dtu_name") for row in rows]
-        if None in names:
-            raise ValueError("ahoydtu: every inverter row needs its dtu_name (the name set in AhoyDTU)")
-    return mqtt_bridge.DtuBridge(
-        session, fleet, mqtt_bridge.OPENDTU if dtu == "opendtu" else mqtt_bridge.AHOYDTU,
-        settings["dtu_prefix"] or _DTU_PREFIXES[dtu], ids, names, ack_timeout_ms=settings["dtu_ack_timeout_ms"],
-    )
 
 
 def _dtu_serial():

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import meters
 import modbus
+import modbus_error
 import pytest
 import serial
 from compat import ticks_ms
@@ -133,7 +134,7 @@ def test_exception_responses_reach_the_driver_and_the_master(open_bus):
     assert run_until(meter, meters.EXCEPTION)[-1] == meters.EXCEPTION
     assert meter.exception_code == 4 and not reading.valid
     error = master.error()
-    assert isinstance(error, modbus.ModbusError) and error.code == 4
+    assert isinstance(error, modbus_error.ModbusError) and error.code == 4
     emulated.exception_code = None
     run_until(meter, meters.SAMPLE)
     assert reading.valid

@@ -13,6 +13,7 @@ import meter_dtsu666 as plain_dtsu666
 import meter_sdm120
 import meter_sdm630
 import meters as plain_meters
+import modbus_error
 import ranges
 from crc16 import crc16_pure
 from hypothesis import HealthCheck, given, settings
@@ -143,7 +144,7 @@ def test_parser_returns_a_value_or_an_error_and_never_waits_past_its_timeout(ans
         assert crc16_pure(frame, 0, len(frame)) == 0
     else:
         error = master.error()
-        assert isinstance(error, modbus.ModbusError)
+        assert isinstance(error, modbus_error.ModbusError)
         assert error.code == (master.exception_code if status == modbus.EXCEPTION else status)
     if intact is not None:
         assert status == modbus.DONE

@@ -49,13 +49,14 @@ def _fits(binary, config, deploy):
     assert figures["free_after_boot_kb"] >= MIN_FREE_AFTER_BOOT_KB, report
 
 
-# Not reached yet: `make ram` finds that `core` with .mpy files in RAM completes from a 128 kB heap on. The target
-# stays here as a strict xfail, so it turns red (and becomes a plain test) the day it holds; the test after it
-# keeps today's figure from growing.
-CORE_MPY_TODAY_KB = 136  # today's smallest heap plus one 8 kB step of margin
+# Not reached yet: `make ram` finds that `core` with .mpy files in RAM completes from a 116 kB heap on (97.6 kB
+# live after boot, 14.3 kB free at 112 kB; `tools/ram.py --breakdown` says where it goes). The target stays
+# here as a strict xfail, so it turns red (and becomes a plain test) the day it holds; the test after it keeps
+# today's figure from growing.
+CORE_MPY_TODAY_KB = 124  # today's smallest heap plus one 8 kB step of margin
 
 
-@pytest.mark.xfail(strict=True, reason="core with .mpy in RAM needs a 128 kB heap today (make ram), not 112 kB")
+@pytest.mark.xfail(strict=True, reason="core with .mpy in RAM needs a 116 kB heap today (make ram), not 112 kB")
 def test_core_with_mpy_files_in_ram_fits_a_wroom_with_a_stock_image(mp32):
     _fits(mp32[0], "core", "mpy")
 

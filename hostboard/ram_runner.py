@@ -15,9 +15,12 @@ simulated minute takes about a second; a request the firmware puts on the
 meter bus is carried to pymodbus at once and the runner waits (real time) for
 the answer, which the firmware reads at its next tick.
 
-Modes: `harness` sets up everything but the firmware and reports that, the
-harness's own share of the heap, which tools/ram.py subtracts (less
-`compat`, which the fake `machine` imports but which is the firmware's).
+Modes: `harness` sets up everything but the firmware, makes the hardware
+objects the firmware will open (the fake UART, SPI bus and pins hold
+buffers that a device's C objects keep outside the heap: `_devices`), and
+reports that, the harness's own share of the heap, which tools/ram.py
+subtracts (less `compat`, which the fake `machine` imports but which is the
+firmware's).
 `core` runs the firmware. `pages` runs it too and, every SAMPLE_S, asks
 tools/ram.py to fetch the HTTP page `/`; until the fetch is done (a line on
 stdin) every timer step also waits PAGE_PACE_MS of real time (simulated time
@@ -126,6 +129,31 @@ def _radio(machine, nrf24_chip, board, count):
     return air, inverters
 
 
+def _devices(machine, board, count):
+    """The hardware objects the firmware opens (meter bus UART and DE pin; with inverters, the radio's SPI and
+    pins), made here so their heap is the harness's share.
+
+    On a device these are the port's C objects: pins and SPI buses are static, a UART takes a few dozen bytes
+    of the heap and its ring buffers are the ESP-IDF driver's, outside it. The fake ones hold their buffers,
+    rings and views on the heap (about 4 kB): not the firmware's. The firmware makes its own in its run; the
+    same kinds, sizes and arguments here (firmware/rs485.py, wiring.py), so their share comes off once.
+    """
+    pin = machine.Pin
+    bus = board["meter_bus"]
+    made = [machine.UART(bus["uart"], baudrate=9600, bits=8, parity=None, stop=1, tx=bus["tx"], rx=bus["rx"],
+                         timeout=0, timeout_char=0)]
+    if bus.get("de") is not None:
+        made.append(pin(bus["de"], pin.OUT, value=0))
+    if count:
+        pins = board["radio"]
+        made.append(machine.SPI(pins["spi"], baudrate=8000000, sck=pin(pins["sck"]), mosi=pin(pins["mosi"]),
+                                miso=pin(pins["miso"])))
+        made += [pin(pins["csn"], pin.OUT, value=1), pin(pins["ce"], pin.OUT, value=0)]
+        if pins.get("irq") is not None:
+            made.append(pin(pins["irq"], pin.IN))
+    return made
+
+
 def _sample(seconds, inverters):
     for inverter in inverters:
         del inverter.requests[:]  # the fake keeps a request log; it is not the firmware's
@@ -161,6 +189,7 @@ def run(workdir, fd, count, seconds, mode):
     meter = MeterLink(line, fd, select)
     air, inverters = _radio(machine, nrf24_chip, board, count)
     pages = PageWait(select, time) if mode == "pages" else None
+    devices = _devices(machine, board, count) if mode == "harness" else None  # noqa: F841 - held for the sample
     del board, bus
     if mode == "harness":
         print("@shared", shared)

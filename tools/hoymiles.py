@@ -26,6 +26,7 @@ source_tree.import_lib()
 import hm_answers  # noqa: E402
 import hm_band  # noqa: E402
 import hm_commands  # noqa: E402
+import hm_family  # noqa: E402
 import hm_fragments  # noqa: E402
 import hm_frames  # noqa: E402
 import hm_models  # noqa: E402
@@ -44,7 +45,7 @@ ERROR_TEXT = {
 }
 
 # Model names `parse --model` accepts, with their family (a table for this tool only: the device reads the
-# family from the serial, hm_models.family_of_prefix, so it does not carry these strings in its RAM).
+# family from the serial, hm_family.family_of_prefix, so it does not carry these strings in its RAM).
 MODEL_FAMILIES = {
     "HM-300": hm_models.FAMILY_HM_1T,
     "HM-350": hm_models.FAMILY_HM_1T,
@@ -104,7 +105,7 @@ def _family_flag(args):
     if args.family is not None:
         return args.family
     serial = hm_frames.serial_bytes(args.inverter)
-    family = hm_models.family_of_prefix(hm_frames.prefix(serial))
+    family = hm_family.family_of_prefix(hm_frames.prefix(serial))
     if family == hm_models.FAMILY_UNKNOWN:
         raise ToolError("--inverter %s: unknown model prefix %04X; give --family" % (args.inverter,
                                                                                  hm_frames.prefix(serial)))

@@ -31,6 +31,7 @@ source_tree.import_lib()
 
 import meters  # noqa: E402
 import modbus  # noqa: E402
+import modbus_error  # noqa: E402
 from compat import ticks_ms  # noqa: E402
 from reading import Reading  # noqa: E402
 from step_names import STATUS_NAMES  # noqa: E402
@@ -77,7 +78,7 @@ class ReadError(Exception):
 def describe(meter, status):
     if status == meters.EXCEPTION:
         code = meter.exception_code
-        text = "exception response %d (%s)" % (code, modbus.EXCEPTION_NAMES.get(code, "unknown"))
+        text = "exception response %d (%s)" % (code, modbus_error.EXCEPTION_NAMES.get(code, "unknown"))
         if code in (1, 2):
             text += ": wrong meter type, function code (--fc) or register map?"
         return text

@@ -1,7 +1,7 @@
 """`make ram`: how much heap the firmware needs, run end to end on a MicroPython binary with a given heap.
 
     python tools/ram.py --micropython PATH --heap KB --config {core,full} --deploy {mpy,frozen}
-                        [--inverters N] [--seconds S] [--json]
+                        [--inverters N] [--seconds S] [--json | --breakdown]
 
 Runs the firmware as `make hil` does (hostboard/ram_runner.py: the real
 app.main() with its board file and saved configuration, on the fake `machine`
@@ -21,7 +21,9 @@ page `/` fetched every 5 simulated seconds (a browser left open on it).
          `make mp32`), as in the image of boards/manifest_esp32.py
 
 `--heap` is the firmware's heap: the harness (fake machine, fake chip,
-simulated inverters, runner) first runs alone to measure its own live heap,
+simulated inverters, runner, and the fake UART, SPI bus and pins the
+firmware opens, whose buffers a device keeps outside the heap) first runs
+alone to measure its own live heap,
 and the binary gets `-X heapsize` for both, so the GC heap is KB kB plus the
 harness's share. `compat`, which the fake machine imports, counts as the
 firmware's. Harness and firmware share one pool of interned strings (on a
@@ -42,6 +44,16 @@ Figures (kB; each sample follows gc.collect(), every 5 simulated seconds):
   largest_free_kb    the smallest "largest free block" seen from boot to the end (fragmentation)
   firmware_kb        the firmware's live heap 30 s after boot
   harness_kb         the harness's own live heap, measured without the firmware
+`--breakdown` then also prints where the firmware's live heap after boot
+goes: each module loaded at boot imported on its own (hostboard/ram_breakdown.py,
+after the modules it imports at its top), with the heap its import adds
+(with .mpy files: bytecode, constants and its objects; frozen: its objects)
+and the interned strings it adds; what the firmware holds beyond those
+imports is the objects built at boot (buffers, tables, the parts wiring.py
+makes) and the strings of modules used at boot and then dropped; last, how
+many interned strings after boot are the firmware's and how many its pools
+hold: one more than that takes a pool twice the size of the last.
+
 A run `completed` when the runner reached the end with no MemoryError and no
 traceback, every simulated inverter heard a limit, the meter was read, and
 for `full` every page fetch was answered with 200 and the broker got
@@ -50,6 +62,7 @@ time; figures are printed, never asserted as times.
 """
 
 import argparse
+import ast
 import contextlib
 import json
 import math
@@ -80,6 +93,7 @@ MP32 = MP32_DIR / "micropython" / "ports" / "unix" / "build-m32" / "micropython-
 MP32_FROZEN = MP32_DIR / "micropython" / "ports" / "unix" / "build-m32-frozen" / "micropython-m32-frozen"
 HARNESS_SOURCES = (
     ROOT / "hostboard" / "ram_runner.py",
+    ROOT / "hostboard" / "ram_breakdown.py",
     ROOT / "hostboard" / "wifi" / "network.py",
     ROOT / "hostboard" / "wifi" / "ntptime.py",
     ROOT / "host_tests" / "fakes" / "machine.py",
@@ -107,6 +121,7 @@ class Result:
         self.qstr_after_boot = 0  # their count at the sample AFTER_BOOT_S after boot
         self.strings = []  # (harness mode) the interned strings themselves
         self.modules = []  # the modules loaded at boot
+        self.firmware_strings = None  # (firmware run) the interned strings after boot that are the firmware's
         self.booted = False
         self.ended = None  # (meter requests, inverters that heard a limit), once the runner finished
         self.console = []
@@ -287,8 +302,9 @@ def pool_bytes(count, word):
     return total
 
 
-def harness_strings_bytes(harness, probe, word, firmware):
-    """What the harness's own interned strings hold in the firmware's run: their bytes and the pool entries.
+def harness_strings(harness, probe, word, firmware):
+    """What the harness's own interned strings hold in the firmware's run (their bytes and the pool entries),
+    and how many interned strings after boot are then the firmware's.
 
     Its own: the strings it interned that no firmware module loaded at boot (in `probe`) brings in its .mpy
     (with `firmware` None, frozen: none; the firmware's are in the image). The pools double as they fill,
@@ -300,8 +316,8 @@ def harness_strings_bytes(harness, probe, word, firmware):
             theirs.update(mpy_strings(firmware / (name + ".mpy")))
     own = [text for text in harness.strings if text not in theirs]
     count = probe.qstr_after_boot
-    return (pool_bytes(count, word) - pool_bytes(count - len(own), word)
-            + sum(len(text.encode()) + 1 for text in own))
+    held = pool_bytes(count, word) - pool_bytes(count - len(own), word) + sum(len(text.encode()) + 1 for text in own)
+    return held, count - len(own)
 
 
 def firmware_dir(path, workdir):
@@ -355,10 +371,12 @@ def measure(micropython, heap_kb, config, deploy, inverters=4, seconds=180):
                 probe = run_once(micropython, HARNESS_HEAP, path, workdir, fd, inverters, AFTER_BOOT_S, mode,
                                  http_port)
                 _fresh(workdir)
-                harness_bytes += harness_strings_bytes(harness, probe, word, firmware_dir(path, workdir))
+                held, firmware_strings = harness_strings(harness, probe, word, firmware_dir(path, workdir))
+                harness_bytes += held
                 # -X heapsize gives the GC a little less (its tables): ask for enough to get the wanted total.
                 heap_bytes = math.ceil((heap_kb * 1024 + harness_bytes) * HARNESS_HEAP / total)
                 result = run_once(micropython, heap_bytes, path, workdir, fd, inverters, seconds, mode, http_port)
+                result.firmware_strings = firmware_strings
                 published = broker.log().count("Received PUBLISH from " + NODE_ID) if config == "full" else None
         finally:
             os.close(fd)
@@ -404,6 +422,79 @@ def _figures(result, harness_bytes, block, config, inverters, published, meter_r
     return figures, result, notes
 
 
+def import_order(names):
+    """`names` with each module after the modules it imports at its top level (those among `names`)."""
+    paths = build_firmware.sources(source_tree.DEVICE_DIRS)
+    order = []
+
+    def visit(name, seen):
+        if name in order or name in seen:
+            return
+        seen.add(name)
+        for node in ast.parse(paths[name].read_text()).body:
+            if isinstance(node, ast.Import):
+                found = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                found = [node.module]
+            else:
+                continue
+            for other in found:
+                if other in names:
+                    visit(other, seen)
+        order.append(name)
+
+    for name in sorted(names):
+        visit(name, set())
+    return order
+
+
+def breakdown(micropython, deploy, modules, firmware_kb, harness_kb, firmware_strings=None):
+    """The text lines of --breakdown: per module its import's heap and strings, then what the imports leave."""
+    micropython = str(Path(micropython).resolve())
+    firmware = set(build_firmware.sources(source_tree.DEVICE_DIRS))
+    names = import_order([name for name in modules if name in firmware])
+    with tempfile.TemporaryDirectory(prefix="ram-") as workdir:
+        path = search_path(micropython, deploy, workdir)
+        done = subprocess.run([micropython, "-X", "heapsize=%d" % HARNESS_HEAP, "-m", "ram_breakdown", *names],
+                              capture_output=True, text=True, env=dict(os.environ, MICROPYPATH=path), cwd=workdir,
+                              timeout=RUN_TIMEOUT_S)
+    rows = []
+    strings = None
+    for line in done.stdout.splitlines():
+        words = line.split()
+        if words[:1] == ["@import"]:
+            rows.append([words[1], int(words[2]), words[3:]])
+        elif QSTR_LINE.search(line):
+            count, total = (int(value) for value in QSTR_LINE.search(line).groups())
+            data = int(re.search(r"n_str_data_bytes=(\d+)", line).group(1))
+            if strings is not None and rows:
+                rows[-1][1] -= (total - data) - (strings[2] - strings[1])  # the pools that grew: not the module's
+                rows[-1][3:] = [count - strings[0], data - strings[1]]
+            strings = (count, data, total)
+    if len(rows) != len(names) or any(len(row) < 5 for row in rows):
+        raise SystemExit("ram: the breakdown did not run:\n" + done.stdout[-2000:] + done.stderr[-2000:])
+    lines = ["%-16s %8s %8s %8s  %s" % ("module", "heap kB", "strings", "str kB", "(also loaded)")]
+    for name, heap, others, count, data in sorted(rows, key=lambda row: -row[1]):
+        lines.append("%-16s %8.1f %8d %8.1f  %s" % (name, heap / 1024, count, data / 1024, " ".join(others)))
+    heap = sum(row[1] for row in rows)
+    count = sum(row[3] for row in rows)
+    data = sum(row[4] for row in rows)
+    lines.append("%-16s %8.1f %8d %8.1f" % ("imports", heap / 1024, count, data / 1024))
+    lines.append("firmware after boot %.1f kB (harness %.1f kB off): imports %.1f kB + their strings %.1f kB, "
+                 "the rest %.1f kB: objects built at boot, the pools of interned strings, strings of modules "
+                 "dropped after boot" % (firmware_kb, harness_kb, heap / 1024, data / 1024,
+                                         firmware_kb - (heap + data) / 1024))
+    if firmware_strings is not None:
+        word = 4 if native_arch(micropython) == "x86" else 8
+        entries = QSTR_FIRST_POOL
+        while entries < firmware_strings:
+            entries = 2 * entries + QSTR_FIRST_POOL  # 20, 60, 140, ... entries in all once each pool is full
+        lines.append("interned strings after boot: %d the firmware's; its pools (%.1f kB) hold %d, the next pool "
+                     "takes %.1f kB more" % (firmware_strings, pool_bytes(firmware_strings, word) / 1024, entries,
+                                             (pool_bytes(entries + 1, word) - pool_bytes(entries, word)) / 1024))
+    return lines
+
+
 def _kb(n_bytes):
     return round(n_bytes / 1024, 1)
 
@@ -416,7 +507,9 @@ def main(argv=None):
     parser.add_argument("--deploy", required=True, choices=("mpy", "frozen"))
     parser.add_argument("--inverters", type=int, default=4, metavar="N", help="simulated HM inverters")
     parser.add_argument("--seconds", type=int, default=180, metavar="S", help="simulated seconds to run")
-    parser.add_argument("--json", action="store_true", help="print one JSON object with the figures")
+    output = parser.add_mutually_exclusive_group()
+    output.add_argument("--json", action="store_true", help="print one JSON object with the figures")
+    output.add_argument("--breakdown", action="store_true", help="also print the heap per module loaded at boot")
     args = parser.parse_args(argv)
     if shutil.which(args.micropython) is None:
         raise SystemExit("ram: no such binary %s (make mp32 builds the 32-bit one)" % args.micropython)
@@ -431,6 +524,10 @@ def main(argv=None):
             print("  %-19s %s" % (key, value))
         for note in notes:
             print("  " + note)
+        if args.breakdown and figures["firmware_kb"] is not None:
+            for line in breakdown(args.micropython, args.deploy, result.modules, figures["firmware_kb"],
+                                  figures["harness_kb"], result.firmware_strings):
+                print("  " + line)
         if not figures["completed"]:
             print("firmware output:")
             for line in result.console[-40:]:

@@ -4,6 +4,7 @@ import allocs
 import hm_answers
 import hm_band
 import hm_commands
+import hm_family
 import hm_fragments
 import hm_frames
 import hm_models
@@ -60,7 +61,7 @@ def test_addresses_from_serials():
 
 
 def test_families_from_prefixes():
-    family = hm_models.family_of_prefix
+    family = hm_family.family_of_prefix
     assert family(0x1121) == hm_models.FAMILY_HM_1T
     assert family(0x1141) == hm_models.FAMILY_HM_2T
     assert family(0x1161) == hm_models.FAMILY_HM_4T

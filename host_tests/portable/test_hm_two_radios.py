@@ -1,4 +1,4 @@
-"""The firmware (App, its timers, hm_radio.build_service) drives an HM inverter on the nRF24 and an HMS on
+"""The firmware (App, its timers, wiring.py's radio links) drives an HM inverter on the nRF24 and an HMS on
 the CMT2300A at the same time, end to end through the board's pins, on simulated time."""
 
 import app

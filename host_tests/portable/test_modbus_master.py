@@ -4,6 +4,7 @@ from array import array
 
 import allocs
 import modbus
+import modbus_error
 from modbus_frames import exception_response, floats, frame, read_response, words
 from replay_stream import ReplayStream
 from testkit import micropython_only, raises
@@ -79,7 +80,8 @@ def test_exception_response_carries_its_code_and_is_not_retried():
     assert run(master, 0, 10)[0] == modbus.EXCEPTION
     assert master.exception_code == 2 and stream.writes == 1 and master.exception == 1
     error = master.error()
-    assert isinstance(error, modbus.ModbusError) and error.code == 2
+    assert isinstance(error, modbus_error.ModbusError) and error.code == 2
+    assert (modbus_error.TIMEOUT, modbus_error.BAD_FRAME) == (modbus.TIMEOUT, modbus.BAD_FRAME)
     assert "illegal data address" in str(error)
 
 

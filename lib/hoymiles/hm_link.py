@@ -10,8 +10,7 @@ What it sends, in order of priority:
    **non-persistent**, so the inverter's flash is never written by the control loop. A target of 0 is a
    PowerControl "off"; the next target > 0 first switches it on again. `fleet.sent` when it leaves, `fleet.acked`
    on the inverter's D1 answer, `fleet.failed` once the resends are used up.
-2. A persistent limit, only when asked through `configure_persistent_limit`, at most once per
-   `PERSIST_MIN_INTERVAL_MS` per inverter (wear).
+2. A persistent limit, only through `configure_persistent_limit`, once per `PERSIST_MIN_INTERVAL_MS` at most (wear).
 3. DevInfoSimple once per inverter, for the rated power.
 4. RealTimeRunData every `poll_period_ms` per inverter (first, if a poll is two periods late), reported with
    `fleet.report_output`. After `_UNREACHABLE_AFTER` failed polls in a row (night: no DC, no radio) an inverter is
@@ -23,8 +22,8 @@ works on the configured one. Answers not addressed to our DTU (bytes 5-8) are dr
 `airtime` (hm_band); polls and DevInfo wait for it, commands that raise a limit wait once the hour's budget is
 spent, and commands that lower a limit (or switch off) go first and never wait.
 
-Requests with a time field (3, 4) wait until `clock()` knows the time: it returns UTC seconds since 2000-01-01
-(the firmware gives it the RTC, set by NTP when WiFi is up), or a negative number while the time is unknown.
+Requests with a time field (3, 4) wait until `clock()` knows the time (UTC s since 2000-01-01, from the RTC that
+NTP sets), a negative number while it is unknown.
 
 Timing: a limit round trip takes about 0.1-0.3 s on the air, a poll 0.2-0.5 s (at 20 kbps an HMT answer's 7
 fragments take 0.3 s). While a transaction is open, call `step` at least every 4 ms (`busy`); idle, any rate.
@@ -64,7 +63,7 @@ from hm_frames import (
     radio_address,
     to_address,
 )
-from hm_models import RADIO_CMT2300A, RADIO_NRF24, family_of_prefix, inputs_of, is_hms, radio_of
+from hm_models import RADIO_CMT2300A, RADIO_NRF24, inputs_of, is_hms, radio_of
 
 POLL_PERIOD_MS = const(5000)
 _ACK_WINDOW_MS = const(600)
@@ -159,6 +158,7 @@ class HoymilesLink:
 
     def add(self, row, serial):
         """Drive Fleet row `row` as the inverter with this 6-byte serial; returns its slot."""
+        from hm_family import family_of_prefix  # (boot only: wiring.py drops the module afterwards)
         family = family_of_prefix(prefix(serial))
         if radio_of(family) != (RADIO_NRF24 if self.band is None else RADIO_CMT2300A):
             raise ValueError("prefix %04X is not an inverter for this link's radio (%s)" % (

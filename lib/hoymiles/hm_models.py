@@ -1,10 +1,9 @@
-"""What differs per Hoymiles model: family and radio from the serial, byte tables, rated power.
+"""What differs per Hoymiles model: its radio and inputs by family, byte tables, rated power.
 
 The first 4 hex digits of the serial number give the family (how many DC
-inputs, which radio); HMS and HMT prefixes are tested first because OpenDTU's
-HM rule ("middle digits 12/14/16") would also match them. The serial does not
-give the rated power (HM-600/700/800 share a prefix): it comes from the
-hardware part number in the DevInfoSimple answer.
+inputs, which radio): hm_family.py, needed only while the links are built.
+The serial does not give the rated power (HM-600/700/800 share a prefix): it
+comes from the hardware part number in the DevInfoSimple answer.
 
 RealTimeRunData layouts are tables of byte offsets (every field is 2 bytes,
 the total yields 4, all big-endian; reactive power and temperature are
@@ -17,6 +16,8 @@ temperature in tenths of a degree.
 Timing and allocation: lookups index preallocated bytes objects; nothing here
 allocates after import.
 """
+
+import sys
 
 from compat import const
 
@@ -34,34 +35,6 @@ FAMILY_HMS_4T = const(6)
 FAMILY_HMT_4T = const(7)
 FAMILY_HMT_6T = const(8)
 FAMILY_HMS_1T_V2 = const(9)
-
-_FAMILY_RADIO = bytes((RADIO_NONE, 1, 1, 1, 2, 2, 2, 2, 2, 2))
-_FAMILY_INPUTS = bytes((0, 1, 2, 4, 1, 2, 4, 4, 6, 1))
-
-# Prefixes claimed by HMS/HMT before the HM rule applies (OpenDTU and ahoy tables;
-# 0x1146 is an HMS-700-2T-NA that once fell through to the nRF path).
-_CMT_PREFIXES = {
-    0x1124: FAMILY_HMS_1T,
-    0x1125: FAMILY_HMS_1T_V2,
-    0x1400: FAMILY_HMS_1T_V2,
-    0x1143: FAMILY_HMS_2T,
-    0x1144: FAMILY_HMS_2T,
-    0x1146: FAMILY_HMS_2T,
-    0x114A: FAMILY_HMS_2T,
-    0x1410: FAMILY_HMS_2T,
-    0x1164: FAMILY_HMS_4T,
-    0x1166: FAMILY_HMS_4T,
-    0x1420: FAMILY_HMS_4T,
-    0x1361: FAMILY_HMT_4T,
-    0x1382: FAMILY_HMT_6T,
-}
-# Ahoy's rule for prefixes neither table lists: 0x11x4/0x11x5 and 0x14xx are HMS, 0x13xx
-# HMT; the inputs follow from the next digit (2/4/6 -> 1/2/4 inputs; 0x14: 0/1/2).
-_HMS_BY_INPUT_DIGIT = {0x2: FAMILY_HMS_1T, 0x4: FAMILY_HMS_2T, 0x6: FAMILY_HMS_4T}
-_HMS_14_BY_DIGIT = {0x0: FAMILY_HMS_1T_V2, 0x1: FAMILY_HMS_2T, 0x2: FAMILY_HMS_4T}
-# MI gen3 units speak the HM protocol.
-_HM_EXTRA = {0x1022: FAMILY_HM_1T, 0x1042: FAMILY_HM_2T, 0x1062: FAMILY_HM_4T}
-_HM_BY_MIDDLE = {0x12: FAMILY_HM_1T, 0x14: FAMILY_HM_2T, 0x16: FAMILY_HM_4T}
 
 # Per-input fields, in this order per input, then the AC fields.
 IN_VOLTAGE = const(0)
@@ -81,36 +54,24 @@ AC_EVENTS = const(7)
 AC_FIELDS = const(8)
 
 
-def _layouts():
-    """RealTimeRunData layouts by family: payload length (without CRC16), then IN_FIELDS offsets per input,
-    then AC_FIELDS offsets ([ODTU] HM_1CH/HM_2CH/HM_4CH, identical in ahoy). HMS/HMT: [ODTU] HMS_1CH,
-    HMS_1CHv2, HMS_2CH, HMS_4CH, HMT_4CH, HMT_6CH; HMS-1T is HM-1T's layout; HMT inputs share a voltage in
-    pairs, and its AC voltage and current are phase L1's. (Built in a function: its locals are not names
-    the module keeps, which would cost an interned string each for as long as the gateway runs.)
+def _tables():
+    """The byte tables, from hm_layouts.py's tuples; that module is dropped again, with its tuples.
+
+    (A module imported from a .mpy file keeps its constants for as long as it is loaded: tuples written in
+    this module would stay on the heap beside the bytes made from them. Built in a function: its locals are
+    not names the module keeps, which would cost an interned string each for as long as the gateway runs.)
     """
-    hm_1t = bytes((30, 2, 4, 6, 8, 12, 14, 16, 18, 20, 22, 24, 26, 28))
-    hm_2t = bytes((42, 2, 4, 6, 14, 22, 8, 10, 12, 18, 24, 26, 28, 30, 32, 34, 36, 38, 40))
-    hm_4t = bytes(
-        (62, 2, 4, 8, 12, 20, 2, 6, 10, 16, 22, 24, 26, 30, 34, 42, 24, 28, 32, 38, 44, 46, 48, 50, 52, 54, 56, 58, 60)
-    )
-    hms_1t_v2 = bytes((40, 2, 6, 10, 14, 22, 26, 28, 30, 20, 34, 36, 38, 18))
-    hms_2t = bytes((42, 2, 6, 10, 14, 22, 4, 8, 12, 18, 24, 26, 28, 30, 32, 34, 36, 38, 40))
-    hms_4t = bytes(
-        (66, 2, 6, 10, 14, 22, 4, 8, 12, 18, 24, 26, 30, 34, 38, 46, 28, 32, 36, 42, 48, 50, 52, 54, 56, 58, 60, 62, 64)
-    )
-    hmt_inputs_1_4 = (2, 4, 8, 12, 20, 2, 6, 10, 16, 22, 24, 26, 30, 34, 42, 24, 28, 32, 38, 44)
-    hmt_ac = (68, 80, 82, 84, 86, 92, 94, 96)
-    hmt_4t = bytes((98,) + hmt_inputs_1_4 + hmt_ac)
-    hmt_6t = bytes((98,) + hmt_inputs_1_4 + (46, 48, 52, 56, 64, 46, 50, 54, 60, 66) + hmt_ac)
-    # in FAMILY_* order: unknown, HM-1T, -2T, -4T, HMS-1T, -2T, -4T, HMT-4T, -6T, HMS-1T v2
-    return (None, hm_1t, hm_2t, hm_4t, hm_1t, hms_2t, hms_4t, hmt_4t, hmt_6t, hms_1t_v2)
+    import hm_layouts
+
+    try:
+        layouts = tuple(None if layout is None else bytes(layout) for layout in hm_layouts.LAYOUTS)
+        return (bytes(hm_layouts.FAMILY_RADIO), bytes(hm_layouts.FAMILY_INPUTS), bytes(hm_layouts.PHASES_HMT), layouts)
+    finally:
+        sys.modules.pop("hm_layouts", None)
 
 
-_LAYOUTS = _layouts()
-del _layouts
-# Three-phase HMT: voltages L2-N, L3-N and currents L2, L3 (L1 is in the AC fields).
-_PHASES_HMT = bytes((70, 72, 88, 90))
-
+_FAMILY_RADIO, _FAMILY_INPUTS, _PHASES_HMT, _LAYOUTS = _tables()
+del _tables
 # Hardware part number (DevInfoSimple payload bytes 2..5) -> rated W. A 0xFF in
 # the last byte matches any value; exact rows come first. Rows of 5 bytes: the
 # part number, then the rated power in units of 10 W (hex; the comment gives W).
@@ -143,33 +104,6 @@ _PART_TABLE = (
     b"\x10\x33\x11\xff\xb4"  # 1800 W
     b"\x10\x33\x31\xff\xe1"  # 2250 W
 )
-
-
-def family_of_prefix(prefix):
-    """The family of a serial prefix (e.g. 0x1141 -> FAMILY_HM_2T), FAMILY_UNKNOWN if not supported."""
-    family = _CMT_PREFIXES.get(prefix)
-    if family is not None:
-        return family
-    family = _cmt_by_rule(prefix)
-    if family:
-        return family
-    family = _HM_EXTRA.get(prefix)
-    if family is not None:
-        return family
-    if prefix >> 12 == 1 and (prefix >> 8) & 0xF == 1:
-        return _HM_BY_MIDDLE.get((prefix >> 4) & 0xFF, FAMILY_UNKNOWN)
-    return FAMILY_UNKNOWN
-
-
-def _cmt_by_rule(prefix):
-    top = prefix >> 8
-    if top == 0x11 and prefix & 0xF in (4, 5):
-        return _HMS_BY_INPUT_DIGIT.get((prefix >> 4) & 0xF, FAMILY_UNKNOWN)
-    if top == 0x14:
-        return _HMS_14_BY_DIGIT.get((prefix >> 4) & 0xF, FAMILY_UNKNOWN)
-    if top == 0x13:
-        return FAMILY_HMT_4T if prefix & 0xFF == 0x61 else FAMILY_HMT_6T
-    return FAMILY_UNKNOWN
 
 
 def radio_of(family):

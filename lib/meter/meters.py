@@ -29,7 +29,7 @@ the master's) after an unanswered request, throws away what arrives meanwhile, a
 read of the same length at another register may still be answered (so the DTSU666 start-up, four 2-register
 reads, takes about 3 x late_ms; step() says WAIT_BUS meanwhile). For a meter slower than late_ms, reads that
 follow each other differ in byte count, so a stray answer is refused by the master as not ours: the power
-block's count is unique in its model (load_model checks it) and alternates between `count` and `count + 2` (one
+block's count is unique in its model (a test checks every table) and alternates between `count` and `count + 2` (one
 more float, never used), so even two power reads in a row are told apart. A refused longer read (exception 02)
 is followed at once by the plain one, so no sample is lost; a meter that refuses it three times in a row is read
 with the plain one from then on (`alternate_ok`).
@@ -134,17 +134,6 @@ def ratio_scale(num, den, ratio, ct_ratio, vt_ratio10):
     return num, den
 
 
-def _check_shapes(blocks, freq_block, chint_startup):
-    """Refuse a model whose power read (either length) has the byte count of another read of the driver."""
-    power = blocks[0][1]
-    others = [block[1] for block in blocks[1:]]
-    others.append(blocks[freq_block][1])  # the start-up check reads the frequency block
-    if chint_startup:
-        others.append(STARTUP_COUNT)
-    if power in others or power + _ALT_EXTRA in others:
-        raise ValueError("the power block's register count must differ from every other read's")
-
-
 class Meter:
     """One meter on the bus; see the module docstring for the protocol."""
 
@@ -247,7 +236,6 @@ class Meter:
         self._blocks = len(blocks)
         self.slow_blocks = self._blocks - 1
         self.model = model
-        _check_shapes(blocks, model[3], len(self._startup_plan) > 1)
 
     # --- the state machine ----------------------------------------------------
     # Hot path. Each method keeps its frame within 11 words (locals + value

@@ -49,9 +49,9 @@ Counters (bus totals, per attempt): `ok`, `timeout`, `crc` (bad or
 truncated frames), `exception`; `drained` (stale bytes thrown away). Meter
 drivers keep per-device counters.
 
-`ModbusError(code)` turns a failure into an exception for code that wants
-one (tools, tests): `code` > 0 is the slave's exception code, < 0 one of the
-local codes TIMEOUT, BAD_FRAME. `master.error()` builds it.
+`master.error()` turns a failure into an exception for code that wants one
+(tools, tests): a modbus_error.ModbusError, whose module (the names of the
+codes) is loaded only then, so a running gateway does not hold its strings.
 
 Limitation: an adapter that echoes our own transmission is handled for reads
 (the echo is no valid response), but the echo of an FC06 request is
@@ -91,36 +91,6 @@ _CHUNK = const(32)
 _MAX_DRAIN = const(2 * _MAX_FRAME)
 # The slowest answer a slave gives, from the request, unless the caller says otherwise.
 _DEFAULT_LATE_MS = const(1000)
-
-EXCEPTION_NAMES = {
-    1: "illegal function",
-    2: "illegal data address",
-    3: "illegal data value",
-    4: "server device failure",
-    5: "acknowledge",
-    6: "server device busy",
-    8: "memory parity error",
-    10: "gateway path unavailable",
-    11: "gateway target failed to respond",
-}
-LOCAL_NAMES = {
-    TIMEOUT: "no response (timeout)",
-    BAD_FRAME: "bad response (CRC error, truncated or garbled frame)",
-}
-
-
-class ModbusError(Exception):
-    """A failed transaction: `code` > 0 is a Modbus exception code, < 0 a local one."""
-
-    def __init__(self, code, message=None):
-        if message is None:
-            if code > 0:
-                message = "exception %d (%s)" % (code, EXCEPTION_NAMES.get(code, "unknown"))
-            else:
-                message = LOCAL_NAMES.get(code, "error %d" % code)
-        super().__init__(message)
-        self.code = code
-
 
 def silence_ms_for(baud, char_bits=10):
     """t3.5 in whole ms, rounded up, plus one tick of ms-clock jitter (1.75 ms above 19200 baud)."""
@@ -494,7 +464,7 @@ class Master:
         return (self.rx[offset] << 8) | self.rx[offset + 1]
 
     def error(self):
-        """A ModbusError for the last failed transaction (allocates: not for the hot path)."""
-        if self.status == EXCEPTION:
-            return ModbusError(self.exception_code)
-        return ModbusError(self.status)
+        """A modbus_error.ModbusError for the last failed transaction (allocates: not for the hot path)."""
+        from modbus_error import ModbusError
+
+        return ModbusError(self.exception_code if self.status == EXCEPTION else self.status)
