@@ -255,10 +255,13 @@ class InverterModel:
         target = self.fleet.target_dw[index]
         return max(self.prev_dw[index], target) - min(self.low_dw[index], target)
 
-    def rising(self, index):
-        """While a raise acts: how much it may add to what the meter saw (it may not be in force)."""
+    def rising(self, index, t_ms):
+        """Before a raise is believed in force at `t_ms` (a sample's time): how much it may add to
+        what the meter saw. Once believed in force, the meter shows it: it adds nothing."""
         target = self.fleet.target_dw[index]
-        return target - min(self.low_dw[index], target) if target > self.prev_dw[index] else 0
+        if target <= self.prev_dw[index] or self.in_force(index, t_ms):
+            return 0
+        return target - min(self.low_dw[index], target)
 
     # -- what it makes --------------------------------------------------------------------------
 
