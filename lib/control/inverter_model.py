@@ -298,12 +298,9 @@ class InverterModel:
         the output only moves down towards the cut until then (the load is then not taken too
         high for the whole ramp of a slow inverter)."""
         seen = self.seen_at(index, t_ms)
-        if self._ramping_down(index, t_ms):
+        if self.fleet.target_dw[index] < self.prev_dw[index] and self._reported_since_ack(index, t_ms):
             return min(seen, max(self.fleet.output_dw[index], self.fleet.target_dw[index]))
         return seen
-
-    def _ramping_down(self, index, t_ms):
-        return self.fleet.target_dw[index] < self.prev_dw[index] and self._reported_since_ack(index, t_ms)
 
     def _reported_since_ack(self, index, t_ms):
         """Whether the newest output report was taken after the acting command's acknowledgement
