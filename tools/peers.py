@@ -204,10 +204,10 @@ class Dpl:
 
 class DplTuned(Dpl):
     """The DPL as its maintainers advise tuning it: a 1 s DTU poll, and the same setpoint margin as
-    ours (15 W of import aimed at below the export limit); everything else as the default."""
+    ours (12 W of import aimed at below the export limit); everything else as the default."""
 
     DTU_POLL_S = 1.0
-    MARGIN_W = 15.0
+    MARGIN_W = 12.0
 
 
 class Ahoy:

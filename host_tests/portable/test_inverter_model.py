@@ -104,8 +104,12 @@ def test_a_report_during_a_cut_bounds_what_the_meter_saw_and_a_late_one_postpone
 def test_doubt_and_rising_measure_what_an_acting_command_may_change():
     table, model = make()
     command(table, model, 2000, 0, ack_ms=0)
-    assert model.doubt(0) == 8000 - 2000 and model.rising(0) == 0  # a cut adds nothing the meter missed
+    assert model.doubt(0) == 8000 - 2000 and model.rising(0, 0) == 0  # a cut adds nothing the meter missed
     command(table, model, 5000, 500, ack_ms=500)  # a raise while the cut may not have acted
-    assert model.doubt(0) == 8000 - 2000 and model.rising(0) == 0  # still under what may be in force
+    assert model.doubt(0) == 8000 - 2000 and model.rising(0, 500) == 0  # still under what may be in force
     command(table, model, 7000, 60000, ack_ms=60000)  # a raise from 500 W in force
-    assert model.doubt(0) == 7000 - 5000 and model.rising(0) == 7000 - 5000
+    assert model.doubt(0) == 7000 - 5000 and model.rising(0, 60000) == 7000 - 5000
+    report(table, model, 6000, 61000)  # a report after the acknowledgement: the raise acts already
+    assert model.rising(0, 60500) == 7000 - 5000  # a sample before the report
+    assert model.rising(0, 61500) == 7000 - 6000  # one after it saw at least the reported output
+    assert model.in_force(0, 70000) and model.rising(0, 70000) == 0  # in force: the meter shows it

@@ -77,7 +77,7 @@ class Controller:
         meter_position=GRID,
         failsafe_ms=3000,
         phases=3,
-        margin_w=15,
+        margin_w=12,
         slow_margin_w_per_s=2,
         trend_pct=100,
         jitter_pct=150,
@@ -328,7 +328,7 @@ class Controller:
 
     def _doubt(self, index):
         doubt = self.model.doubt(index)
-        self._rising_dw += self.model.rising(index)
+        self._rising_dw += self.model.rising(index, self._sample_ms)
         self._settled = False
         self._doubt_dw += doubt
         self.phase_doubt_dw[self.fleet.phase[index]] += doubt

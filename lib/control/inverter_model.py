@@ -255,10 +255,19 @@ class InverterModel:
         target = self.fleet.target_dw[index]
         return max(self.prev_dw[index], target) - min(self.low_dw[index], target)
 
-    def rising(self, index):
-        """While a raise acts: how much it may add to what the meter saw (it may not be in force)."""
-        target = self.fleet.target_dw[index]
-        return target - min(self.low_dw[index], target) if target > self.prev_dw[index] else 0
+    def rising(self, index, t_ms):
+        """Before a raise is believed in force at `t_ms` (a sample's time): how much it may add to
+        what the meter saw, less what a report taken after its acknowledgement and before `t_ms`
+        shows it added already (a slow inverter's raise often acts well before it is believed
+        to). Once believed in force, the meter shows it: it adds nothing."""
+        fleet = self.fleet
+        target = fleet.target_dw[index]
+        if target <= self.prev_dw[index] or self.in_force(index, t_ms):
+            return 0
+        low = min(self.low_dw[index], target)
+        if self._reported_since_ack(index, t_ms):
+            low = max(low, min(fleet.output_dw[index], target))
+        return target - low
 
     # -- what it makes --------------------------------------------------------------------------
 
@@ -289,15 +298,16 @@ class InverterModel:
         the output only moves down towards the cut until then (the load is then not taken too
         high for the whole ramp of a slow inverter)."""
         seen = self.seen_at(index, t_ms)
-        if self._ramping_down(index, t_ms):
+        if self.fleet.target_dw[index] < self.prev_dw[index] and self._reported_since_ack(index, t_ms):
             return min(seen, max(self.fleet.output_dw[index], self.fleet.target_dw[index]))
         return seen
 
-    def _ramping_down(self, index, t_ms):
-        fleet = self.fleet
-        if self.belief[index] != ACTING or fleet.target_dw[index] >= self.prev_dw[index]:
+    def _reported_since_ack(self, index, t_ms):
+        """Whether the newest output report was taken after the acting command's acknowledgement
+        and before `t_ms`."""
+        if self.belief[index] != ACTING:
             return False
-        report_ms = fleet.output_t_ms[index]
+        report_ms = self.fleet.output_t_ms[index]
         return ticks_diff(report_ms, self.ack_ms[index]) >= 0 and ticks_diff(t_ms, report_ms) >= 0
 
     def expected(self, index, target, grid_meter):
