@@ -10,7 +10,7 @@ import cfg
 import machine
 import register_slave
 import report
-from test_app_loop import BOARD, PV_W, InstantLink, run_for
+from test_app_loop import BOARD, PV_W, InstantLink, RadioSite, run_for
 
 ROWS = [
     {"serial": "114182000001", "rated_w": 800, "phase": 1, "inputs": 2},
@@ -127,60 +127,10 @@ HM_ROWS = [
 ]
 
 
-class RadioSite:
-    """The gateway on the nRF24 host board, with HM inverters on the air and a DTSU666 on the RS485 line."""
-
-    def __init__(self, rows):
-        import nrf24_chip
-        from test_app_loop import RADIO
-
-        machine.reset_hardware()
-        self.clock = machine.VirtualClock(start_ms=1000)
-        machine.use_clock(self.clock)
-        self.air_clock = nrf24_chip.Clock(1000)
-        air = nrf24_chip.Air(self.air_clock, seed=5)
-        self.inverters = [nrf24_chip.HmInverter(row["serial"], rated_w=row["rated_w"]) for row in HM_ROWS]
-        for inverter in self.inverters:
-            air.add(inverter)
-        chip = nrf24_chip.Chip(air)
-        machine.SPI.wire(1, chip.spi)
-        machine.watch_pin(RADIO["csn"], chip.csn.value)
-        machine.watch_pin(RADIO["ce"], chip.ce.value)
-        machine.drive_pin(RADIO["irq"], chip.irq.value)
-        line = machine.Line()
-        machine.UART.wire(2, line, de=4)
-        self.meter = register_slave.dtsu666(line)
-        cfg.load("/nonexistent/config.json")
-        settings = cfg.values()  # the live values, as app.main() passes them
-        settings["http_enabled"] = False
-        settings["inverters"] = rows
-        self.app = app.App(dict(BOARD, radio=RADIO), settings, clock=self.clock.ticks_ms)
-        cfg.forget_listeners()
-        cfg.on_change(self.app.apply)
-
-    def run(self, ms):
-        from compat import ticks_diff
-        from test_app_loop import _let_scheduled_run
-
-        end = self.clock.ticks_ms() + ms
-        while ticks_diff(machine.next_due_ms(), end) <= 0:
-            due = machine.next_due_ms()
-            self.clock.advance_to_ms(due)
-            self.air_clock.now_ms = due
-            machine.run_timers(due)
-            _let_scheduled_run()
-            self.meter.serve()
-
-    def close(self):
-        self.app.stop()
-        cfg.forget_listeners()
-        machine.use_clock(None)
-
-
 def test_on_the_radio_a_new_list_keeps_the_radio_and_the_startup_limit_is_written_once():
     from fleet import CMD_ACKED
 
-    site = RadioSite(HM_ROWS[:1])
+    site = RadioSite(HM_ROWS[:1], HM_ROWS)
     gateway, run, inverters = site.app, site.run, site.inverters
     try:
         gateway.start()
@@ -225,7 +175,7 @@ class _Online:
 def test_the_status_page_sees_the_inverters_and_radio_a_new_list_brings():
     from plant_status import PlantStatus
 
-    site = RadioSite([])
+    site = RadioSite([], HM_ROWS)
     gateway = site.app
     try:
         gateway.start()

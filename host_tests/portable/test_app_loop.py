@@ -213,37 +213,59 @@ def test_thousands_of_loop_periods_under_heap_lock():
 RADIO = {"spi": 1, "sck": 18, "mosi": 23, "miso": 19, "csn": 5, "ce": 22, "irq": 21}
 
 
+class RadioSite:
+    """The gateway on the nRF24 host board with the inverter list `rows`, the HM inverters `on_air` on the air
+    and a DTSU666 on the RS485 line; run(ms) runs timers, radio and meter in virtual time."""
+
+    def __init__(self, rows, on_air):
+        machine.reset_hardware()
+        self.clock = machine.VirtualClock(start_ms=1000)
+        machine.use_clock(self.clock)
+        self.air_clock = nrf24_chip.Clock(1000)
+        air = nrf24_chip.Air(self.air_clock, seed=5)
+        self.inverters = [nrf24_chip.HmInverter(row["serial"], rated_w=row["rated_w"]) for row in on_air]
+        for inverter in self.inverters:
+            air.add(inverter)
+        chip = nrf24_chip.Chip(air)
+        machine.SPI.wire(1, chip.spi)
+        machine.watch_pin(RADIO["csn"], chip.csn.value)
+        machine.watch_pin(RADIO["ce"], chip.ce.value)
+        machine.drive_pin(RADIO["irq"], chip.irq.value)
+        line = machine.Line()
+        machine.UART.wire(2, line, de=4)
+        self.meter = register_slave.dtsu666(line)
+        cfg.load("/nonexistent/config.json")
+        settings = cfg.values()  # the live values, as app.main() passes them
+        settings["http_enabled"] = False
+        settings["inverters"] = rows
+        self.app = app.App(dict(BOARD, radio=RADIO), settings, clock=self.clock.ticks_ms)
+        cfg.forget_listeners()
+        cfg.on_change(self.app.apply)
+
+    def run(self, ms):
+        end = self.clock.ticks_ms() + ms
+        while ticks_diff(machine.next_due_ms(), end) <= 0:
+            due = machine.next_due_ms()
+            self.clock.advance_to_ms(due)
+            self.air_clock.now_ms = due
+            machine.run_timers(due)
+            _let_scheduled_run()
+            self.meter.serve()
+
+    def close(self):
+        self.app.stop()
+        cfg.forget_listeners()
+        machine.use_clock(None)
+
+
 def test_the_radio_link_delivers_the_limits_from_its_own_timer():
-    machine.reset_hardware()
-    clock = machine.VirtualClock(start_ms=1000)
-    machine.use_clock(clock)
-    air_clock = nrf24_chip.Clock(1000)
-    air = nrf24_chip.Air(air_clock, seed=5)
-    inverter = nrf24_chip.HmInverter("114172818832")
-    air.add(inverter)
-    chip = nrf24_chip.Chip(air)
-    # The board's wiring: SPI bus 1 and the CSN, CE and IRQ pins of the radio module.
-    machine.SPI.wire(1, chip.spi)
-    machine.watch_pin(RADIO["csn"], chip.csn.value)
-    machine.watch_pin(RADIO["ce"], chip.ce.value)
-    machine.drive_pin(RADIO["irq"], chip.irq.value)
-    line = machine.Line()
-    machine.UART.wire(2, line, de=4)
-    meter = register_slave.dtsu666(line)
-    settings = cfg.defaults()
-    settings["inverters"] = [{"serial": "114172818832", "rated_w": 800, "phase": 1, "inputs": 2}]
-    gateway = app.App(dict(BOARD, radio=RADIO), settings, clock=clock.ticks_ms)
+    rows = [{"serial": "114172818832", "rated_w": 800, "phase": 1, "inputs": 2}]
+    site = RadioSite(rows, rows)
+    gateway, inverter = site.app, site.inverters[0]
     try:
         gateway.start()
         assert sorted(machine.active_timers()) == [1, 2, 3]  # control loop, radio service, service loop
-        end = clock.ticks_ms() + 3000
-        while ticks_diff(machine.next_due_ms(), end) <= 0:
-            due = machine.next_due_ms()
-            clock.advance_to_ms(due)
-            air_clock.now_ms = due
-            machine.run_timers(due)
-            _let_scheduled_run()
-            meter.serve()
+        site.run(3000)
         fleet = gateway.fleet
         assert fleet.cmd_state[0] == CMD_ACKED
         assert fleet.target_dw[0] == gateway.controller.failsafe_dw[0]
@@ -253,8 +275,7 @@ def test_the_radio_link_delivers_the_limits_from_its_own_timer():
             assert inverter.on and inverter.limit_dw == fleet.target_dw[0]
         assert gateway.radio.ticks > 500
     finally:
-        gateway.stop()
-        machine.use_clock(None)
+        site.close()
 
 
 class Broken:

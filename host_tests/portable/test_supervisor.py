@@ -189,9 +189,8 @@ def test_version_grows_only_when_there_is_something_to_save():
     assert trace.sup.version == after_trip + 1  # lockout progress saved every LOCKOUT_SAVE_S
 
 
-@micropython_only
-def test_step_allocates_nothing():
-    trace = Trace(limit_w=0)
+def _assert_steps_free(trace, samples):
+    """Feed `samples` samples of 30 s excursions and 10 s back under; none may allocate."""
     reading = trace.reading
     sup = trace.sup
     ring = trace.ring
@@ -205,28 +204,20 @@ def test_step_allocates_nothing():
             pass
 
     reading.valid = True
-    allocs.assert_free(sample, 3000)
+    allocs.assert_free(sample, samples)
+
+
+@micropython_only
+def test_step_allocates_nothing():
+    _assert_steps_free(Trace(limit_w=0), 3000)
 
 
 @micropython_only
 def test_step_allocates_nothing_while_commissioning():
     trace = Trace(limit_w=0, trip_s=20)
-    trace.sup.commission(3 * 3600, trace.now_ms)  # longer than the 4001 samples
-    reading = trace.reading
-    sup = trace.sup
-    ring = trace.ring
-
-    def sample():
-        reading.seq += 1
-        reading.t_ms = ticks_add(reading.t_ms, 1000)
-        reading.power_dw = -100 if reading.seq % 40 < 30 else 100  # 30 s excursions: held trips
-        sup.step(reading.t_ms, reading)
-        while ring.pop():
-            pass
-
-    reading.valid = True
-    allocs.assert_free(sample, 2000)
-    assert sup.trips == 0 and sup.commission_left_s > 0
+    trace.sup.commission(3 * 3600, trace.now_ms)  # longer than the samples
+    _assert_steps_free(trace, 2000)  # excursions of 30 s: trips held
+    assert trace.sup.trips == 0 and trace.sup.commission_left_s > 0
 
 
 def _kinds_and_args(trace):
