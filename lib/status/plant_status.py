@@ -63,13 +63,14 @@ def _name(names, index):
     return names[index] if 0 <= index < len(names) else "unknown"
 
 
-def _trip_name(reason):
-    """The trip reason's name from eventlog.TRIP_NAMES, the one table of them; eventlog leaves RAM again."""
+def eventlog_name(table, index):
+    """A name from eventlog's `table` (NAMES: an event kind's, TRIP_NAMES: a trip reason's), the one copy of
+    each; eventlog leaves RAM again unless it was loaded."""
     loaded = "eventlog" in sys.modules
     import eventlog
 
     try:
-        return _name(eventlog.TRIP_NAMES, reason)
+        return _name(getattr(eventlog, table), index)
     finally:
         if not loaded:
             sys.modules.pop("eventlog", None)
@@ -164,7 +165,8 @@ class PlantStatus:
             "stage2": getattr(supervisor, "stage2_total", 0),
             "trips": getattr(supervisor, "trips", 0),
             "lockout_s_left": lockout_s,
-            "lockout_reason": _trip_name(getattr(supervisor, "trip_reason", 0)) if lockout_s > 0 else None,
+            "lockout_reason": (eventlog_name("TRIP_NAMES", getattr(supervisor, "trip_reason", 0))
+                               if lockout_s > 0 else None),
             "commission_s_left": commission_s,
             "clear": "app.reset_supervisor()" if lockout_s > 0 else None,
         }
