@@ -112,8 +112,8 @@ class Master:
         self.retries = retries
         self.silence_ms = silence_ms_for(baud, char_bits) if silence_ms is None else silence_ms
         self.late_ms = _DEFAULT_LATE_MS if late_ms is None else late_ms
-        self.tx = bytearray(_MAX_FRAME)
-        self._tx_read = memoryview(self.tx)[:_REQUEST_LEN]
+        self.tx = bytearray(_REQUEST_LEN)  # a read request; modbus_write's master has room for FC16
+        self._tx_read = memoryview(self.tx)
         self._tx_view = self._tx_read  # the request to send (modbus_write: an FC16 request's own view)
         self.rx = bytearray(_MAX_FRAME)
         self._chunk = bytearray(_CHUNK)

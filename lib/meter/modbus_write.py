@@ -21,11 +21,15 @@ from modbus import Master, _check_block
 _FC_WRITE_SINGLE = const(6)
 _FC_WRITE_MULTIPLE = const(16)
 _MAX_WRITE_REGISTERS = const(123)
+_MAX_REQUEST = const(9 + 2 * _MAX_WRITE_REGISTERS)
+_REQUEST_LEN = const(8)  # a read or FC06 request
 
 
 class WriteMaster(Master):
     def __init__(self, *args, **options):
         super().__init__(*args, **options)
+        self.tx = bytearray(_MAX_REQUEST)  # modbus.Master's holds a read request only
+        self._tx_read = self._tx_view = memoryview(self.tx)[:_REQUEST_LEN]
         self._tx_views = {}  # FC16 request length -> memoryview
 
     def start_write_single(self, address, register, value, now_ms, late_ms=-1):
