@@ -42,7 +42,7 @@ module and PlantStatus only read them.
 
 from compat import ticks_add, ticks_diff
 from events import EventRing
-from plant_status import MODE_NAMES, SUPERVISOR_STATES, eventlog_name
+from status_names import MODE_NAMES, SUPERVISOR_STATES, eventlog_name
 
 # (device_class, state_class, unit_of_measurement) of a Home Assistant sensor; an enum has its options instead
 _POWER = ("power", "measurement", "W")

@@ -37,17 +37,13 @@ it imports lib/status/eventlog.py for the trip reason's name and drops it
 again (the firmware keeps that module out of RAM between events).
 """
 
-import sys
-
 from compat import const, ticks_diff
 from fleet import CMD_ACKED
 from guard import FAILSAFE_REASONS
+from status_names import CMD_NAMES, MODE_NAMES, SUPERVISOR_STATES, eventlog_name
 
-MODE_NAMES = ("starting", "failsafe", "regulating")
-SUPERVISOR_STATES = ("ok", "excursion", "lockout", "commissioning")
 _MODE_FAILSAFE = const(1)
 _NO_SLOT = const(0xFF)  # hm_link.slot_of_row of a row the link does not carry
-CMD_NAMES = ("idle", "queued", "sent", "acked", "failed")
 METER_COUNTERS = ("ok", "timeout", "crc", "exception", "invalid")
 ENERGY_COUNTERS = ("import_wh", "export_wh", "pv_wh")
 
@@ -61,19 +57,6 @@ def watts(power_dw):
 
 def _name(names, index):
     return names[index] if 0 <= index < len(names) else "unknown"
-
-
-def eventlog_name(table, index):
-    """A name from eventlog's `table` (NAMES: an event kind's, TRIP_NAMES: a trip reason's), the one copy of
-    each; eventlog leaves RAM again unless it was loaded."""
-    loaded = "eventlog" in sys.modules
-    import eventlog
-
-    try:
-        return _name(getattr(eventlog, table), index)
-    finally:
-        if not loaded:
-            sys.modules.pop("eventlog", None)
 
 
 class PlantStatus:
