@@ -7,7 +7,7 @@ The inverter is a replaying fake UART (host_tests/support/replay_stream.py).
 
 import allocs
 import fleet
-import modbus
+import modbus_write
 import sunspec_link
 from compat import ticks_diff, ticks_us
 from modbus_frames import frame, read_response, words
@@ -31,7 +31,7 @@ POWER = read_response(ADDRESS, 3, words(12345, 0xFFFF))
 def make(answers):
     stream = ReplayStream()
     stream.answer(*answers)
-    master = modbus.Master(stream, timeout_ms=50, retries=0, silence_ms=2)
+    master = modbus_write.WriteMaster(stream, timeout_ms=50, retries=0, silence_ms=2)
     table = fleet.Fleet(1)
     table.add(0, 5000)
     return stream, table, sunspec_link.SunSpecLink(master, table, ((0, ADDRESS),), output_period_ms=0)

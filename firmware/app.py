@@ -34,7 +34,6 @@ import gc
 import json
 import sys
 
-import cfg
 import control_loop
 import events
 import meters
@@ -64,6 +63,8 @@ class App:
         self.clock_ms = clock
         self.boot_ms = clock()
         self.utc = UtcClock(clock)
+        import cfg  # loaded at boot (main() drops it after) and at the REPL
+
         self.phases = cfg.grid_phases(settings["grid"])  # before wiring: the schema comes and goes first
         import wiring
 
@@ -144,6 +145,8 @@ class App:
 
     def set_export_limit(self, watts):
         """A new export limit from the network: the same path as cfg.set (checked, logged, next tick)."""
+        import cfg  # stays loaded once used: it keeps the keys not saved yet
+
         cfg.set("export_limit_w", watts)
 
     def apply(self, key, value, text=None):
@@ -207,22 +210,33 @@ class App:
                     sys.modules.pop(name)
 
 
-def main(board_path=BOARD_PATH, config_path=cfg.PATH, make_links=None, clock=ticks_ms):
+def main(board_path=BOARD_PATH, config_path=None, make_links=None, clock=ticks_ms):
     """Start the gateway and return; the loops run from timers and the REPL stays free.
 
     `make_links(fleet, settings)`: links the tick steps (the host board's simulated inverters); `clock`:
     ticks_ms, or simulated time. The event log, energy counters and supervisor state live next to the
-    configuration file (/events.log, /energy.json, /supervisor.json)."""
+    configuration file (/events.log, /energy.json, /supervisor.json).
+
+    cfg is dropped after boot unless it was loaded before (2.6 kB of bytecode): the app keeps the settings
+    dict, and cfg imported again at the REPL or on a change adopts it, this path and app.apply as listener."""
     global _app
     if _app is not None:
         _app.stop()
-    cfg.load(config_path)
+    loaded = "cfg" in sys.modules
+    import cfg
+
+    config_path = config_path or cfg.PATH
+    warnings = cfg.load(config_path)
     board = load_board(board_path)
     gc.collect()  # the schema cfg.load used is garbage now: the parts built next pack into its space
     data_dir = config_path[: config_path.rfind("/")] if "/" in config_path else "."
     _app = App(board, cfg.values(), make_links, clock, data_dir)
+    _app.config_path = config_path
+    _app.warnings = warnings
     cfg.forget_listeners()
     cfg.on_change(_app.apply)
+    if not loaded:
+        sys.modules.pop("cfg")
     _app.start()
     print("app: running on %s; status() shows the state, import cfg to configure" % board.get("name", "?"))
     return _app

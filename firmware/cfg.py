@@ -18,7 +18,9 @@ Reading from JSON never fails: a missing or corrupt file, or a saved value
 the schema no longer accepts, gives the default and a warning that `load()`
 returns and prints, and `show()` repeats.
 
-RAM: this module keeps the live values; the schema (about 14 kB of bytecode
+RAM: the running app keeps the live values, and app.main() drops this
+module after boot; imported again (at the REPL, by a change from the
+network) it takes the app's values, and stays. The schema (about 14 kB of bytecode
 in RAM when imported from a .mpy) is imported only while a value is checked
 or shown and dropped again, so a running gateway does not carry it.
 
@@ -79,7 +81,20 @@ def phase_limits(value):
 
 def _loaded():
     if _store is None:
-        load()
+        app = sys.modules.get("app")
+        if app is not None and app._app is not None:
+            _adopt(app._app)
+        else:
+            load()
+
+
+def _adopt(app):
+    """Imported again while the app runs (app.main() drops this module after boot): its live values."""
+    global _store, _values
+    _store = ConfigStore(app.config_path)
+    _values = app.settings
+    _warnings.extend(app.warnings)
+    _listeners.append(app.apply)
 
 
 def get(key):

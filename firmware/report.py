@@ -6,15 +6,15 @@ App's parts. The first line says what the gateway does and why: regulating,
 fail-safe with its reason, a lockout with its reason, time left and the
 command that ends it, commissioning with its time left. The names of states
 are the one table of each: the mode and
-command names of lib/status/plant_status.py (also on the page and in MQTT),
-the trip names of lib/status/eventlog.py, the fail-safe reasons of
-lib/control/guard.py.
+command names of lib/status/status_names.py (also on the page and in MQTT),
+the trip names of lib/status/eventlog.py (loaded only for a lockout), the
+fail-safe reasons of lib/control/guard.py. What it imports is small: it has
+to fit a heap with little room left, in pieces.
 """
 
 from compat import ticks_diff
-from eventlog import TRIP_NAMES
 from guard import FAILSAFE_REASONS
-from plant_status import CMD_NAMES, MODE_NAMES
+from status_names import CMD_NAMES, MODE_NAMES, eventlog_name
 from step_names import STATUS_NAMES
 
 
@@ -85,7 +85,7 @@ def mode_text(app):
     text = "REGULATING" if not reason else "FAIL-SAFE (%s)" % _name(FAILSAFE_REASONS, reason)
     if sup is not None and sup.tripped:
         text = "LOCKOUT (%s), %s left; app.reset_supervisor() ends it" % (
-            _name(TRIP_NAMES, sup.trip_reason), _duration(sup.lockout_left_s))
+            eventlog_name("TRIP_NAMES", sup.trip_reason), _duration(sup.lockout_left_s))
     if sup is not None and sup.commission_left_s:
         text += "; COMMISSIONING, %s left: excursions do not trip (app.commission(0) ends it)" % _duration(
             sup.commission_left_s)
@@ -104,7 +104,7 @@ def _safety(app):
         print("supervisor: off (meter on the load side)")
         return
     lockout = ("LOCKOUT %d s left (%s); app.reset_supervisor() ends it" % (
-        sup.lockout_left_s, _name(TRIP_NAMES, sup.trip_reason))
+        sup.lockout_left_s, eventlog_name("TRIP_NAMES", sup.trip_reason))
         if sup.tripped else "no lockout")
     if sup.commission_left_s:
         lockout += ", commissioning %d s left" % sup.commission_left_s

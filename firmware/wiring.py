@@ -111,17 +111,24 @@ def inverters(settings, phases):
     )
 
 
-def _master(bus_pins, settings):
+def _master(bus_pins, settings, writes=False):
+    """The bus and its Modbus master; one that writes (modbus_write) only for a bus with SunSpec inverters."""
     baud, parity, stop_bits = settings["meter_baud"], settings["meter_parity"], settings["meter_stop_bits"]
     bus = rs485.open_bus(bus_pins, baud, parity, stop_bits)
     char_bits = 1 + 8 + (0 if parity == "N" else 1) + stop_bits
     # The answer is read at the tick after the request, one period later.
-    return bus, modbus.Master(bus, baud, char_bits, timeout_ms=settings["control_period_ms"] + 250)
+    kind = modbus.Master
+    if writes:
+        import modbus_write
+
+        kind = modbus_write.WriteMaster
+    return bus, kind(bus, baud, char_bits, timeout_ms=settings["control_period_ms"] + 250)
 
 
 def _meters(app, board, settings):
     gc.collect()  # the radio's garbage goes first: the meter's table module needs room in one piece
-    app.bus, app.master = _master(board["meter_bus"], settings)
+    writes = settings["sunspec_bus"] != "second" and any("sunspec_address" in row for row in settings["inverters"])
+    app.bus, app.master = _master(board["meter_bus"], settings, writes)
     period_ms = settings["meter_period_ms"]
     app.meter = meters.create(settings["meter_type"], app.master, settings["meter_address"], app.reading,
                               period_ms=period_ms, late_ms=settings["meter_late_ms"], invert=settings["invert"],
@@ -245,7 +252,7 @@ def _sunspec_link(board, master, fleet, settings):
     if settings["sunspec_bus"] == "second":
         if "sunspec_bus" not in board:
             raise ValueError("sunspec_bus = 'second' but the board file has no \"sunspec_bus\" entry")
-        master = _master(board["sunspec_bus"], settings)[1]
+        master = _master(board["sunspec_bus"], settings, True)[1]
     return sunspec_link.SunSpecLink(master, fleet, units, revert_s=settings["sunspec_revert_s"])
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import meters
 import modbus
 import modbus_error
+import modbus_write
 import pytest
 import serial
 from compat import ticks_ms
@@ -30,7 +31,7 @@ def open_bus():
         bus.start()
         port = serial.Serial(bus.port, baudrate=9600, timeout=0)
         opened.append((bus, port))
-        master = modbus.Master(SerialStream(port), timeout_ms=timeout_ms, retries=retries, silence_ms=30)
+        master = modbus_write.WriteMaster(SerialStream(port), timeout_ms=timeout_ms, retries=retries, silence_ms=30)
         return bus, master
 
     yield start

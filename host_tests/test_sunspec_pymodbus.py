@@ -9,7 +9,7 @@ import time
 
 import fleet
 import meters
-import modbus
+import modbus_write
 import pytest
 import serial
 import sunspec
@@ -31,7 +31,7 @@ def open_bus():
         bus.start()
         port = serial.Serial(bus.port, baudrate=9600, timeout=0)
         opened.append((bus, port))
-        return modbus.Master(SerialStream(port), timeout_ms=300, retries=1, silence_ms=20)
+        return modbus_write.WriteMaster(SerialStream(port), timeout_ms=300, retries=1, silence_ms=20)
 
     yield start
     for bus, port in opened:

@@ -9,7 +9,7 @@ factors, with the tick counter about to wrap.
 
 from fractions import Fraction
 
-import modbus
+import modbus_write
 import ranges
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -82,7 +82,7 @@ def test_the_link_over_any_map(
 ):
     regs, controls_reg = sunspec_map(wmax, rating_sf, pct_sf, w_raw, w_sf, controls, base)
     slave = StreamSlave(2, regs)
-    master = modbus.Master(slave, timeout_ms=50, retries=0, silence_ms=2, late_ms=0)  # ranges, not timing
+    master = modbus_write.WriteMaster(slave, timeout_ms=50, retries=0, silence_ms=2, late_ms=0)  # ranges, not timing
     table = checked_fleet.Fleet(1)
     table.add(0, 1000)
     link = link_module.SunSpecLink(master, table, ((0, 2),), revert_s=revert_s, failsafe_pct10=failsafe_pct10)

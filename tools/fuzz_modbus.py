@@ -3,6 +3,7 @@
 import fleet
 import meters
 import modbus
+import modbus_write
 import sunspec
 import sunspec_link
 from fuzz_mutations import History, line_fault
@@ -60,7 +61,7 @@ class ModbusTarget:
 
     def reset(self):
         self.stream = ScriptStream()
-        self.master = modbus.Master(self.stream, timeout_ms=self.TIMEOUT_MS, retries=1, late_ms=self.LATE_MS)
+        self.master = modbus_write.WriteMaster(self.stream, timeout_ms=self.TIMEOUT_MS, retries=1, late_ms=self.LATE_MS)
         self.now = 0
         self.last = (1, 3, 2)
 
@@ -322,7 +323,7 @@ class SunspecTarget:
         device = bus.add(3, RegsDevice(regs))
         plant = fleet.Fleet(1)
         plant.add(0, 5000)
-        master = modbus.Master(bus, timeout_ms=300, retries=1)
+        master = modbus_write.WriteMaster(bus, timeout_ms=300, retries=1)
         link = sunspec_link.SunSpecLink(master, plant, ((0, 3),), late_ms=1700, retry_ms=3000)
         now = 0
         for now in range(0, 20000, 50):

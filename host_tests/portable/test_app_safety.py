@@ -9,6 +9,7 @@ import os
 import allocs
 import app
 import controller
+import eventlog
 import events
 import plausibility
 from guard import FAILSAFE_IMPLAUSIBLE, FAILSAFE_TRIP, max_current_ma
@@ -175,7 +176,7 @@ def test_every_event_goes_once_to_the_log_and_once_to_telemetry():
             assert kinds.count(kind) == 1, (kind, kinds)
         assert len(gateway.memory_log) == len(recorder.events)
         for index in range(len(kinds)):
-            assert events.NAMES[kinds[index]] in gateway.memory_log[index]
+            assert eventlog.NAMES[kinds[index]] in gateway.memory_log[index]
         assert gateway.ring.count == 0
     finally:
         bench.close()

@@ -9,6 +9,7 @@ bus. The device's power changes every 100 ms to a new value, so both show.
 import fleet
 import meters
 import modbus
+import modbus_write
 import sunspec_link
 import test_sunspec_map
 from late_slave import LateSlave, MapDevice, RegsDevice, Rng
@@ -122,7 +123,7 @@ def test_the_sunspec_link_takes_no_late_answer():
     for late_fraction, late_ms, seed in ((0.2, 1700, 4), (0.05, 1700, 5)):
         bus = LateSlave(Rng(seed), late_fraction=late_fraction)
         device = bus.add(3, RegsDevice(dict(regs)))
-        master = modbus.Master(bus, timeout_ms=TIMEOUT_MS, retries=RETRIES)
+        master = modbus_write.WriteMaster(bus, timeout_ms=TIMEOUT_MS, retries=RETRIES)
         history = History()
         plant = JudgingFleet(1, history)
         plant.add(0, 5000)

@@ -5,6 +5,7 @@ from array import array
 import allocs
 import modbus
 import modbus_error
+import modbus_write
 from modbus_frames import exception_response, floats, frame, read_response, words
 from replay_stream import ReplayStream
 from testkit import micropython_only, raises
@@ -179,7 +180,7 @@ def test_bus_is_free_only_after_t35_of_silence():
 
 def test_write_single_and_multiple():
     stream = ReplayStream().answer(frame(1, 6, 0x00, 0x2E, 0x00, 0x05), frame(1, 16, words(0x002E, 1)))
-    master = modbus.Master(stream)
+    master = modbus_write.WriteMaster(stream)
     master.start_write_single(1, 0x002E, 5, 0)
     assert stream.request() == frame(1, 6, words(0x002E, 5))
     assert run(master, 0, 10)[0] == modbus.DONE
@@ -190,7 +191,7 @@ def test_write_single_and_multiple():
 
 def test_write_response_must_echo_the_request():
     stream = ReplayStream().answer(frame(1, 6, 0x00, 0x2E, 0x00, 0x07))
-    master = modbus.Master(stream, retries=0)
+    master = modbus_write.WriteMaster(stream, retries=0)
     master.start_write_single(1, 0x002E, 5, 0)
     assert run(master, 0, 100)[0] == modbus.BAD_FRAME
 
@@ -200,7 +201,7 @@ def test_bad_requests_are_refused():
     raises(ValueError, master.start_read, 1, 3, 0, 0, 0)
     raises(ValueError, master.start_read, 1, 3, 0, 126, 0)
     raises(ValueError, master.start_read, 1, 5, 0, 2, 0)
-    raises(ValueError, master.start_write_multiple, 1, 0, [], 0)
+    raises(ValueError, modbus_write.WriteMaster(ReplayStream()).start_write_multiple, 1, 0, [], 0)
 
 
 def test_silence_follows_the_baud_rate():
@@ -230,7 +231,7 @@ def test_poll_path_allocates_nothing():
 @micropython_only
 def test_writes_allocate_nothing_after_the_first_of_each_length():
     stream = ReplayStream(replay=True).answer(frame(1, 16, words(0x9C40, 2)), frame(1, 6, words(0x002E, 5)))
-    master = modbus.Master(stream)
+    master = modbus_write.WriteMaster(stream)
     values = array("H", (0x1234, 0xABCD))
     clock = [0]
 

@@ -2,7 +2,7 @@
 
 import allocs
 import fleet
-import modbus
+import modbus_write
 import sunspec
 import sunspec_link
 from modbus_frames import frame, read_response, words
@@ -55,7 +55,7 @@ class Rig:
 
     def __init__(self, regs, rows=1, **options):
         self.slave = StreamSlave(ADDRESS, regs)
-        self.master = modbus.Master(self.slave, timeout_ms=50, retries=0, silence_ms=2, late_ms=0)
+        self.master = modbus_write.WriteMaster(self.slave, timeout_ms=50, retries=0, silence_ms=2, late_ms=0)
         self.fleet = fleet.Fleet(rows)
         for row in range(rows):
             self.fleet.add(row, 5000)
@@ -216,7 +216,7 @@ def test_a_map_near_0xffff_is_refused_and_nothing_is_written():
 
 
 def test_the_master_refuses_a_block_past_0xffff():
-    master = modbus.Master(StreamSlave(ADDRESS, {}))
+    master = modbus_write.WriteMaster(StreamSlave(ADDRESS, {}))
     for call in (
         lambda: master.start_read(ADDRESS, 3, 0xFFFF, 2, 0),
         lambda: master.start_write_multiple(ADDRESS, 0xFFFD, [1, 2, 3, 4], 0),
@@ -401,7 +401,7 @@ def test_discovery_and_power_reads_allocate_nothing():
     # From here on, the same power answer forever: a replay ring behind a fresh master.
     answer = read_response(ADDRESS, 3, words(12345, 0xFFFF))
     stream = ReplayStream(replay=True).answer(answer)
-    rig.link.master = master = modbus.Master(stream, timeout_ms=50, retries=0, silence_ms=2, late_ms=0)
+    rig.link.master = master = modbus_write.WriteMaster(stream, timeout_ms=50, retries=0, silence_ms=2, late_ms=0)
     link = rig.link
     link.output_period_ms = 0
     clock = [rig.now]
@@ -414,7 +414,7 @@ def test_discovery_and_power_reads_allocate_nothing():
     assert rig.fleet.output_dw[0] == 12345 and master.ok > 500
     # Discovery too: a map that keeps answering "SunS" and a first header, re-found again and again.
     stream = ReplayStream(replay=True).answer(read_response(ADDRESS, 3, words(0x5375, 0x6E53, 0xFFFF, 0)))
-    link.master = modbus.Master(stream, timeout_ms=50, retries=0, silence_ms=2, late_ms=0)
+    link.master = modbus_write.WriteMaster(stream, timeout_ms=50, retries=0, silence_ms=2, late_ms=0)
     link.retry_ms = 0
 
     def rediscover():
@@ -433,7 +433,7 @@ def test_limit_writes_and_heartbeats_allocate_nothing():
     echo = frame(ADDRESS, 16, words(where["controls"] + 5, 5))
     link = rig.link
     stream = ReplayStream(replay=True).answer(echo)
-    link.master = modbus.Master(stream, timeout_ms=50, retries=0, silence_ms=2, late_ms=0)
+    link.master = modbus_write.WriteMaster(stream, timeout_ms=50, retries=0, silence_ms=2, late_ms=0)
     link.output_period_ms = 1000000
     link.refresh_ms = 6  # a heartbeat every other transaction
     clock = [rig.now]

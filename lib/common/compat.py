@@ -34,6 +34,7 @@ except ImportError:  # CPython
     sys.modules["micropython"] = micropython
 
 import time
+from array import array
 
 # 2**30 itself is already a long int on the ESP32, so only the mask is named.
 TICKS_MAX = const(0x3FFFFFFF)
@@ -71,3 +72,13 @@ else:
 
     def ticks_diff(ticks1, ticks2):
         return ((ticks1 - ticks2 + _TICKS_HALF) & TICKS_MAX) - _TICKS_HALF
+
+
+def ints(count, value=0):
+    """A new array of `count` ints, each `value`: the preallocated state of the control and link modules
+    (one copy of this helper; allocates, so it runs when they are built)."""
+    values = array("i", bytes(4 * count))
+    if value:
+        for index in range(count):
+            values[index] = value
+    return values

@@ -9,7 +9,8 @@ outside the tick. `push` and
 event is overwritten and `lost` counts it. Every pusher stamps an event with
 the time it pushes it, so the ring holds events in time order and the log
 needs no sorting. The texts for people are lib/status/eventlog.py's
-`describe`; NAMES are the short names MQTT publishes.
+`describe`, and its NAMES the short names MQTT publishes: loaded only to
+write, they take no RAM in between.
 """
 
 from array import array
@@ -30,23 +31,6 @@ CONFIG_CHANGED = const(11)  # a: the key's index in cfg_schema.KEYS, b: an int v
 IMPLAUSIBLE = const(12)  # a: plausibility reason, b: phase
 COMMISSION = const(13)  # a: seconds of commissioning set; 0: commissioning ended
 TRIP_HELD = const(14)  # a: trip reason, b: why held (1 commissioning, 2 no inverters)
-
-NAMES = {
-    BOOT: "boot",
-    FAILSAFE_ENTERED: "failsafe entered",
-    FAILSAFE_LEFT: "failsafe left",
-    METER_LOST: "meter lost",
-    METER_BACK: "meter back",
-    EXCURSION: "excursion",
-    STAGE2: "stage-2 excursion",
-    TRIP: "trip",
-    LOCKOUT_ENDED: "lockout ended",
-    RESET: "installer reset",
-    CONFIG_CHANGED: "configuration changed",
-    IMPLAUSIBLE: "implausible meter data",
-    COMMISSION: "commissioning",
-    TRIP_HELD: "trip withheld",
-}
 
 
 class EventRing:

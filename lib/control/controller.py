@@ -29,7 +29,7 @@ plant.
 
 from array import array
 
-from compat import const, ticks_diff
+from compat import const, ints, ticks_diff
 from failsafe import FailsafePlan
 from fleet import CMD_FAILED
 from inverter_model import PENDING, InverterModel
@@ -133,13 +133,13 @@ class Controller:
         self.trend_dw_per_s = 0  # the load's recent slope (smoothed, clipped)
         self.jitter_dw = 0  # the load's typical change from one sample to the next (smoothed)
         # Scratch for one regulation pass.
-        self.expect_dw = _ints(count)  # what each inverter will make once its commands act
+        self.expect_dw = ints(count)  # what each inverter will make once its commands act
         self.touched = bytearray(count)
         self.phase_limit_dw = array("i", (NO_LIMIT, NO_LIMIT, NO_LIMIT))
-        self.phase_seen_dw = _ints(3)
-        self.phase_doubt_dw = _ints(3)
-        self.phase_expect_dw = _ints(3)
-        self.phase_need_dw = _ints(3)
+        self.phase_seen_dw = ints(3)
+        self.phase_doubt_dw = ints(3)
+        self.phase_expect_dw = ints(3)
+        self.phase_need_dw = ints(3)
         self.export_limit_dw = 0
         self._seq = 0
         self._again = True
@@ -487,10 +487,6 @@ class Controller:
         for index in range(self.count):
             total += self.fleet.target_dw[index]
         return total
-
-
-def _ints(count):
-    return array("i", bytes(4 * count))
 
 
 def _allowance(load_dw, limit_dw, margin_dw):

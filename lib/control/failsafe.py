@@ -19,17 +19,11 @@ Device notes: allocation-free like the step (small functions, totals in
 attributes and arrays preallocated here).
 """
 
-from array import array
-
-from compat import const, ticks_diff
+from compat import const, ints, ticks_diff
 
 _HUGE_DW = const(0x3FFFFFFF)  # an unreachable cap (no limit), within the small-int range
 _OVERDUE_GRACE_MS = const(100)  # a sample this late after the usual interval is overdue
 _INTERVAL_MAX_MS = const(60000)  # the longest sample interval learned
-
-
-def _ints(count):
-    return array("i", bytes(4 * count))
 
 
 def exceeds(spent_dw, limit_dw):
@@ -50,8 +44,8 @@ class FailsafePlan:
         self.fleet = fleet
         self.model = model  # the InverterModel: response times and the link's delivery time
         self.count = count
-        self.failsafe_dw = _ints(count)
-        self.phase_spent_dw = _ints(3)
+        self.failsafe_dw = ints(count)
+        self.phase_spent_dw = ints(3)
         self.switch_seen = bytearray(count)  # fleet.can_switch_off as the plan knows it
         self.interval_ms = 0  # the meter's usual sample interval (learned; 0: not yet)
         self.lead_ms = 0  # how long before the deadline the hold starts (from the last lead())

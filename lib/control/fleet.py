@@ -17,9 +17,7 @@ Everything lives in preallocated arrays: reading and writing them allocates
 nothing, and each method is a few small-int operations.
 """
 
-from array import array
-
-from compat import const
+from compat import const, ints
 
 _CMD_IDLE = const(0)
 CMD_QUEUED = const(1)
@@ -33,10 +31,6 @@ _MIN_LIMIT_PCT = const(2)
 _MIN_LIMIT_DW_PER_INPUT = const(120)
 
 
-def _ints(count):
-    return array("i", bytes(4 * count))
-
-
 def min_limit_dw(rated_dw, inputs, min_dw=0):
     """The lowest limit an inverter accepts: 2 % of its rating or 12 W per DC input, at least
     `min_dw`, at most the rating. The one copy of this rule (the simulator uses it too)."""
@@ -47,18 +41,18 @@ def min_limit_dw(rated_dw, inputs, min_dw=0):
 class Fleet:
     def __init__(self, count):
         self.count = count
-        self.rated_dw = _ints(count)
-        self.min_dw = _ints(count)
+        self.rated_dw = ints(count)
+        self.min_dw = ints(count)
         self.phase = bytearray(count)  # 0, 1, 2 = L1, L2, L3
         self.inputs = bytearray(count)
         self.can_switch_off = bytearray(count)
-        self.target_dw = _ints(count)
+        self.target_dw = ints(count)
         self.rank = bytearray(count)  # of the queued command: higher goes first
         self.cmd_state = bytearray(count)
-        self.cmd_t_ms = _ints(count)
-        self.output_dw = _ints(count)
-        self.output_t_ms = _ints(count)
-        self.output_seq = _ints(count)  # reports received; 0 = none yet
+        self.cmd_t_ms = ints(count)
+        self.output_dw = ints(count)
+        self.output_t_ms = ints(count)
+        self.output_seq = ints(count)  # reports received; 0 = none yet
 
     def add(self, index, rated_w, phase=0, inputs=1, min_w=0):
         """Describe inverter `index`; its minimum is raised to what it accepts."""

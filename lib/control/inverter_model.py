@@ -24,9 +24,7 @@ operations on them, allocation-free, with frames small enough to stay on the
 C stack (see the note in controller.py).
 """
 
-from array import array
-
-from compat import const, ticks_add, ticks_diff
+from compat import const, ints, ticks_add, ticks_diff
 from fleet import CMD_ACKED, CMD_FAILED
 
 # What the controller believes about the newest command of an inverter.
@@ -41,13 +39,6 @@ _DEAD_MIN_MS = const(1000)  # the shortest dead time learned (a cloud can mimic 
 _SERVICE_CREEP_MS = const(100)  # how fast the measured delivery time may grow per command
 _RETRY_DOUBLINGS = const(6)  # a failed command is retried at most 64 x min_interval_ms apart
 _RAMP_MIN_DW_PER_S = const(50)  # 5 W/s: the slowest ramp learned
-
-
-def _ints(count, value=0):
-    values = array("i", bytes(4 * count))
-    for index in range(count):
-        values[index] = value
-    return values
 
 
 class InverterModel:
@@ -78,26 +69,26 @@ class InverterModel:
         self.belief = bytearray(count)
         for index in range(count):
             self.belief[index] = DONE
-        self.prev_dw = _ints(count)  # highest limit maybe in force when the newest was sent
-        self.low_dw = _ints(count)  # lowest limit maybe in force when the newest was sent
+        self.prev_dw = ints(count)  # highest limit maybe in force when the newest was sent
+        self.low_dw = ints(count)  # lowest limit maybe in force when the newest was sent
         for index in range(count):
             self.prev_dw[index] = fleet.target_dw[index]
             self.low_dw[index] = fleet.target_dw[index]
-        self.ack_ms = _ints(count)
-        self.effect_ms = _ints(count)
-        self.dead_ms = _ints(count, response_ms)
-        self.dead_hi_ms = _ints(count, response_ms)  # the longest dead time seen lately (for the fail-safe)
-        self.ramp_dw_per_s = _ints(count, max(ramp_w_per_s * 10, _RAMP_MIN_DW_PER_S))
-        self.settle_dw = _ints(count)  # how far below a binding limit the output settles
-        self.sent_ms = _ints(count)
+        self.ack_ms = ints(count)
+        self.effect_ms = ints(count)
+        self.dead_ms = ints(count, response_ms)
+        self.dead_hi_ms = ints(count, response_ms)  # the longest dead time seen lately (for the fail-safe)
+        self.ramp_dw_per_s = ints(count, max(ramp_w_per_s * 10, _RAMP_MIN_DW_PER_S))
+        self.settle_dw = ints(count)  # how far below a binding limit the output settles
+        self.sent_ms = ints(count)
         self.ever_sent = bytearray(count)
         self.clean = bytearray(count)  # the newest command went out while the one before was in force
         self.fails = bytearray(count)  # commands failed in a row (lost acks, or unreachable)
-        self.from_dw = _ints(count)  # output (taken high) when the newest command went out
-        self.avail_dw = _ints(count, NONE)  # reported output while PV-bound, or NONE
-        self.report_seq = _ints(count)
-        self.moving_dw = _ints(count, NONE)  # the last report while the output moved, or NONE
-        self.moving_ms = _ints(count)
+        self.from_dw = ints(count)  # output (taken high) when the newest command went out
+        self.avail_dw = ints(count, NONE)  # reported output while PV-bound, or NONE
+        self.report_seq = ints(count)
+        self.moving_dw = ints(count, NONE)  # the last report while the output moved, or NONE
+        self.moving_ms = ints(count)
 
     # -- feedback -------------------------------------------------------------------------------
 

@@ -20,9 +20,7 @@ Timing and allocation: every function indexes the buffers it is given and
 writes into preallocated arrays; nothing allocates.
 """
 
-from array import array
-
-from compat import const
+from compat import const, ints
 from hm_crc import crc16
 from hm_frames import ERR_CRC16, ERR_LENGTH, ERR_REJECTED, ERR_SHORT, ERR_UNKNOWN, HEADER_LEN, OK
 from hm_models import (
@@ -73,20 +71,16 @@ def intact(buf, start, end):
     return crc16(buf, start, end) == _u16(buf, end)
 
 
-def _ints(count):
-    return array("i", bytes(4 * count))
-
-
 class RealTime:
     """The last RealTimeRunData of one inverter, in fixed-point units."""
 
     def __init__(self):
         self.inputs = 0
-        self.dc_voltage_dv = _ints(_MAX_INPUTS)
-        self.dc_current_ca = _ints(_MAX_INPUTS)
-        self.dc_power_dw = _ints(_MAX_INPUTS)
-        self.yield_total_wh = _ints(_MAX_INPUTS)
-        self.yield_day_wh = _ints(_MAX_INPUTS)
+        self.dc_voltage_dv = ints(_MAX_INPUTS)
+        self.dc_current_ca = ints(_MAX_INPUTS)
+        self.dc_power_dw = ints(_MAX_INPUTS)
+        self.yield_total_wh = ints(_MAX_INPUTS)
+        self.yield_day_wh = ints(_MAX_INPUTS)
         self.ac_voltage_dv = 0
         self.frequency_chz = 0
         self.ac_power_dw = 0
@@ -96,8 +90,8 @@ class RealTime:
         self.temperature_ddeg = 0
         self.events = 0
         # per phase L1..L3 (three-phase HMT); single-phase models fill L1 only
-        self.phase_voltage_dv = _ints(3)
-        self.phase_current_ca = _ints(3)
+        self.phase_voltage_dv = ints(3)
+        self.phase_current_ca = ints(3)
 
     def dc_power_total_dw(self):
         total = 0

@@ -30,9 +30,7 @@ fragments take 0.3 s). While a transaction is open, call `step` at least every 4
 Allocation: none in `step` after `__init__` and `add` (few locals: frames on the C stack).
 """
 
-from array import array
-
-from compat import const, ticks_add, ticks_diff
+from compat import const, ints, ticks_add, ticks_diff
 from hm_air import SEND_FAILED, SEND_PENDING
 from hm_answers import RealTime, dev_control_result, parse_real_time, rated_w_of_dev_info
 from hm_commands import (
@@ -98,10 +96,6 @@ _SENDING = const(1)
 _WAITING = const(2)
 
 
-def _ints(count):
-    return array("i", bytes(4 * count))
-
-
 class HoymilesLink:
     def __init__(self, fleet, radio, dtu_serial, clock, max_inverters=4, poll_period_ms=POLL_PERIOD_MS, band=None):
         self.fleet = fleet
@@ -125,17 +119,17 @@ class HoymilesLink:
         self.frame_addr = []
         self.radio_addr = []
         self.data = []  # RealTime per slot
-        self.rated_w = _ints(max_inverters)  # from DevInfo; 0 while unknown
+        self.rated_w = ints(max_inverters)  # from DevInfo; 0 while unknown
         self.switched_off = bytearray(max_inverters)
-        self.limit_dw = _ints(max_inverters)  # the last acknowledged limit, -1 if unknown
-        self.limit_t_ms = _ints(max_inverters)
-        self.poll_t_ms = _ints(max_inverters)
+        self.limit_dw = ints(max_inverters)  # the last acknowledged limit, -1 if unknown
+        self.limit_t_ms = ints(max_inverters)
+        self.poll_t_ms = ints(max_inverters)
         self.polled = bytearray(max_inverters)  # 0 before the first poll
-        self.poll_failures = _ints(max_inverters)  # in a row
+        self.poll_failures = ints(max_inverters)  # in a row
         self.dev_info_tries = bytearray(max_inverters)
-        self.persist_dw = _ints(max_inverters)
+        self.persist_dw = ints(max_inverters)
         self.persist_pending = bytearray(max_inverters)
-        self.persist_t_ms = _ints(max_inverters)
+        self.persist_t_ms = ints(max_inverters)
         self.persist_done = bytearray(max_inverters)  # 1 after a first persistent write
         self.handover = bytearray(max_inverters)  # 1: send ChannelChange on the boot frequency first
         self.slot_of_row = bytearray(b"\xff" * fleet.count)

@@ -1,4 +1,4 @@
-"""A compact Modbus-RTU master: function codes 03, 04, 06 and 16, non-blocking.
+"""A compact Modbus-RTU master: function codes 03 and 04 (06 and 16: modbus_write.py), non-blocking.
 
 The master works over any stream with `write(buf)`, `readinto(buf)` (returns
 a count, or None/0 when nothing is there) and `any()`: the ESP32 UART behind
@@ -72,7 +72,6 @@ from modbus_recent import RecentRequests
 FC_READ_HOLDING = const(3)
 FC_READ_INPUT = const(4)
 _FC_WRITE_SINGLE = const(6)
-_FC_WRITE_MULTIPLE = const(16)
 
 # poll() results
 IDLE = const(0)
@@ -84,7 +83,6 @@ EXCEPTION = const(-3)
 
 _MAX_FRAME = const(256)
 _MAX_READ_REGISTERS = const(125)
-_MAX_WRITE_REGISTERS = const(123)
 _REQUEST_LEN = const(8)
 _CHUNK = const(32)
 # Reading a babbling line stops after this many bytes per poll (or flush).
@@ -114,10 +112,9 @@ class Master:
         self.retries = retries
         self.silence_ms = silence_ms_for(baud, char_bits) if silence_ms is None else silence_ms
         self.late_ms = _DEFAULT_LATE_MS if late_ms is None else late_ms
-        self.tx = bytearray(_MAX_FRAME)
-        self._tx_read = memoryview(self.tx)[:_REQUEST_LEN]
-        self._tx_view = self._tx_read
-        self._tx_views = {}  # FC16 request length -> memoryview
+        self.tx = bytearray(_REQUEST_LEN)  # a read request; modbus_write's master has room for FC16
+        self._tx_read = memoryview(self.tx)
+        self._tx_view = self._tx_read  # the request to send (modbus_write: an FC16 request's own view)
         self.rx = bytearray(_MAX_FRAME)
         self._chunk = bytearray(_CHUNK)
         self._rx_len = 0
@@ -194,56 +191,9 @@ class Master:
         self._begin(now_ms, late_ms)
         return True
 
-    def start_write_single(self, address, register, value, now_ms, late_ms=-1):
-        """Send FC06 (one register); False if the bus is not free."""
-        _check_block(register, 1)
-        if not self.free(now_ms):
-            return False
-        self.address = address
-        self.function = _FC_WRITE_SINGLE
-        self.count = 0
-        self._length = 1
-        if self._twin_pending(register, now_ms):
-            return False
-        self._header(register, value & 0xFFFF)
-        self._tx_view = self._tx_read
-        self._begin(now_ms, late_ms)
-        return True
-
-    def start_write_multiple(self, address, register, values, now_ms, late_ms=-1):
-        """Send FC16 with `values` (a sequence of 16-bit ints); False if the bus is not free."""
-        if len(values) < 1 or len(values) > _MAX_WRITE_REGISTERS:
-            raise ValueError("bad write request")
-        _check_block(register, len(values))
-        if not self.free(now_ms):
-            return False
-        self.address = address
-        self.function = _FC_WRITE_MULTIPLE
-        self.count = 0
-        self._length = len(values)
-        if self._twin_pending(register, now_ms):
-            return False
-        self._multiple(register, values)
-        self._begin(now_ms, late_ms)
-        return True
-
-    def _multiple(self, register, values):
-        count = len(values)
-        self._header(register, count)
-        self._values(values, count)
-        self._tx_view = self._view(9 + 2 * count)
-
     def _twin_pending(self, register, now_ms):
         key = (self.address << 16) | (self.function << 8) | self._length
         return self._recent.twin_pending(key, register, now_ms)
-
-    def _values(self, values, count):
-        self.tx[6] = 2 * count
-        index = 0
-        while index < count:
-            self._put(7 + 2 * index, values[index])
-            index += 1
-        self._crc_at(7 + 2 * count)
 
     def _put(self, position, word):
         self.tx[position] = (word >> 8) & 0xFF
@@ -254,14 +204,6 @@ class Master:
         crc = crc16(self.tx, 0, end)
         self.tx[end] = crc & 0xFF
         self.tx[end + 1] = crc >> 8
-
-    def _view(self, length):
-        """A memoryview of the first `length` request bytes, made once per length."""
-        view = self._tx_views.get(length)
-        if view is None:
-            view = memoryview(self.tx)[:length]
-            self._tx_views[length] = view
-        return view
 
     def _header(self, register, word):
         self.tx[0] = self.address

@@ -36,8 +36,6 @@ CURRENT = const(2)
 FREQUENCY = const(3)
 POWER = const(4)
 
-NAMES = ("ok", "voltage out of range", "current above rating", "frequency out of range", "power above U*I")
-
 _NOMINAL_V = const(230)
 _VOLTAGE_MIN_V = const(176)  # at _NOMINAL_V; scaled to other nominal voltages
 _VOLTAGE_MAX_V = const(288)

@@ -41,8 +41,8 @@ module and PlantStatus only read them.
 """
 
 from compat import ticks_add, ticks_diff
-from events import NAMES, EventRing
-from plant_status import MODE_NAMES, SUPERVISOR_STATES
+from events import EventRing
+from status_names import MODE_NAMES, SUPERVISOR_STATES, eventlog_name
 
 # (device_class, state_class, unit_of_measurement) of a Home Assistant sensor; an enum has its options instead
 _POWER = ("power", "measurement", "W")
@@ -224,7 +224,7 @@ class Telemetry:
                 self._announcing = None
 
     def publish_event(self, kind, t_ms, a=0, b=0):
-        """Queue one event (events.NAMES) for the events topic; it goes out as soon as the broker takes it."""
+        """Queue one event (eventlog.NAMES) for the events topic; it goes out as soon as the broker takes it."""
         self._outbound.push(kind, t_ms, a, b)
         self._send_events()
 
@@ -239,7 +239,7 @@ class Telemetry:
             slot = (queue.head - queue.count) % queue.size
             kind = queue.kind[slot]
             payload = '{"event": "%s", "kind": %d, "t_ms": %d, "a": %d, "b": %d}' % (
-                NAMES.get(kind, "unknown"), kind, queue.t_ms[slot], queue.a[slot], queue.b[slot])
+                eventlog_name("NAMES", kind), kind, queue.t_ms[slot], queue.a[slot], queue.b[slot])
             if not self.session.publish(self.events_topic, payload):
                 return
             queue.pop()

@@ -23,11 +23,32 @@ import os
 import time
 
 import events
-import plausibility
 from compat import const, ticks_diff
 from guard import FAILSAFE_REASONS
 
 CLOCK_VALID_FROM_YEAR = 2024
+# The short name of each event kind (events.py), by kind: what MQTT publishes and each line starts with. Here,
+# not in events.py, so they take RAM only while a line is written.
+NAMES = (
+    "unknown",
+    "boot",  # BOOT
+    "failsafe entered",  # FAILSAFE_ENTERED
+    "failsafe left",  # FAILSAFE_LEFT
+    "meter lost",  # METER_LOST
+    "meter back",  # METER_BACK
+    "excursion",  # EXCURSION
+    "stage-2 excursion",  # STAGE2
+    "trip",  # TRIP
+    "lockout ended",  # LOCKOUT_ENDED
+    "installer reset",  # RESET
+    "configuration changed",  # CONFIG_CHANGED
+    "implausible meter data",  # IMPLAUSIBLE
+    "commissioning",  # COMMISSION
+    "trip withheld",  # TRIP_HELD
+)
+# plausibility.check()'s reasons (OK, VOLTAGE, CURRENT, FREQUENCY, POWER).
+IMPLAUSIBLE_NAMES = ("ok", "voltage out of range", "current above rating", "frequency out of range",
+                     "power above U*I")
 # The one name table of the supervisor's trip reasons (TRIP_* of lib/control/supervisor.py).
 TRIP_NAMES = ("none", "excursion too long", "too many stage-2 events")
 _HELD_NAMES = const(("", "commissioning", "no inverters configured"))  # why a trip was withheld (TRIP_HELD's b)
@@ -39,7 +60,7 @@ _UNKNOWN = const("unknown (%d)")
 
 def describe(kind, a, b, text=None):
     """The words of one event, without its time; `text`: a configuration change's words."""
-    name = events.NAMES.get(kind, "event %d" % kind)
+    name = NAMES[kind] if 0 < kind < len(NAMES) else "event %d" % kind
     if kind == events.EXCURSION:
         return "excursion ended: peak %d.%d W over the limit for %d.%d s" % (a // 10, a % 10, b // 1000,
                                                                             b % 1000 // 100)
@@ -53,7 +74,7 @@ def describe(kind, a, b, text=None):
         why = _HELD_NAMES[b] if 0 <= b < len(_HELD_NAMES) else _UNKNOWN % b
         return "%s (%s): %s; no lockout" % (name, why, reason)
     if kind == events.IMPLAUSIBLE:
-        reason = plausibility.NAMES[a] if 0 <= a < len(plausibility.NAMES) else _UNKNOWN % a
+        reason = IMPLAUSIBLE_NAMES[a] if 0 <= a < len(IMPLAUSIBLE_NAMES) else _UNKNOWN % a
         return "%s: %s on L%d" % (name, reason, b + 1)
     if kind == events.FAILSAFE_ENTERED:
         return "%s: %s" % (name, FAILSAFE_REASONS[a] if 0 <= a < len(FAILSAFE_REASONS) else _UNKNOWN % a)

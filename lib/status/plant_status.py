@@ -37,17 +37,13 @@ it imports lib/status/eventlog.py for the trip reason's name and drops it
 again (the firmware keeps that module out of RAM between events).
 """
 
-import sys
-
 from compat import const, ticks_diff
 from fleet import CMD_ACKED
 from guard import FAILSAFE_REASONS
+from status_names import CMD_NAMES, MODE_NAMES, SUPERVISOR_STATES, eventlog_name
 
-MODE_NAMES = ("starting", "failsafe", "regulating")
-SUPERVISOR_STATES = ("ok", "excursion", "lockout", "commissioning")
 _MODE_FAILSAFE = const(1)
 _NO_SLOT = const(0xFF)  # hm_link.slot_of_row of a row the link does not carry
-CMD_NAMES = ("idle", "queued", "sent", "acked", "failed")
 METER_COUNTERS = ("ok", "timeout", "crc", "exception", "invalid")
 ENERGY_COUNTERS = ("import_wh", "export_wh", "pv_wh")
 
@@ -61,18 +57,6 @@ def watts(power_dw):
 
 def _name(names, index):
     return names[index] if 0 <= index < len(names) else "unknown"
-
-
-def _trip_name(reason):
-    """The trip reason's name from eventlog.TRIP_NAMES, the one table of them; eventlog leaves RAM again."""
-    loaded = "eventlog" in sys.modules
-    import eventlog
-
-    try:
-        return _name(eventlog.TRIP_NAMES, reason)
-    finally:
-        if not loaded:
-            sys.modules.pop("eventlog", None)
 
 
 class PlantStatus:
@@ -164,7 +148,8 @@ class PlantStatus:
             "stage2": getattr(supervisor, "stage2_total", 0),
             "trips": getattr(supervisor, "trips", 0),
             "lockout_s_left": lockout_s,
-            "lockout_reason": _trip_name(getattr(supervisor, "trip_reason", 0)) if lockout_s > 0 else None,
+            "lockout_reason": (eventlog_name("TRIP_NAMES", getattr(supervisor, "trip_reason", 0))
+                               if lockout_s > 0 else None),
             "commission_s_left": commission_s,
             "clear": "app.reset_supervisor()" if lockout_s > 0 else None,
         }

@@ -55,7 +55,7 @@ from array import array
 
 import modbus
 import sunspec
-from compat import const, ticks_add, ticks_diff
+from compat import const, ints, ticks_add, ticks_diff
 from f32 import decode
 from fleet import CMD_QUEUED
 from sunspec import INVALID, limit_value, signed16, to_dw
@@ -82,10 +82,6 @@ _FC_READ_HOLDING = const(3)  # modbus.FC_READ_HOLDING
 _NEVER = const(0)  # no limit written yet: the inverter runs as it was (the controller commands first)
 _WRITTEN = const(1)
 _REAPPLY = const(2)  # the inverter was found again after a loss: write the limit at once
-
-
-def _ints(count):
-    return array("i", bytes(4 * count))
 
 
 class SunSpecLink:
@@ -122,14 +118,14 @@ class SunSpecLink:
         self.fail_limit = fail_limit
         self.late_ms = -1 if late_ms is None else late_ms  # the inverters' slowest answer (-1: the master's)
         self.written = bytearray(self.count)  # _NEVER, _WRITTEN or _REAPPLY
-        self.write_ms = _ints(self.count)  # when the limit was last written successfully
-        self.output_ms = _ints(self.count)  # when the AC power was last asked for
-        self.retry_at_ms = _ints(self.count)  # discovery may start again from here
-        self.streak = _ints(self.count)  # failed transactions in a row
-        self.writes = _ints(self.count)
-        self.heartbeats = _ints(self.count)
-        self.failures = _ints(self.count)
-        self.bad_values = _ints(self.count)
+        self.write_ms = ints(self.count)  # when the limit was last written successfully
+        self.output_ms = ints(self.count)  # when the AC power was last asked for
+        self.retry_at_ms = ints(self.count)  # discovery may start again from here
+        self.streak = ints(self.count)  # failed transactions in a row
+        self.writes = ints(self.count)
+        self.heartbeats = ints(self.count)
+        self.failures = ints(self.count)
+        self.bad_values = ints(self.count)
         self._block123 = array("H", bytes(2 * sunspec.CONTROLS_BLOCK))
         self._block704 = array("H", bytes(2 * sunspec.DER_BLOCK))
         self._block = self._block123
