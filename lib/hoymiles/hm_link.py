@@ -61,7 +61,7 @@ from hm_frames import (
     radio_address,
     to_address,
 )
-from hm_models import RADIO_CMT2300A, RADIO_NRF24, inputs_of, is_hms, radio_of
+from hm_models import RADIO_CMT2300A, RADIO_NRF24, is_hms, radio_of
 
 POLL_PERIOD_MS = const(5000)
 _ACK_WINDOW_MS = const(600)
@@ -118,7 +118,9 @@ class HoymilesLink:
         self.hms = bytearray(max_inverters)
         self.frame_addr = []
         self.radio_addr = []
-        self.data = []  # RealTime per slot
+        # The last RealTimeRunData parsed, of whichever inverter answered last: only its AC power goes on (to the
+        # Fleet, at once), so one parse target serves every slot (a RealTime per slot cost ~0.5 kB each).
+        self.data = RealTime()
         self.rated_w = ints(max_inverters)  # from DevInfo; 0 while unknown
         self.switched_off = bytearray(max_inverters)
         self.limit_dw = ints(max_inverters)  # the last acknowledged limit, -1 if unknown
@@ -167,8 +169,6 @@ class HoymilesLink:
         self.hms[slot] = 1 if is_hms(family) else 0
         self.frame_addr.append(frame_address(serial))
         self.radio_addr.append(radio_address(serial))
-        self.data.append(RealTime())
-        self.data[slot].inputs = inputs_of(family)
         self.limit_dw[slot] = -1
         self.handover[slot] = 1 if self.band is not None else 0
         self.fleet.can_switch_off[row] = 1
@@ -437,14 +437,14 @@ class HoymilesLink:
             self.rated_w[slot] = rated_w_of_dev_info(self._payload, length)
             self.result = OK
         else:
-            self.result = parse_real_time(self._payload, length, self.family[slot], self.data[slot])
+            self.result = parse_real_time(self._payload, length, self.family[slot], self.data)
         if self.result != OK:
             # A bad CRC16, or a short payload: a truncated answer or a late one to an
             # earlier request. Ask again from the start.
             self._retry(now_ms)
             return True
         if self.job == _JOB_POLL:
-            self.fleet.report_output(self.row[slot], self.data[slot].ac_power_dw, now_ms)
+            self.fleet.report_output(self.row[slot], self.data.ac_power_dw, now_ms)
         self._finish(True, now_ms)
         return True
 
