@@ -33,6 +33,7 @@ except ImportError:  # CPython
     micropython.schedule = _schedule
     sys.modules["micropython"] = micropython
 
+import sys
 import time
 from array import array
 
@@ -82,3 +83,11 @@ def ints(count, value=0):
         for index in range(count):
             values[index] = value
     return values
+
+
+def build(module, obj, args, options):
+    """`module.init(obj, *args, **options)`, then `module` is dropped again: a class whose constructor is big
+    keeps it in a module of its own (<name>_init), which runs at boot (and for a new inverter list) and is
+    then freed, instead of staying in RAM as bytecode while the gateway runs. Allocates (a constructor)."""
+    __import__(module).init(obj, *args, **options)
+    sys.modules.pop(module, None)
