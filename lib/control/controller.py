@@ -66,8 +66,8 @@ class Controller:
     the fail-safe limits are in force, as far as the learned delivery and dead times allow.
     """
 
-    def __init__(self, fleet, *args, **options):
-        build("controller_init", self, (fleet,) + args, options)
+    def __init__(self, *args, **options):
+        build("controller_init", self, args, options)  # controller_init.py: boot-only, dropped after
 
     # -- configuration --------------------------------------------------------------------------
 

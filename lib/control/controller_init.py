@@ -1,6 +1,7 @@
-"""The Controller's constructor (controller.py), in a module of its own that is loaded to build one and dropped
-again (compat.build): it runs at boot and for a new inverter list only, so its bytecode need not stay in RAM
-while the gateway runs (the firmware's .mpy files are imported into RAM). Allocates: the tables are built here.
+"""controller.Controller's constructor: a module of its own, loaded to build one, then dropped (compat.build).
+
+It runs at boot (and for a new inverter list) only, so its bytecode need not stay in RAM while the gateway runs
+(the firmware's .mpy files are imported into RAM). Allocates: the tables are made here.
 """
 
 from array import array
