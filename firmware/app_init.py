@@ -1,0 +1,48 @@
+"""app.App's constructor: a module of its own, loaded to build one, then dropped (compat.build).
+
+It runs at boot (and for a new inverter list) only, so its bytecode need not stay in RAM while the gateway runs
+(the firmware's .mpy files are imported into RAM). Allocates: it builds every part (wiring.py).
+"""
+
+import sys
+
+import control_loop
+import meters
+from compat import ticks_ms
+from service_jobs import Jobs, UtcClock
+from service_loop import ServiceLoop
+
+
+def init(self, board, settings, make_links=None, clock=ticks_ms, data_dir=None):
+    self.settings = settings
+    self.clock_ms = clock
+    self.boot_ms = clock()
+    self.utc = UtcClock(clock)
+    import cfg  # loaded at boot (main() drops it after) and at the REPL
+
+    self.phases = cfg.grid_phases(settings["grid"])  # before wiring: the schema comes and goes first
+    import wiring
+
+    wiring.build(self, board, settings, make_links, data_dir)
+    del wiring
+    self.board = board
+    self.make_links = make_links  # a new inverter list makes its links again (relist.py)
+    if self.supervisor is not None:
+        self.supervisor.inverters = self.fleet.count  # none: nothing a trip could hold back
+    self.led = None
+    if board.get("status_led"):
+        import status_led
+
+        self.led = status_led.build(board["status_led"], self.guard, self.supervisor)
+    for name in ("wiring", "cfg_schema"):  # not needed after boot: free their bytecode
+        sys.modules.pop(name, None)
+    self.data_dir = data_dir
+    self.meter_status = meters.IDLE
+    self._done = 0  # Modbus transactions finished (any outcome)
+    self._done_ms = self.boot_ms
+    self.loop = control_loop.ControlLoop(self.step, settings["control_period_ms"], settings["watchdog_ms"],
+                                         on_stop=self._stopped_by_faults, clock=clock)
+    self.safe_loop = None
+    self.jobs = jobs = Jobs(self)
+    self.service = ServiceLoop((jobs.network, jobs.drain_events, jobs.persist), clock=clock)
+    self.changes = None  # changes.Changes, loaded at the first change
