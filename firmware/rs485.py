@@ -18,9 +18,7 @@ Timing: `write()` blocks for the frame's time on the wire (8-byte request:
 (timeout=0). Allocation: none after construction.
 """
 
-import machine
-
-PARITIES = {"N": None, "E": 0, "O": 1}  # machine.UART's parity argument: 0 even, 1 odd
+from compat import build
 
 
 class RS485:
@@ -63,28 +61,6 @@ class RS485:
         return len(buf)
 
 
-def open_bus(bus, baud=9600, parity="N", stop_bits=1):
-    """The RS485 bus described by a board file's "meter_bus" entry, in 8 data bits.
-
-    "meter_bus": {"uart": id, "tx": pin, "rx": pin, "de": pin or null, "enable_pins": [[pin, level], ...]}
-    """
-    if parity not in PARITIES:
-        raise ValueError("parity must be N, E or O")
-    uart = machine.UART(
-        bus["uart"],
-        baudrate=baud,
-        bits=8,
-        parity=PARITIES[parity],
-        stop=stop_bits,
-        tx=bus["tx"],
-        rx=bus["rx"],
-        timeout=0,
-        timeout_char=0,
-    )
-    # Boards whose transceiver needs power or enable pins held (e.g. LilyGO T-CAN485).
-    for pin, level in bus.get("enable_pins", ()):
-        machine.Pin(pin, machine.Pin.OUT, value=level)
-    de_pin = bus.get("de")
-    de = None if de_pin is None else machine.Pin(de_pin, machine.Pin.OUT, value=0)
-    char_bits = 1 + 8 + (0 if parity == "N" else 1) + stop_bits
-    return RS485(uart, de, baud, char_bits)
+def open_bus(bus, *args, **options):
+    """The RS485 bus described by a board file's "meter_bus" entry (rs485_init.py: boot only)."""
+    return build("rs485_init", bus, args, options, "open_bus")

@@ -53,13 +53,9 @@ from hm_frames import (
     MID_MULTI_DATA,
     OK,
     check,
-    frame_address,
     from_address,
-    prefix,
-    radio_address,
     to_address,
 )
-from hm_models import RADIO_CMT2300A, RADIO_NRF24, is_hms, radio_of
 
 POLL_PERIOD_MS = const(5000)
 _ACK_WINDOW_MS = const(600)
@@ -98,26 +94,9 @@ class HoymilesLink:
     def __init__(self, *args, **options):
         build("hm_link_init", self, args, options)  # hm_link_init.py: boot-only, dropped after
     def add(self, row, serial):
-        """Drive Fleet row `row` as the inverter with this 6-byte serial; returns its slot."""
-        from hm_family import family_of_prefix  # (boot only: wiring.py drops the module afterwards)
-        family = family_of_prefix(prefix(serial))
-        if radio_of(family) != (RADIO_NRF24 if self.band is None else RADIO_CMT2300A):
-            raise ValueError("prefix %04X is not an inverter for this link's radio (%s)" % (
-                prefix(serial), "nRF24: HM" if self.band is None else "CMT2300A: HMS/HMT"))
-        if self.count >= self.max_inverters:
-            raise ValueError("link is full")
-        slot = self.count
-        self.count += 1
-        self.row[slot] = row
-        self.slot_of_row[row] = slot
-        self.family[slot] = family
-        self.hms[slot] = 1 if is_hms(family) else 0
-        self.frame_addr.append(frame_address(serial))
-        self.radio_addr.append(radio_address(serial))
-        self.limit_dw[slot] = -1
-        self.handover[slot] = 1 if self.band is not None else 0
-        self.fleet.can_switch_off[row] = 1
-        return slot
+        """Drive Fleet row `row` as the inverter with this 6-byte serial; returns its slot (hm_link_init.py: boot and
+        a new inverter list only)."""
+        return build("hm_link_init", self, (row, serial), {}, "add")
 
     def busy(self):
         """True while a transaction is open: call `step` at least every 4 ms then."""

@@ -7,8 +7,9 @@ It runs at boot (and for a new inverter list) only, so its bytecode need not sta
 from compat import ints
 from hm_answers import RealTime
 from hm_fragments import PAYLOAD_MAX, Fragments
-from hm_frames import MAX_FRAME_LEN, OK, frame_address, radio_address
+from hm_frames import MAX_FRAME_LEN, OK, frame_address, prefix, radio_address
 from hm_link import IDLE, POLL_PERIOD_MS
+from hm_models import RADIO_CMT2300A, RADIO_NRF24, is_hms, radio_of
 
 
 def init(self, fleet, radio, dtu_serial, clock, max_inverters=4, poll_period_ms=POLL_PERIOD_MS, band=None):
@@ -65,3 +66,26 @@ def init(self, fleet, radio, dtu_serial, clock, max_inverters=4, poll_period_ms=
     self._fragments = Fragments()
     self._payload = bytearray(PAYLOAD_MAX)
     self.radio.listen(radio_address(dtu_serial))
+
+
+def add(self, row, serial):
+    """HoymilesLink.add."""
+    from hm_family import family_of_prefix  # (boot only: wiring.py drops the module afterwards)
+    family = family_of_prefix(prefix(serial))
+    if radio_of(family) != (RADIO_NRF24 if self.band is None else RADIO_CMT2300A):
+        raise ValueError("prefix %04X is not an inverter for this link's radio (%s)" % (
+            prefix(serial), "nRF24: HM" if self.band is None else "CMT2300A: HMS/HMT"))
+    if self.count >= self.max_inverters:
+        raise ValueError("link is full")
+    slot = self.count
+    self.count += 1
+    self.row[slot] = row
+    self.slot_of_row[row] = slot
+    self.family[slot] = family
+    self.hms[slot] = 1 if is_hms(family) else 0
+    self.frame_addr.append(frame_address(serial))
+    self.radio_addr.append(radio_address(serial))
+    self.limit_dw[slot] = -1
+    self.handover[slot] = 1 if self.band is not None else 0
+    self.fleet.can_switch_off[row] = 1
+    return slot
