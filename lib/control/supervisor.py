@@ -74,7 +74,7 @@ _HELD_NO_INVERTERS = const(2)
 _NOTED_STAGE2 = const(1)  # `noted` bits: what this excursion already counted
 _NOTED_TRIP = const(2)
 NO_EVENT = const(-1)
-_STATE_HEAD = const(6)
+STATE_HEAD = const(6)
 
 
 class Supervisor:
@@ -246,7 +246,7 @@ class Supervisor:
         self.ring.push(events.TRIP, self._last_ms, reason)
 
     def state_size(self):
-        return _STATE_HEAD + self.stage2_max + 1
+        return STATE_HEAD + self.stage2_max + 1
 
     def save_into(self, state):
         """Write the state worth keeping into `state` (a list or array of ints, state_size() long)."""
@@ -257,20 +257,10 @@ class Supervisor:
         state[4] = self.lockout_left_s
         state[5] = self.stage2_max
         for index in range(self.stage2_max):
-            state[_STATE_HEAD + index] = self.stage2_at_s[index]
-        state[_STATE_HEAD + self.stage2_max] = self.commission_left_s
+            state[STATE_HEAD + index] = self.stage2_at_s[index]
+        state[STATE_HEAD + self.stage2_max] = self.commission_left_s
 
     def load_from(self, state):
-        """Restore what save_into wrote (or the same less commissioning); another shape raises ValueError."""
-        size = self.state_size()
-        if len(state) < _STATE_HEAD or state[5] != self.stage2_max or not size - 1 <= len(state) <= size:
-            raise ValueError("supervisor state does not match stage2_max=%d" % self.stage2_max)
-        self.clock_s = state[0]
-        self.stage2_total = state[1]
-        self.trips = state[2]
-        self.trip_reason = state[3]
-        self.lockout_left_s = state[4]
-        self._lockout_saved_s = state[4]
-        for index in range(self.stage2_max):
-            self.stage2_at_s[index] = state[_STATE_HEAD + index]
-        self.commission_left_s = state[size - 1] if len(state) == size else 0
+        """Restore what save_into wrote (or the same less commissioning); another shape raises ValueError.
+        In supervisor_init.py: it runs at boot only."""
+        build("supervisor_init", self, (state,), {}, "load_from")

@@ -7,7 +7,7 @@ It runs at boot (and for a new inverter list) only, so its bytecode need not sta
 from array import array
 
 from compat import const
-from supervisor import NO_EVENT, TRIP_NONE
+from supervisor import NO_EVENT, STATE_HEAD, TRIP_NONE
 
 _MAX_STAGE2_EVENTS = const(16)
 
@@ -54,3 +54,17 @@ def init(self, ring, export_limit_w=0, phase_export_limit_w=None, stage2_s=15, t
     self._lockout_saved_s = 0
 
 
+def load_from(self, state):
+    """Supervisor.load_from."""
+    size = self.state_size()
+    if len(state) < STATE_HEAD or state[5] != self.stage2_max or not size - 1 <= len(state) <= size:
+        raise ValueError("supervisor state does not match stage2_max=%d" % self.stage2_max)
+    self.clock_s = state[0]
+    self.stage2_total = state[1]
+    self.trips = state[2]
+    self.trip_reason = state[3]
+    self.lockout_left_s = state[4]
+    self._lockout_saved_s = state[4]
+    for index in range(self.stage2_max):
+        self.stage2_at_s[index] = state[STATE_HEAD + index]
+    self.commission_left_s = state[size - 1] if len(state) == size else 0
