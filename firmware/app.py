@@ -57,7 +57,7 @@ class App:
     root of its file system); None keeps them in RAM only (tests)."""
 
     def __init__(self, *args, **options):
-        build("app_init", self, args, options)  # app_init.py: boot-only, dropped after
+        build("app_init", "app", self, args, options)  # boot only: app_init.py
 
     # The tick is split into small methods: MicroPython keeps a frame on the C
     # stack only while its locals and value stack fit 11 words, else every call

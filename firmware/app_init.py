@@ -1,4 +1,4 @@
-"""app.App's constructor: a module of its own, loaded to build one, then dropped (compat.build).
+"""App's constructor: a module of its own, loaded to build the app, then dropped (compat.build).
 
 It runs at boot (and for a new inverter list) only, so its bytecode need not stay in RAM while the gateway runs
 (the firmware's .mpy files are imported into RAM). Allocates: it builds every part (wiring.py).
@@ -13,7 +13,7 @@ from service_jobs import Jobs, UtcClock
 from service_loop import ServiceLoop
 
 
-def init(self, board, settings, make_links=None, clock=ticks_ms, data_dir=None):
+def app(self, board, settings, make_links=None, clock=ticks_ms, data_dir=None):
     self.settings = settings
     self.clock_ms = clock
     self.boot_ms = clock()

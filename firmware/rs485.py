@@ -63,4 +63,4 @@ class RS485:
 
 def open_bus(bus, *args, **options):
     """The RS485 bus described by a board file's "meter_bus" entry (rs485_init.py: boot only)."""
-    return build("rs485_init", bus, args, options, "open_bus")
+    return build("rs485_init", "open_bus", bus, args, options)

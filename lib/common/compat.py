@@ -85,10 +85,11 @@ def ints(count, value=0):
     return values
 
 
-def build(module, obj, args, options, function="init"):
-    """`module.init(obj, *args, **options)` (or another function of it), then `module` is dropped again: a class
-    whose constructor is big keeps it in a module of its own (<name>_init), which runs at boot (and for a new
-    inverter list) and is then freed, instead of staying in RAM as bytecode while the gateway runs. Allocates."""
-    result = getattr(__import__(module), function)(obj, *args, **options)
+def build(module, name, obj, args, options):
+    """`module.name(obj, *args, **options)`, then `module` is dropped again: a class whose constructor (or other
+    boot-only code) is big keeps it in such a module (control_init.py, meter_init.py ...), which runs at boot
+    (and for a new inverter list) and is then freed, instead of staying in RAM as bytecode while the gateway
+    runs. Allocates."""
+    result = getattr(__import__(module), name)(obj, *args, **options)
     sys.modules.pop(module, None)
     return result

@@ -67,7 +67,7 @@ class Controller:
     """
 
     def __init__(self, *args, **options):
-        build("controller_init", self, args, options)  # controller_init.py: boot-only, dropped after
+        build("control_init", "controller", self, args, options)  # boot only: control_init.py
 
     # -- configuration --------------------------------------------------------------------------
 

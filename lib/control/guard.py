@@ -70,7 +70,7 @@ def max_current_ma(model, ct_ratio=1):
 
 class Guard:
     def __init__(self, *args, **options):
-        build("guard_init", self, args, options)  # guard_init.py: boot-only, dropped after
+        build("control_init", "guard", self, args, options)  # boot only: control_init.py
     # --- in the tick -----------------------------------------------------------------------
 
     def meter_step(self, meter, now_ms):

@@ -54,7 +54,7 @@ class InverterModel:
     """
 
     def __init__(self, *args, **options):
-        build("inverter_model_init", self, args, options)  # inverter_model_init.py: boot-only, dropped after
+        build("control_init", "inverter_model", self, args, options)  # boot only: control_init.py
     def follow(self, index, now_ms):
         """An acknowledgement starts the dead time; an output report teaches PV-bound output,
         settling, ramp and dead time; a command acted long enough ago is done."""

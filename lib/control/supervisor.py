@@ -79,7 +79,7 @@ STATE_HEAD = const(6)
 
 class Supervisor:
     def __init__(self, *args, **options):
-        build("supervisor_init", self, args, options)  # supervisor_init.py: boot-only, dropped after
+        build("control_init", "supervisor", self, args, options)  # boot only: control_init.py
 
     @property
     def tripped(self):
@@ -262,5 +262,5 @@ class Supervisor:
 
     def load_from(self, state):
         """Restore what save_into wrote (or the same less commissioning); another shape raises ValueError.
-        In supervisor_init.py: it runs at boot only."""
-        build("supervisor_init", self, (state,), {}, "load_from")
+        In control_init.py: it runs at boot only."""
+        build("control_init", "load_from", self, (state,), {})

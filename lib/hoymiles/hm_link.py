@@ -92,11 +92,11 @@ _WAITING = const(2)
 
 class HoymilesLink:
     def __init__(self, *args, **options):
-        build("hm_link_init", self, args, options)  # hm_link_init.py: boot-only, dropped after
+        build("hm_link_init", "hm_link", self, args, options)  # boot only: hm_link_init.py
     def add(self, row, serial):
         """Drive Fleet row `row` as the inverter with this 6-byte serial; returns its slot (hm_link_init.py: boot and
         a new inverter list only)."""
-        return build("hm_link_init", self, (row, serial), {}, "add")
+        return build("hm_link_init", "add", self, (row, serial), {})
 
     def busy(self):
         """True while a transaction is open: call `step` at least every 4 ms then."""

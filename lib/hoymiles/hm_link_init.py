@@ -1,7 +1,7 @@
-"""hm_link.HoymilesLink's constructor: a module of its own, loaded to build one, then dropped (compat.build).
+"""HoymilesLink's constructor and `add`, loaded to build a link and then dropped (compat.build).
 
-It runs at boot (and for a new inverter list) only, so its bytecode need not stay in RAM while the gateway runs
-(the firmware's .mpy files are imported into RAM). Allocates: the buffers and tables are made here.
+They run at boot (and for a new inverter list) only: kept in the class, their bytecode would stay in RAM while the
+gateway runs (the firmware's .mpy files are imported into RAM). Allocates: the buffers and tables are made here.
 """
 
 from compat import ints
@@ -12,7 +12,7 @@ from hm_link import IDLE, POLL_PERIOD_MS
 from hm_models import RADIO_CMT2300A, RADIO_NRF24, is_hms, radio_of
 
 
-def init(self, fleet, radio, dtu_serial, clock, max_inverters=4, poll_period_ms=POLL_PERIOD_MS, band=None):
+def hm_link(self, fleet, radio, dtu_serial, clock, max_inverters=4, poll_period_ms=POLL_PERIOD_MS, band=None):
     self.fleet = fleet
     self.radio = radio
     self.band = band  # hm_band.Band for HMS/HMT on a CMT2300A, None for HM on an nRF24

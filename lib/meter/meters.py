@@ -135,7 +135,7 @@ class Meter:
     """One meter on the bus; see the module docstring for the protocol."""
 
     def __init__(self, *args, **options):
-        build("meters_init", self, args, options)  # meters_init.py: boot-only, dropped after
+        build("meter_init", "meters", self, args, options)  # boot only: meter_init.py
     def load_model(self, model):
         """Fill the block and field arrays from a model table, applying the current ratios."""
         blocks = model[4]

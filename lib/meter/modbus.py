@@ -100,7 +100,7 @@ def _check_block(register, count):
 
 class Master:
     def __init__(self, *args, **options):
-        build("modbus_init", self, args, options)  # modbus_init.py: boot-only, dropped after
+        build("meter_init", "modbus", self, args, options)  # boot only: meter_init.py
     # --- starting a transaction -------------------------------------------------
 
     def free(self, now_ms):

@@ -42,7 +42,7 @@ _FREQUENCY_MAX_CHZ = const(6500)
 
 class Plausibility:
     def __init__(self, *args, **options):
-        build("plausibility_init", self, args, options)  # plausibility_init.py: boot-only, dropped after
+        build("meter_init", "plausibility", self, args, options)  # boot only: meter_init.py
     def check(self, reading):
         """OK, or the reason of the first rule the reading breaks (its phase in `phase`)."""
         self.reason = OK
