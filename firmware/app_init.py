@@ -4,11 +4,13 @@ It runs at boot (and for a new inverter list) only, so its bytecode need not sta
 (the firmware's .mpy files are imported into RAM). Allocates: it builds every part (wiring.py).
 """
 
+import json
 import sys
 
 import control_loop
 import meters
 from compat import ticks_ms
+from energy import NAMES
 from service_jobs import Jobs, UtcClock
 from service_loop import ServiceLoop
 
@@ -46,3 +48,59 @@ def app(self, board, settings, make_links=None, clock=ticks_ms, data_dir=None):
     self.jobs = jobs = Jobs(self)
     self.service = ServiceLoop((jobs.network, jobs.drain_events, jobs.persist), clock=clock)
     self.changes = None  # changes.Changes, loaded at the first change
+
+
+def energy(self):
+    """Take the saved counters; returns None, or the problem (missing or corrupt: counting starts at 0)."""
+    if self.store is None:
+        return None
+    saved = self.store.load()
+    if saved is None:
+        return "none saved yet (%s)" % self.store.path if self.store.missing else self.store.problem
+    for name in NAMES:
+        value = saved.get(name, 0)
+        if type(value) is not int or value < 0:
+            return "%s: %s is not a counter" % (self.store.path, name)
+    for name in NAMES:
+        setattr(self, name, saved.get(name, 0))
+    return None
+
+
+def lockout_store(self):
+    saved = self.store.load()
+    if saved is None:
+        return "none saved yet (%s)" % self.store.path if self.store.missing else self.store.problem
+    state = saved.get("state")
+    if not isinstance(state, list) or not all(type(value) is int for value in state):
+        return self.store.path + " is corrupt (no list of integers)"
+    try:
+        self.supervisor.load_from(state)
+    except ValueError as error:
+        return "%s: %s" % (self.store.path, error)
+    self.saved_version = self.supervisor.version
+    return None
+
+
+def cfgstore(self):
+    """The saved dict, or None (missing, unreadable or not a JSON object; see `problem`)."""
+    self.problem = None
+    self.missing = False
+    try:
+        with open(self.path) as file:
+            text = file.read()
+    except OSError:
+        self.problem = "no saved configuration at " + self.path
+        self.missing = True
+        return None
+    except ValueError:  # not text (CPython's UnicodeError)
+        self.problem = self.path + " is corrupt (not text)"
+        return None
+    try:
+        values = json.loads(text)
+    except ValueError:
+        self.problem = self.path + " is corrupt (not JSON)"
+        return None
+    if not isinstance(values, dict):
+        self.problem = self.path + " is corrupt (not a JSON object)"
+        return None
+    return values

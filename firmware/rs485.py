@@ -22,20 +22,8 @@ from compat import build
 
 
 class RS485:
-    def __init__(self, uart, de=None, baud=9600, char_bits=10):
-        self._uart = uart
-        self._de = de
-        if de is not None:
-            de.off()
-        # The stream the Modbus master reads, bound once so calls go straight to the UART.
-        self.readinto = uart.readinto
-        self.any = uart.any
-        self._uart_write = uart.write
-        self._uart_flush = uart.flush
-        # One character on the wire in microseconds (start, data, parity, stop bits).
-        self.char_us = char_bits * 1000000 // baud
-        self.frames = 0  # requests sent
-        self.tx_timeouts = 0  # frames whose flush() timed out
+    def __init__(self, *args, **options):
+        build("rs485_init", "rs485", self, args, options)  # boot only: rs485_init.py
 
     def write(self, buf):
         """Send one frame; returns after its last stop bit with DE released (0 if the UART timed out)."""

@@ -32,3 +32,19 @@ def open_bus(bus, baud=9600, parity="N", stop_bits=1):
     de = None if de_pin is None else machine.Pin(de_pin, machine.Pin.OUT, value=0)
     char_bits = 1 + 8 + (0 if parity == "N" else 1) + stop_bits
     return RS485(uart, de, baud, char_bits)
+
+
+def rs485(self, uart, de=None, baud=9600, char_bits=10):
+    self._uart = uart
+    self._de = de
+    if de is not None:
+        de.off()
+    # The stream the Modbus master reads, bound once so calls go straight to the UART.
+    self.readinto = uart.readinto
+    self.any = uart.any
+    self._uart_write = uart.write
+    self._uart_flush = uart.flush
+    # One character on the wire in microseconds (start, data, parity, stop bits).
+    self.char_us = char_bits * 1000000 // baud
+    self.frames = 0  # requests sent
+    self.tx_timeouts = 0  # frames whose flush() timed out

@@ -252,3 +252,22 @@ def fleet(self, count):
     self.output_dw = ints(count)
     self.output_t_ms = ints(count)
     self.output_seq = ints(count)  # reports received; 0 = none yet
+
+
+def failsafe(self, fleet, model):
+    count = fleet.count
+    self.fleet = fleet
+    self.model = model  # the InverterModel: response times and the link's delivery time
+    self.count = count
+    self.failsafe_dw = ints(count)
+    self.phase_spent_dw = ints(3)
+    self.switch_seen = bytearray(count)  # fleet.can_switch_off as the plan knows it
+    self.interval_ms = 0  # the meter's usual sample interval (learned; 0: not yet)
+    self.lead_ms = 0  # how long before the deadline the hold starts (from the last lead())
+    self._spent_dw = 0
+    self._limit_dw = -1
+    self._phase_limit_dw = None
+    self._seq = 0
+    self._held_seq = -1  # the sample the hold started on: held until a newer one arrives
+    self._sample_ms = 0
+    self._slowest_ms = 0  # the longest dead time among the inverters to command (lead())

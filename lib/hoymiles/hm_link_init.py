@@ -4,12 +4,14 @@ They run at boot (and for a new inverter list) only: kept in the class, their by
 gateway runs (the firmware's .mpy files are imported into RAM). Allocates: the buffers and tables are made here.
 """
 
-from compat import ints
+from compat import const, ints
 from hm_answers import RealTime
 from hm_fragments import PAYLOAD_MAX, Fragments
 from hm_frames import MAX_FRAME_LEN, OK, frame_address, prefix, radio_address
 from hm_link import IDLE, POLL_PERIOD_MS
 from hm_models import RADIO_CMT2300A, RADIO_NRF24, is_hms, radio_of
+
+_MAX_INPUTS = const(6)  # of a RealTime (HMT-6T)
 
 
 def hm_link(self, fleet, radio, dtu_serial, clock, max_inverters=4, poll_period_ms=POLL_PERIOD_MS, band=None):
@@ -89,3 +91,23 @@ def add(self, row, serial):
     self.handover[slot] = 1 if self.band is not None else 0
     self.fleet.can_switch_off[row] = 1
     return slot
+
+
+def hm_answers(self):
+    self.inputs = 0
+    self.dc_voltage_dv = ints(_MAX_INPUTS)
+    self.dc_current_ca = ints(_MAX_INPUTS)
+    self.dc_power_dw = ints(_MAX_INPUTS)
+    self.yield_total_wh = ints(_MAX_INPUTS)
+    self.yield_day_wh = ints(_MAX_INPUTS)
+    self.ac_voltage_dv = 0
+    self.frequency_chz = 0
+    self.ac_power_dw = 0
+    self.reactive_dvar = 0
+    self.ac_current_ca = 0
+    self.power_factor_milli = 0
+    self.temperature_ddeg = 0
+    self.events = 0
+    # per phase L1..L3 (three-phase HMT); single-phase models fill L1 only
+    self.phase_voltage_dv = ints(3)
+    self.phase_current_ca = ints(3)

@@ -23,6 +23,7 @@ _MAX_FIELDS = const(16)
 _NOMINAL_V = const(230)
 _VOLTAGE_MIN_V = const(176)  # at _NOMINAL_V; scaled to other nominal voltages
 _VOLTAGE_MAX_V = const(288)
+_RECENT_SIZE = const(16)  # requests a RecentRequests remembers
 
 
 def modbus(self, stream, baud=9600, char_bits=10, timeout_ms=250, retries=1, silence_ms=None, late_ms=None):
@@ -165,3 +166,31 @@ def plausibility(self, max_current_ma, accuracy_pct=1, power_floor_w=10, phases=
     self.power_floor_dw = power_floor_w * 10
     self.reason = OK
     self.phase = 0
+
+
+def reading(self, phases=3):
+    self.phases = phases
+    # False before the first good sample and after bad data: the controller
+    # treats an invalid reading like a missing one (fail-safe).
+    self.valid = False
+    # Counts good power samples; the controller acts when it changes.
+    self.seq = 0
+    # ticks_ms when the power sample arrived.
+    self.t_ms = 0
+    self.power_dw = 0
+    self.phase_power_dw = array("i", (0, 0, 0))
+    self.voltage_dv = array("i", (0, 0, 0))
+    self.current_ma = array("i", (0, 0, 0))
+    self.frequency_chz = 0
+    self.import_wh = 0
+    self.export_wh = 0
+
+
+def modbus_recent(self, size=_RECENT_SIZE):
+    self.size = size
+    self._key = array("i", bytes(4 * size))  # 0: a free slot (keys are never 0: addresses start at 1)
+    self._register = array("i", bytes(4 * size))
+    self._until = array("i", bytes(4 * size))
+    self.key = 0  # the request being started
+    self.register = 0
+    self.slot = 0
