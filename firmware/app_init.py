@@ -1,7 +1,8 @@
-"""App's constructor: a module of its own, loaded to build the app, then dropped (compat.build).
+"""App's constructor and the loads of saved state (energy counters, supervisor state, configuration), loaded to
+run one of them, then dropped (compat.build).
 
-It runs at boot (and for a new inverter list) only, so its bytecode need not stay in RAM while the gateway runs
-(the firmware's .mpy files are imported into RAM). Allocates: it builds every part (wiring.py).
+They run at boot (a configuration also at the REPL) only, so their bytecode need not stay in RAM while the gateway
+runs (the firmware's .mpy files are imported into RAM). Allocates: the constructor builds every part (wiring.py).
 """
 
 import json

@@ -25,6 +25,8 @@ class ConfigStore:
         self.missing = False  # the last load() found no file at all (a first boot), rather than a bad one
 
     def load(self):
+        """The saved dict, or None (missing, unreadable or not a JSON object; see `problem`). At boot and at the
+        REPL only: the code is in app_init.py."""
         return build("app_init", "cfgstore", self, (), {})  # boot only: app_init.py
 
     def save(self, values):

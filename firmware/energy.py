@@ -44,6 +44,7 @@ class EnergyCounters:
         self.saves = 0
 
     def load(self):
+        """Take the saved counters; returns None, or the problem (missing or corrupt: counting starts at 0)."""
         return build("app_init", "energy", self, (), {})  # boot only: app_init.py
 
     def update(self, now_ms, reading, pv_dw=None, plausible=True):

@@ -25,6 +25,7 @@ class LockoutStore:
         self.saves = 0
 
     def load(self):
+        """At boot: the saved state into the supervisor; returns None, or why it starts fresh."""
         return build("app_init", "lockout_store", self, (), {})  # boot only: app_init.py
 
     def save_if_changed(self):

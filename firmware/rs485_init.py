@@ -1,5 +1,6 @@
-"""rs485.open_bus: in a module of its own, loaded to open the bus at boot, then dropped (compat.build), so its
-bytecode need not stay in RAM while the gateway runs (the firmware's .mpy files are imported into RAM)."""
+"""rs485.open_bus and RS485's constructor: in a module of their own, loaded to open the bus at boot, then dropped
+(compat.build), so their bytecode need not stay in RAM while the gateway runs (the firmware's .mpy files are
+imported into RAM)."""
 
 import machine
 from rs485 import RS485

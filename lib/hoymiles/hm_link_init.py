@@ -1,7 +1,7 @@
-"""HoymilesLink's constructor and `add`, loaded to build a link and then dropped (compat.build).
+"""HoymilesLink's constructor and `add`, and RealTime's (hm_answers): loaded to build a link, then dropped.
 
-They run at boot (and for a new inverter list) only: kept in the class, their bytecode would stay in RAM while the
-gateway runs (the firmware's .mpy files are imported into RAM). Allocates: the buffers and tables are made here.
+They run at boot (and for a new inverter list) only (compat.build): kept in the classes, their bytecode would stay in
+RAM while the gateway runs (the firmware's .mpy files are imported into RAM). Allocates: buffers and tables.
 """
 
 from compat import const, ints
