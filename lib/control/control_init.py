@@ -12,7 +12,6 @@ import plausibility
 from compat import const, ints
 from controller import GRID, LOAD, MODE_STARTING, NO_LIMIT
 from failsafe import FailsafePlan
-from guard import FAILSAFE_METER, max_current_ma
 from inverter_model import DONE, NONE, RAMP_MIN_DW_PER_S, InverterModel
 from reading import Reading
 from supervisor import NO_EVENT, STATE_HEAD, TRIP_NONE
@@ -212,6 +211,8 @@ def load_from(self, state):
 def guard(self, reading, model, ring, controller, supervisor=None, failsafe_ms=3000, phases=3,
              nominal_voltage_v=230):
     """phases: the grid's (1, 2 for split phase, 3); nominal_voltage_v: its phase-to-neutral voltage."""
+    from guard import FAILSAFE_METER, max_current_ma  # here: a Fleet or a Controller is built without the meters
+
     self.reading = reading
     self.model = model
     self.ring = ring
