@@ -8,9 +8,9 @@ runs (the firmware's .mpy files are imported into RAM). Allocates: the construct
 import json
 import sys
 
-import control_loop
 import meters
 from compat import ticks_ms
+from control_loop import TIMER_ID, ControlLoop
 from energy import NAMES
 from service_jobs import Jobs, UtcClock
 from service_loop import ServiceLoop
@@ -43,7 +43,7 @@ def app(self, board, settings, make_links=None, clock=ticks_ms, data_dir=None):
     self.meter_status = meters.IDLE
     self._done = 0  # Modbus transactions finished (any outcome)
     self._done_ms = self.boot_ms
-    self.loop = control_loop.ControlLoop(self.step, settings["control_period_ms"], settings["watchdog_ms"],
+    self.loop = ControlLoop(self.step, settings["control_period_ms"], settings["watchdog_ms"],
                                          on_stop=self._stopped_by_faults, clock=clock)
     self.safe_loop = None
     self.jobs = jobs = Jobs(self)
@@ -105,3 +105,35 @@ def cfgstore(self):
         self.problem = self.path + " is corrupt (not a JSON object)"
         return None
     return values
+
+
+def ticker(self, period_ms, timer_id):
+    if timer_id == 0:
+        raise ValueError("timer 0 is taken by UART RXIDLE interrupts on MicroPython 1.24..1.28")
+    self.period_ms = period_ms
+    self.timer_id = timer_id
+    self._tick_ref = self._tick  # bound once: taking a bound method allocates
+    self._irq_ref = self._irq
+    self._timer = None
+    self.pending = False
+    self.running = False
+    self.ticks = 0
+    self.overruns = 0  # timer periods that found the previous tick still waiting
+
+
+def control_loop(
+    self, step, period_ms=250, watchdog_ms=10000, timer_id=TIMER_ID, max_faults=20, on_stop=None, clock=ticks_ms
+):
+    ticker(self, period_ms, timer_id)  # Ticker's part
+    self._step = step
+    self._clock = clock  # ticks_ms, or a simulated clock on the host board
+    self.watchdog_ms = watchdog_ms
+    self.max_faults = max_faults
+    self._on_stop = on_stop
+    self._wdt = None
+    self.feeds = 0
+    self.faults = 0
+    self.faults_in_row = 0
+    self.stepping = False  # still True at the next tick: the step raised
+    self.tick_us = 0  # duration of the last tick
+    self.max_tick_us = 0
