@@ -1,5 +1,5 @@
-"""App's constructor and the loads of saved state (energy counters, supervisor state, configuration), loaded to
-run one of them, then dropped (compat.build).
+"""App's constructor, the tickers' (Ticker, ControlLoop) and the loads of saved state (energy counters, supervisor
+state, configuration): loaded to run one of them, then dropped (compat.build).
 
 They run at boot (a configuration also at the REPL) only, so their bytecode need not stay in RAM while the gateway
 runs (the firmware's .mpy files are imported into RAM). Allocates: the constructor builds every part (wiring.py).
