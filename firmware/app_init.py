@@ -8,15 +8,19 @@ runs (the firmware's .mpy files are imported into RAM). Allocates: the construct
 import json
 import sys
 
-import meters
 from compat import ticks_ms
-from control_loop import TIMER_ID, ControlLoop
 from energy import NAMES
-from service_jobs import Jobs, UtcClock
-from service_loop import ServiceLoop
+
+# The App's parts are imported inside app(), the control loop's timer inside control_loop(): loading the saved
+# state (cfgstore, energy, lockout_store) needs neither, nor `machine` (cfg on the host, the page's test server).
 
 
 def app(self, board, settings, make_links=None, clock=ticks_ms, data_dir=None):
+    import meters
+    from control_loop import ControlLoop
+    from service_jobs import Jobs, UtcClock
+    from service_loop import ServiceLoop
+
     self.settings = settings
     self.clock_ms = clock
     self.boot_ms = clock()
@@ -122,9 +126,11 @@ def ticker(self, period_ms, timer_id):
 
 
 def control_loop(
-    self, step, period_ms=250, watchdog_ms=10000, timer_id=TIMER_ID, max_faults=20, on_stop=None, clock=ticks_ms
+    self, step, period_ms=250, watchdog_ms=10000, timer_id=None, max_faults=20, on_stop=None, clock=ticks_ms
 ):
-    ticker(self, period_ms, timer_id)  # Ticker's part
+    from control_loop import TIMER_ID
+
+    ticker(self, period_ms, TIMER_ID if timer_id is None else timer_id)  # Ticker's part
     self._step = step
     self._clock = clock  # ticks_ms, or a simulated clock on the host board
     self.watchdog_ms = watchdog_ms
