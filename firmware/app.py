@@ -37,9 +37,7 @@ import sys
 import control_loop
 import events
 import meters
-from compat import const, ticks_diff, ticks_ms
-from service_jobs import Jobs, UtcClock
-from service_loop import ServiceLoop
+from compat import build, const, ticks_diff, ticks_ms
 
 BOARD_PATH = "/board.json"
 _STALL_MS = const(5000)  # no Modbus transaction finished for this long: no progress
@@ -58,44 +56,12 @@ class App:
     data_dir: where the event log, the supervisor state and the energy counters live ("" on the device: the
     root of its file system); None keeps them in RAM only (tests)."""
 
-    def __init__(self, board, settings, make_links=None, clock=ticks_ms, data_dir=None):
-        self.settings = settings
-        self.clock_ms = clock
-        self.boot_ms = clock()
-        self.utc = UtcClock(clock)
-        import cfg  # loaded at boot (main() drops it after) and at the REPL
-
-        self.phases = cfg.grid_phases(settings["grid"])  # before wiring: the schema comes and goes first
-        import wiring
-
-        wiring.build(self, board, settings, make_links, data_dir)
-        del wiring
-        self.board = board
-        self.make_links = make_links  # a new inverter list makes its links again (relist.py)
-        if self.supervisor is not None:
-            self.supervisor.inverters = self.fleet.count  # none: nothing a trip could hold back
-        self.led = None
-        if board.get("status_led"):
-            import status_led
-
-            self.led = status_led.build(board["status_led"], self.guard, self.supervisor)
-        for name in ("wiring", "cfg_schema"):  # not needed after boot: free their bytecode
-            sys.modules.pop(name, None)
-        self.data_dir = data_dir
-        self.meter_status = meters.IDLE
-        self._done = 0  # Modbus transactions finished (any outcome)
-        self._done_ms = self.boot_ms
-        self.loop = control_loop.ControlLoop(self.step, settings["control_period_ms"], settings["watchdog_ms"],
-                                             on_stop=self._stopped_by_faults, clock=clock)
-        self.safe_loop = None
-        self.jobs = jobs = Jobs(self)
-        self.service = ServiceLoop((jobs.network, jobs.drain_events, jobs.persist), clock=clock)
-        self.changes = None  # changes.Changes, loaded at the first change
+    def __init__(self, *args, **options):
+        build("app_init", "app", self, args, options)  # boot only: app_init.py
 
     # The tick is split into small methods: MicroPython keeps a frame on the C
     # stack only while its locals and value stack fit 11 words, else every call
     # allocates it on the heap.
-
     def step(self, now_ms):
         """One tick: returns True when the bus made progress (the watchdog is fed only then)."""
         self._poll_meter(now_ms)

@@ -14,6 +14,8 @@ warning. Runs at boot and from the REPL only; it allocates freely.
 import json
 import os
 
+from compat import build
+
 
 class ConfigStore:
     def __init__(self, path):
@@ -23,28 +25,9 @@ class ConfigStore:
         self.missing = False  # the last load() found no file at all (a first boot), rather than a bad one
 
     def load(self):
-        """The saved dict, or None (missing, unreadable or not a JSON object; see `problem`)."""
-        self.problem = None
-        self.missing = False
-        try:
-            with open(self.path) as file:
-                text = file.read()
-        except OSError:
-            self.problem = "no saved configuration at " + self.path
-            self.missing = True
-            return None
-        except ValueError:  # not text (CPython's UnicodeError)
-            self.problem = self.path + " is corrupt (not text)"
-            return None
-        try:
-            values = json.loads(text)
-        except ValueError:
-            self.problem = self.path + " is corrupt (not JSON)"
-            return None
-        if not isinstance(values, dict):
-            self.problem = self.path + " is corrupt (not a JSON object)"
-            return None
-        return values
+        """The saved dict, or None (missing, unreadable or not a JSON object; see `problem`). At boot and at the
+        REPL only: the code is in app_init.py."""
+        return build("app_init", "cfgstore", self, (), {})  # boot only: app_init.py
 
     def save(self, values):
         text = json.dumps(values)

@@ -19,7 +19,7 @@ Allocation per tick: none (bound methods made once, counters are small ints).
 """
 
 import machine
-from compat import const, ticks_diff, ticks_ms, ticks_us
+from compat import build, const, ticks_diff, ticks_us
 from ticker import COUNT_MASK, Ticker
 
 MAINTENANCE_WDT_MS = const(3600000)
@@ -27,22 +27,8 @@ TIMER_ID = const(1)
 
 
 class ControlLoop(Ticker):
-    def __init__(
-        self, step, period_ms=250, watchdog_ms=10000, timer_id=TIMER_ID, max_faults=20, on_stop=None, clock=ticks_ms
-    ):
-        super().__init__(period_ms, timer_id)
-        self._step = step
-        self._clock = clock  # ticks_ms, or a simulated clock on the host board
-        self.watchdog_ms = watchdog_ms
-        self.max_faults = max_faults
-        self._on_stop = on_stop
-        self._wdt = None
-        self.feeds = 0
-        self.faults = 0
-        self.faults_in_row = 0
-        self.stepping = False  # still True at the next tick: the step raised
-        self.tick_us = 0  # duration of the last tick
-        self.max_tick_us = 0
+    def __init__(self, *args, **options):
+        build("app_init", "control_loop", self, args, options)  # boot only: app_init.py
 
     def start(self):
         # Tells boot.py, after a soft reset, that a watchdog may still be armed.

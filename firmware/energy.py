@@ -21,7 +21,7 @@ power-loss-safe save; a power cut loses at most that much counting.
 Runs outside the control tick: it allocates (Python ints of dW*ms, the save).
 """
 
-from compat import ticks_diff
+from compat import build, ticks_diff
 
 NAMES = ("import_wh", "export_wh", "pv_wh")
 _DW_MS_PER_WH = 36000000  # 10 dW x 3 600 000 ms
@@ -45,18 +45,7 @@ class EnergyCounters:
 
     def load(self):
         """Take the saved counters; returns None, or the problem (missing or corrupt: counting starts at 0)."""
-        if self.store is None:
-            return None
-        saved = self.store.load()
-        if saved is None:
-            return "none saved yet (%s)" % self.store.path if self.store.missing else self.store.problem
-        for name in NAMES:
-            value = saved.get(name, 0)
-            if type(value) is not int or value < 0:
-                return "%s: %s is not a counter" % (self.store.path, name)
-        for name in NAMES:
-            setattr(self, name, saved.get(name, 0))
-        return None
+        return build("app_init", "energy", self, (), {})  # boot only: app_init.py
 
     def update(self, now_ms, reading, pv_dw=None, plausible=True):
         if reading.valid and reading.seq != self._seq:

@@ -14,6 +14,8 @@ gives a fresh state, and `load` says why so the firmware can log it.
 Runs outside the control tick (allocates; a flash write takes milliseconds).
 """
 
+from compat import build
+
 
 class LockoutStore:
     def __init__(self, supervisor, store):
@@ -23,18 +25,8 @@ class LockoutStore:
         self.saves = 0
 
     def load(self):
-        saved = self.store.load()
-        if saved is None:
-            return "none saved yet (%s)" % self.store.path if self.store.missing else self.store.problem
-        state = saved.get("state")
-        if not isinstance(state, list) or not all(type(value) is int for value in state):
-            return self.store.path + " is corrupt (no list of integers)"
-        try:
-            self.supervisor.load_from(state)
-        except ValueError as error:
-            return "%s: %s" % (self.store.path, error)
-        self.saved_version = self.supervisor.version
-        return None
+        """At boot: the saved state into the supervisor; returns None, or why it starts fresh."""
+        return build("app_init", "lockout_store", self, (), {})  # boot only: app_init.py
 
     def save_if_changed(self):
         if self.supervisor.version != self.saved_version:

@@ -18,13 +18,14 @@ inverter link relies on (hm_air; firmware/cmt2300a.py offers the same):
     recv_into(buf, now_ms)              length of the frame copied into buf, or 0
 
 Timing: each call is a few SPI transactions of 1 to 33 bytes (tens of us at
-8 MHz); nothing sleeps. The chip stays powered up (standby), so switching
+8 MHz; a payload's bytes go in power-of-two chunks, at most six SPI calls);
+nothing sleeps. The chip stays powered up (standby), so switching
 between TX and RX costs only its 130 us settling. With the IRQ pin wired,
 `recv_into` skips the SPI status read while the pin is high (no event).
 Call `recv_into` at least every 4 ms while an answer is expected, or hopping
 slows down and fragments on other channels are missed.
 
-Allocation: buffers and their memoryview slices are made once in __init__;
+Allocation: buffers and their six memoryview chunks are made once in __init__;
 every method after that allocates nothing.
 """
 
@@ -90,6 +91,7 @@ _RETRIES = const(0x3F)  # _SETUP_RETR: ARD = 3 (1000 us), ARC = 15
 # Listening starts 3 channels after the transmit channel (ahoy's heuristic; it
 # matches a logged HM answer to channel 3 arriving on 61), then sweeps on.
 _RX_OFFSET = const(3)
+_CHUNKS = const(6)  # power-of-two chunks of a transfer: 1 .. PAYLOAD_MAX bytes
 
 
 class RadioError(Exception):
@@ -106,7 +108,7 @@ class NRF24:
         self._status = bytearray(1)
         self._buf = bytearray(PAYLOAD_MAX)
         view = memoryview(self._buf)
-        self._views = [view[:n] for n in range(PAYLOAD_MAX + 1)]
+        self._views = [view[: 1 << k] for k in range(_CHUNKS)]  # 1, 2, 4 ... 32 bytes (see _transfer)
         self._tx_index = 0
         self._rx_index = 0
         self._hop_t_ms = 0
@@ -151,10 +153,7 @@ class NRF24:
         self._command(_FLUSH_TX)
         self._command(_FLUSH_RX)  # whatever is still queued cannot answer this request
         self._write_reg(_STATUS, RX_DR | TX_DS | _MAX_RT)
-        data = self._buf
-        for i in range(length):
-            data[i] = buf[i]
-        self._transfer(_W_TX_PAYLOAD, length, True)
+        self._transfer(_W_TX_PAYLOAD, buf, length, True)
         self._sending = True
         self._ce(1)
 
@@ -203,16 +202,13 @@ class NRF24:
     # --- internals -------------------------------------------------------------------
 
     def _read_payload(self, buf):
-        self._transfer(R_RX_PL_WID, 1, False)
+        self._transfer(R_RX_PL_WID, self._buf, 1, False)
         length = self._buf[0]
         if length == 0 or length > PAYLOAD_MAX:
             self._command(_FLUSH_RX)  # the datasheet's answer to a corrupt width
             self._write_reg(_STATUS, RX_DR)
             return 0
-        self._transfer(_R_RX_PAYLOAD, length, False)
-        data = self._buf
-        for i in range(length):
-            buf[i] = data[i]
+        self._transfer(_R_RX_PAYLOAD, buf, length, False)
         self._write_reg(_STATUS, RX_DR)
         return length
 
@@ -237,27 +233,45 @@ class NRF24:
         self._csn(1)
         return self._status[0]
 
-    def _transfer(self, command, length, write):
-        """Command followed by `length` data bytes from (write) or into self._buf; returns _STATUS."""
+    def _transfer(self, command, data, length, write):
+        """Command followed by `length` bytes of `data` out (write) or into `data`; returns _STATUS."""
         self._csn(0)
         self._spi.readinto(self._status, command)
-        if write:
-            self._spi.write(self._views[length])
-        else:
-            self._spi.readinto(self._views[length], _NOP)
+        self._stream(data, length, write)
         self._csn(1)
         return self._status[0]
 
+    def _stream(self, data, length, write):
+        """The data bytes pass through the head of self._buf in chunks of 32, 16 ... 1 bytes (one per bit of
+        `length`, within the one transaction), so six prebuilt views serve every length (one view per
+        length cost ~0.6 kB of RAM). The chunk of 2**k bytes starts where the larger ones end."""
+        k = _CHUNKS - 1
+        while k >= 0:
+            if length >> k & 1:
+                if write:
+                    self._chunk_out(data, length >> k + 1 << k + 1, k)
+                else:
+                    self._chunk_in(data, length >> k + 1 << k + 1, k)
+            k -= 1
+
+    # (two functions, not one with a direction flag: the flag's local would take the frame past 11 words)
+    def _chunk_out(self, data, offset, k):
+        for i in range(offset, offset + (1 << k)):
+            self._buf[i - offset] = data[i]
+        self._spi.write(self._views[k])
+
+    def _chunk_in(self, data, offset, k):
+        self._spi.readinto(self._views[k], _NOP)
+        for i in range(offset, offset + (1 << k)):
+            data[i] = self._buf[i - offset]
+
     def _read_reg(self, reg):
-        self._transfer(_R_REGISTER | reg, 1, False)
+        self._transfer(_R_REGISTER | reg, self._buf, 1, False)
         return self._buf[0]
 
     def _write_reg(self, reg, value):
         self._buf[0] = value
-        self._transfer(_W_REGISTER | reg, 1, True)
+        self._transfer(_W_REGISTER | reg, self._buf, 1, True)
 
     def _write_addr(self, reg, address):
-        data = self._buf
-        for i in range(_ADDRESS_LEN):
-            data[i] = address[i]
-        self._transfer(_W_REGISTER | reg, _ADDRESS_LEN, True)
+        self._transfer(_W_REGISTER | reg, address, _ADDRESS_LEN, True)

@@ -18,26 +18,12 @@ Timing: `write()` blocks for the frame's time on the wire (8-byte request:
 (timeout=0). Allocation: none after construction.
 """
 
-import machine
-
-PARITIES = {"N": None, "E": 0, "O": 1}  # machine.UART's parity argument: 0 even, 1 odd
+from compat import build
 
 
 class RS485:
-    def __init__(self, uart, de=None, baud=9600, char_bits=10):
-        self._uart = uart
-        self._de = de
-        if de is not None:
-            de.off()
-        # The stream the Modbus master reads, bound once so calls go straight to the UART.
-        self.readinto = uart.readinto
-        self.any = uart.any
-        self._uart_write = uart.write
-        self._uart_flush = uart.flush
-        # One character on the wire in microseconds (start, data, parity, stop bits).
-        self.char_us = char_bits * 1000000 // baud
-        self.frames = 0  # requests sent
-        self.tx_timeouts = 0  # frames whose flush() timed out
+    def __init__(self, *args, **options):
+        build("rs485_init", "rs485", self, args, options)  # boot only: rs485_init.py
 
     def write(self, buf):
         """Send one frame; returns after its last stop bit with DE released (0 if the UART timed out)."""
@@ -63,28 +49,6 @@ class RS485:
         return len(buf)
 
 
-def open_bus(bus, baud=9600, parity="N", stop_bits=1):
-    """The RS485 bus described by a board file's "meter_bus" entry, in 8 data bits.
-
-    "meter_bus": {"uart": id, "tx": pin, "rx": pin, "de": pin or null, "enable_pins": [[pin, level], ...]}
-    """
-    if parity not in PARITIES:
-        raise ValueError("parity must be N, E or O")
-    uart = machine.UART(
-        bus["uart"],
-        baudrate=baud,
-        bits=8,
-        parity=PARITIES[parity],
-        stop=stop_bits,
-        tx=bus["tx"],
-        rx=bus["rx"],
-        timeout=0,
-        timeout_char=0,
-    )
-    # Boards whose transceiver needs power or enable pins held (e.g. LilyGO T-CAN485).
-    for pin, level in bus.get("enable_pins", ()):
-        machine.Pin(pin, machine.Pin.OUT, value=level)
-    de_pin = bus.get("de")
-    de = None if de_pin is None else machine.Pin(de_pin, machine.Pin.OUT, value=0)
-    char_bits = 1 + 8 + (0 if parity == "N" else 1) + stop_bits
-    return RS485(uart, de, baud, char_bits)
+def open_bus(bus, *args, **options):
+    """The RS485 bus described by a board file's "meter_bus" entry (rs485_init.py: boot only)."""
+    return build("rs485_init", "open_bus", bus, args, options)

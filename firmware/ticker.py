@@ -16,24 +16,14 @@ ints after 8.5 years at 4 Hz, or 50 days at 250 Hz, and allocate from then on).
 """
 
 import machine
-from compat import const, micropython
+from compat import build, const, micropython
 
 COUNT_MASK = const(0x3FFFFFFF)
 
 
 class Ticker:
     def __init__(self, period_ms, timer_id):
-        if timer_id == 0:
-            raise ValueError("timer 0 is taken by UART RXIDLE interrupts on MicroPython 1.24..1.28")
-        self.period_ms = period_ms
-        self.timer_id = timer_id
-        self._tick_ref = self._tick  # bound once: taking a bound method allocates
-        self._irq_ref = self._irq
-        self._timer = None
-        self.pending = False
-        self.running = False
-        self.ticks = 0
-        self.overruns = 0  # timer periods that found the previous tick still waiting
+        build("app_init", "ticker", self, (period_ms, timer_id), {})  # boot only: app_init.py
 
     def start(self):
         self._timer = machine.Timer(self.timer_id)

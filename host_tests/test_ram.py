@@ -52,29 +52,8 @@ def _fits(binary, config, deploy):
     assert figures["free_after_boot_kb"] >= MIN_FREE_AFTER_BOOT_KB, _report(figures, result, notes)
 
 
-# Not reached yet: `make ram` finds that `core` with .mpy files in RAM completes at 112 kB, with 16.9 kB free
-# after boot (95.1 kB live; `tools/ram.py --breakdown` says where it goes). The 24 kB stay here as a strict
-# xfail, so it turns red (and becomes a plain test) the day they hold; the test after it keeps today's figures
-# from getting worse. Both read one run.
-CORE_MPY_FREE_TODAY_KB = 16  # today's 16.9 kB free after boot at 112 kB, less under 1 kB of margin
-
-
-@pytest.fixture(scope="module")
-def core_mpy(mp32):
-    return ram.measure(mp32[0], HEAP_KB, "core", "mpy")
-
-
-@pytest.mark.xfail(strict=True, reason="core with .mpy in RAM has 16.9 kB free after boot at 112 kB today, not 24")
-def test_core_with_mpy_files_in_ram_fits_a_wroom_with_a_stock_image(core_mpy):
-    figures = core_mpy[0]
-    assert figures["completed"], _report(*core_mpy)
-    assert figures["free_after_boot_kb"] >= MIN_FREE_AFTER_BOOT_KB, _report(*core_mpy)
-
-
-def test_core_with_mpy_files_in_ram_completes_at_112_kb_and_does_not_grow(core_mpy):
-    figures = core_mpy[0]
-    assert figures["completed"], _report(*core_mpy)
-    assert figures["free_after_boot_kb"] >= CORE_MPY_FREE_TODAY_KB, _report(*core_mpy)
+def test_core_with_mpy_files_in_ram_fits_a_wroom_with_a_stock_image(mp32):
+    _fits(mp32[0], "core", "mpy")
 
 
 def test_every_feature_frozen_into_the_image_fits_a_wroom(mp32):

@@ -116,9 +116,9 @@ def test_dpl_sends_a_failed_command_again_at_the_next_dtu_poll():
 
 
 def test_dpl_tuned_aims_inside_the_limit_by_our_margin():
-    from controller import Controller
+    import control_init  # the Controller's constructor (and its defaults) lives there
 
-    margin_w = inspect.signature(Controller).parameters["margin_w"].default
+    margin_w = inspect.signature(control_init.controller).parameters["margin_w"].default
     s = site(export_limit_w=100.0)
     dpl = peers.DplTuned(s)
     assert dpl.target_consumption_w == -100.0 + margin_w == -88.0 and peers.Dpl(s).target_consumption_w == -100.0

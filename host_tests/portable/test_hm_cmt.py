@@ -147,7 +147,7 @@ def test_boot_frequency_hand_over_then_live_data_on_the_working_frequency():
     assert inverter.frequency_khz == 865000
     assert all(khz == 865000 for _, khz, frame in world.chip.sent if frame[0] != 0x56)
     assert world.link.rated_w[0] == 800 and world.fleet.output_dw[0] == 6000
-    data = world.link.data[0]
+    data = world.link.data
     assert data.inputs == 2 and data.dc_voltage_dv[1] == 335 and data.ac_voltage_dv == 2305
     assert data.frequency_chz == 4998 and data.temperature_ddeg == 364
 
@@ -180,7 +180,7 @@ def test_hms_limits_are_non_persistent_and_the_persistent_one_uses_the_hms_code(
 def test_hmt_reports_three_phases_and_keeps_the_hm_codes():
     world = World(serials=(HMT,))
     world.run_until(lambda: world.fleet.output_seq[0] > 0, 4000)
-    data = world.link.data[0]
+    data = world.link.data
     assert world.link.family[0] == hm_models.FAMILY_HMT_6T and world.link.rated_w[0] == 2250
     assert data.inputs == 6 and data.ac_power_dw == 6000
     assert list(data.phase_voltage_dv) == [2301, 2302, 2303]

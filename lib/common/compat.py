@@ -33,6 +33,7 @@ except ImportError:  # CPython
     micropython.schedule = _schedule
     sys.modules["micropython"] = micropython
 
+import sys
 import time
 from array import array
 
@@ -82,3 +83,13 @@ def ints(count, value=0):
         for index in range(count):
             values[index] = value
     return values
+
+
+def build(module, name, obj, args, options):
+    """`module.name(obj, *args, **options)`, then `module` is dropped again: a class whose constructor (or other
+    boot-only code) is big keeps it in such a module (control_init.py, meter_init.py ...), which runs at boot
+    (and for a new inverter list) and is then freed, instead of staying in RAM as bytecode while the gateway
+    runs. Allocates."""
+    result = getattr(__import__(module), name)(obj, *args, **options)
+    sys.modules.pop(module, None)
+    return result

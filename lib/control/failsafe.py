@@ -19,7 +19,7 @@ Device notes: allocation-free like the step (small functions, totals in
 attributes and arrays preallocated here).
 """
 
-from compat import const, ints, ticks_diff
+from compat import build, const, ticks_diff
 
 _HUGE_DW = const(0x3FFFFFFF)  # an unreachable cap (no limit), within the small-int range
 _OVERDUE_GRACE_MS = const(100)  # a sample this late after the usual interval is overdue
@@ -39,23 +39,8 @@ def room(spent_dw, limit_dw):
 class FailsafePlan:
     """The fail-safe limits of `fleet` (`failsafe_dw`) and when to start holding them."""
 
-    def __init__(self, fleet, model):
-        count = fleet.count
-        self.fleet = fleet
-        self.model = model  # the InverterModel: response times and the link's delivery time
-        self.count = count
-        self.failsafe_dw = ints(count)
-        self.phase_spent_dw = ints(3)
-        self.switch_seen = bytearray(count)  # fleet.can_switch_off as the plan knows it
-        self.interval_ms = 0  # the meter's usual sample interval (learned; 0: not yet)
-        self.lead_ms = 0  # how long before the deadline the hold starts (from the last lead())
-        self._spent_dw = 0
-        self._limit_dw = -1
-        self._phase_limit_dw = None
-        self._seq = 0
-        self._held_seq = -1  # the sample the hold started on: held until a newer one arrives
-        self._sample_ms = 0
-        self._slowest_ms = 0  # the longest dead time among the inverters to command (lead())
+    def __init__(self, *args, **options):
+        build("control_init", "failsafe", self, args, options)  # boot only: control_init.py
 
     # -- the plan -------------------------------------------------------------------------------
 

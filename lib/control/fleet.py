@@ -17,7 +17,7 @@ Everything lives in preallocated arrays: reading and writing them allocates
 nothing, and each method is a few small-int operations.
 """
 
-from compat import const, ints
+from compat import build, const
 
 _CMD_IDLE = const(0)
 CMD_QUEUED = const(1)
@@ -39,21 +39,8 @@ def min_limit_dw(rated_dw, inputs, min_dw=0):
 
 
 class Fleet:
-    def __init__(self, count):
-        self.count = count
-        self.rated_dw = ints(count)
-        self.min_dw = ints(count)
-        self.phase = bytearray(count)  # 0, 1, 2 = L1, L2, L3
-        self.inputs = bytearray(count)
-        self.can_switch_off = bytearray(count)
-        self.target_dw = ints(count)
-        self.rank = bytearray(count)  # of the queued command: higher goes first
-        self.cmd_state = bytearray(count)
-        self.cmd_t_ms = ints(count)
-        self.output_dw = ints(count)
-        self.output_t_ms = ints(count)
-        self.output_seq = ints(count)  # reports received; 0 = none yet
-
+    def __init__(self, *args, **options):
+        build("control_init", "fleet", self, args, options)  # boot only: control_init.py
     def add(self, index, rated_w, phase=0, inputs=1, min_w=0):
         """Describe inverter `index`; its minimum is raised to what it accepts."""
         if not 0 <= phase <= 2:

@@ -11,7 +11,7 @@ The meter driver alone writes `Reading.valid`. What the guard finds reaches the
 controller through one explicit input, `controller.hold_failsafe(reason)`:
 FAILSAFE_IMPLAUSIBLE while the meter sends values a healthy meter cannot,
 FAILSAFE_TRIP while the supervisor's lockout holds, 0 otherwise. The
-controller's own reason, a missing or stale reading, is _FAILSAFE_METER.
+controller's own reason, a missing or stale reading, is FAILSAFE_METER.
 `failsafe_reason` says, after every tick, why the controller is not
 regulating (an index into FAILSAFE_REASONS; 0 while it regulates; the
 meter's reason also while it starts, before the first sample).
@@ -44,16 +44,14 @@ read; nothing allocates after the meter's start-up. Every method keeps its
 frame within MicroPython's 11-word on-stack limit.
 """
 
-from array import array
 
 import events
 import meters
 import plausibility
-from compat import const, ticks_diff
-from controller import MODE_FAILSAFE, MODE_REGULATING, MODE_STARTING
-from reading import Reading
+from compat import build, const, ticks_diff
+from controller import MODE_FAILSAFE, MODE_REGULATING
 
-_FAILSAFE_METER = const(1)  # no valid meter data younger than failsafe_ms (the controller's own reason)
+FAILSAFE_METER = const(1)  # no valid meter data younger than failsafe_ms (the controller's own reason)
 FAILSAFE_IMPLAUSIBLE = const(2)  # the meter sends values a healthy meter cannot
 FAILSAFE_TRIP = const(3)  # the supervisor tripped: lockout
 # The one name table of the fail-safe reasons (status, page, telemetry, event log).
@@ -71,34 +69,8 @@ def max_current_ma(model, ct_ratio=1):
 
 
 class Guard:
-    def __init__(self, reading, model, ring, controller, supervisor=None, failsafe_ms=3000, phases=3,
-                 nominal_voltage_v=230):
-        """phases: the grid's (1, 2 for split phase, 3); nominal_voltage_v: its phase-to-neutral voltage."""
-        self.reading = reading
-        self.model = model
-        self.ring = ring
-        self.controller = controller
-        self.supervisor = supervisor
-        self.failsafe_ms = failsafe_ms
-        self.plausibility = plausibility.Plausibility(
-            max_current_ma(model), phases=phases, nominal_voltage_v=nominal_voltage_v
-        )
-        self.blind = Reading()  # never valid: what the supervisor sees during an implausible episode
-        # Plausibility's view: the reading's own voltage and current arrays, the bracketing powers.
-        check = Reading(reading.phases)
-        check.voltage_dv = reading.voltage_dv
-        check.current_ma = reading.current_ma
-        self._check = check
-        self._before_dw = array("i", (0, 0, 0))
-        self._ui_read = False  # voltages and currents arrived; check at the next power sample
-        self.implausible = False
-        self.implausible_episodes = 0
-        self.checks = 0
-        self.meter_losses = 0
-        self._meter_state = _NEVER
-        self._mode = MODE_STARTING
-        self.failsafe_reason = _FAILSAFE_METER  # why not regulating (FAILSAFE_REASONS), 0 while regulating
-
+    def __init__(self, *args, **options):
+        build("control_init", "guard", self, args, options)  # boot only: control_init.py
     # --- in the tick -----------------------------------------------------------------------
 
     def meter_step(self, meter, now_ms):
@@ -129,7 +101,7 @@ class Guard:
         """Set failsafe_reason; push FAILSAFE_ENTERED (with the reason) and FAILSAFE_LEFT on the mode edges."""
         controller = self.controller
         mode = controller.mode
-        self.failsafe_reason = 0 if mode == MODE_REGULATING else controller.hold_reason or _FAILSAFE_METER
+        self.failsafe_reason = 0 if mode == MODE_REGULATING else controller.hold_reason or FAILSAFE_METER
         if mode == self._mode:
             return
         if mode == MODE_FAILSAFE:

@@ -24,7 +24,7 @@ operations on them, allocation-free, with frames small enough to stay on the
 C stack (see the note in controller.py).
 """
 
-from compat import const, ints, ticks_add, ticks_diff
+from compat import build, const, ticks_add, ticks_diff
 from fleet import CMD_ACKED, CMD_FAILED
 
 # What the controller believes about the newest command of an inverter.
@@ -38,7 +38,7 @@ _DEAD_STEP_MS = const(1000)  # how much a late response lengthens the learned de
 _DEAD_MIN_MS = const(1000)  # the shortest dead time learned (a cloud can mimic a fast response)
 _SERVICE_CREEP_MS = const(100)  # how fast the measured delivery time may grow per command
 _RETRY_DOUBLINGS = const(6)  # a failed command is retried at most 64 x min_interval_ms apart
-_RAMP_MIN_DW_PER_S = const(50)  # 5 W/s: the slowest ramp learned
+RAMP_MIN_DW_PER_S = const(50)  # 5 W/s: the slowest ramp learned
 
 
 class InverterModel:
@@ -53,45 +53,8 @@ class InverterModel:
     keep_ms: how long after it acted a command still matters to a sample.
     """
 
-    def __init__(self, fleet, response_ms, max_response_ms, ramp_w_per_s, min_interval_ms, headroom_pct,
-                 headroom_w, tolerance_pct, tolerance_w, keep_ms):
-        count = fleet.count
-        self.fleet = fleet
-        self.count = count
-        self.max_response_ms = max_response_ms
-        self.min_interval_ms = min_interval_ms
-        self.headroom_pct = headroom_pct
-        self.headroom_dw = headroom_w * 10
-        self.tolerance_pct = tolerance_pct
-        self.tolerance_dw = tolerance_w * 10
-        self.keep_ms = keep_ms
-        self.service_ms = -1  # time the link takes to deliver a command (measured; -1: not yet)
-        self.belief = bytearray(count)
-        for index in range(count):
-            self.belief[index] = DONE
-        self.prev_dw = ints(count)  # highest limit maybe in force when the newest was sent
-        self.low_dw = ints(count)  # lowest limit maybe in force when the newest was sent
-        for index in range(count):
-            self.prev_dw[index] = fleet.target_dw[index]
-            self.low_dw[index] = fleet.target_dw[index]
-        self.ack_ms = ints(count)
-        self.effect_ms = ints(count)
-        self.dead_ms = ints(count, response_ms)
-        self.dead_hi_ms = ints(count, response_ms)  # the longest dead time seen lately (for the fail-safe)
-        self.ramp_dw_per_s = ints(count, max(ramp_w_per_s * 10, _RAMP_MIN_DW_PER_S))
-        self.settle_dw = ints(count)  # how far below a binding limit the output settles
-        self.sent_ms = ints(count)
-        self.ever_sent = bytearray(count)
-        self.clean = bytearray(count)  # the newest command went out while the one before was in force
-        self.fails = bytearray(count)  # commands failed in a row (lost acks, or unreachable)
-        self.from_dw = ints(count)  # output (taken high) when the newest command went out
-        self.avail_dw = ints(count, NONE)  # reported output while PV-bound, or NONE
-        self.report_seq = ints(count)
-        self.moving_dw = ints(count, NONE)  # the last report while the output moved, or NONE
-        self.moving_ms = ints(count)
-
-    # -- feedback -------------------------------------------------------------------------------
-
+    def __init__(self, *args, **options):
+        build("control_init", "inverter_model", self, args, options)  # boot only: control_init.py
     def follow(self, index, now_ms):
         """An acknowledgement starts the dead time; an output report teaches PV-bound output,
         settling, ramp and dead time; a command acted long enough ago is done."""
@@ -200,7 +163,7 @@ class InverterModel:
         the end of a ramp must not double it)."""
         ramp = self.ramp_dw_per_s[index]
         rate = min(rate, 2 * ramp)
-        self.ramp_dw_per_s[index] = max(ramp + (rate - ramp) // 2, _RAMP_MIN_DW_PER_S)
+        self.ramp_dw_per_s[index] = max(ramp + (rate - ramp) // 2, RAMP_MIN_DW_PER_S)
 
     # -- commands -------------------------------------------------------------------------------
 

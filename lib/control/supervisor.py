@@ -59,12 +59,11 @@ Only a grid-side meter measures export at the connection point; on a
 load-side meter the firmware does not run the supervisor.
 """
 
-from array import array
 
 import events
-from compat import const, ticks_diff
+from compat import build, const, ticks_diff
 
-_TRIP_NONE = const(0)
+TRIP_NONE = const(0)
 TRIP_LONG_EXCURSION = const(1)
 TRIP_STAGE2_EVENTS = const(2)
 
@@ -74,51 +73,13 @@ _HELD_COMMISSIONING = const(1)  # TRIP_HELD's b: why no trip
 _HELD_NO_INVERTERS = const(2)
 _NOTED_STAGE2 = const(1)  # `noted` bits: what this excursion already counted
 _NOTED_TRIP = const(2)
-_NO_EVENT = const(-1)
-_STATE_HEAD = const(6)
-_MAX_STAGE2_EVENTS = const(16)
+NO_EVENT = const(-1)
+STATE_HEAD = const(6)
 
 
 class Supervisor:
-    def __init__(self, ring, export_limit_w=0, phase_export_limit_w=None, stage2_s=15, trip_s=60,
-                 stage2_max=2, window_s=600, lockout_s=4 * 3600, stale_ms=3000, phases=3):
-        if not 1 <= stage2_max <= _MAX_STAGE2_EVENTS:
-            raise ValueError("stage2_max must be 1..%d" % _MAX_STAGE2_EVENTS)
-        if not 1 <= phases <= 3:
-            raise ValueError("phases must be 1, 2 (split-phase) or 3")
-        self.phases = phases
-        self.ring = ring
-        self.stage2_ms = stage2_s * 1000
-        self.trip_ms = trip_s * 1000
-        self.stage2_max = stage2_max
-        self.window_s = window_s
-        self.lockout_s = lockout_s
-        self.stale_ms = stale_ms
-        self.limit_dw = 0
-        self.phase_limit_dw = array("i", (-1, -1, -1))
-        self.set_limit(export_limit_w, phase_export_limit_w)
-        # Saved state.
-        self.clock_s = 0
-        self.stage2_total = 0
-        self.trips = 0
-        self.trip_reason = _TRIP_NONE
-        self.lockout_left_s = 0
-        self.stage2_at_s = array("i", [_NO_EVENT] * stage2_max)  # clock_s of recent stage-2 events
-        self.commission_left_s = 0  # commissioning: record, never trip
-        self.inverters = 1  # how many the plant's limits reach (the firmware sets it); 0: nothing to trip
-        # Not saved: an excursion in progress ends with a reboot (the plant restarts in fail-safe).
-        self.version = 0
-        self.excursions = 0
-        self.in_excursion = False
-        self.excursion_start_ms = 0
-        self.excursion_last_ms = 0  # the last over-limit sample
-        self.excursion_peak_dw = 0
-        self.noted = 0  # _NOTED_* of the excursion in progress
-        self._seq = -1
-        self._last_ms = 0
-        self._started = False
-        self._clock_ms = 0  # milliseconds not yet added to clock_s
-        self._lockout_saved_s = 0
+    def __init__(self, *args, **options):
+        build("control_init", "supervisor", self, args, options)  # boot only: control_init.py
 
     @property
     def tripped(self):
@@ -161,9 +122,9 @@ class Supervisor:
     def reset(self, now_ms):
         """Installer reset: end a lockout and forget recent stage-2 events."""
         self.lockout_left_s = 0
-        self.trip_reason = _TRIP_NONE
+        self.trip_reason = TRIP_NONE
         for index in range(self.stage2_max):
-            self.stage2_at_s[index] = _NO_EVENT
+            self.stage2_at_s[index] = NO_EVENT
         self.in_excursion = False
         self.ring.push(events.RESET, now_ms)
         self.version += 1
@@ -209,7 +170,7 @@ class Supervisor:
         if self.lockout_left_s > 0:
             self.lockout_left_s = max(0, self.lockout_left_s - seconds)
             if self.lockout_left_s == 0:
-                self.trip_reason = _TRIP_NONE
+                self.trip_reason = TRIP_NONE
                 self.ring.push(events.LOCKOUT_ENDED, now_ms)
                 self.version += 1
             elif self._lockout_saved_s - self.lockout_left_s >= LOCKOUT_SAVE_S:
@@ -266,7 +227,7 @@ class Supervisor:
         times = self.stage2_at_s
         recent = 0
         for index in range(self.stage2_max):
-            if times[index] != _NO_EVENT and self.clock_s - times[index] <= self.window_s:
+            if times[index] != NO_EVENT and self.clock_s - times[index] <= self.window_s:
                 recent += 1
         return recent
 
@@ -285,7 +246,7 @@ class Supervisor:
         self.ring.push(events.TRIP, self._last_ms, reason)
 
     def state_size(self):
-        return _STATE_HEAD + self.stage2_max + 1
+        return STATE_HEAD + self.stage2_max + 1
 
     def save_into(self, state):
         """Write the state worth keeping into `state` (a list or array of ints, state_size() long)."""
@@ -296,20 +257,10 @@ class Supervisor:
         state[4] = self.lockout_left_s
         state[5] = self.stage2_max
         for index in range(self.stage2_max):
-            state[_STATE_HEAD + index] = self.stage2_at_s[index]
-        state[_STATE_HEAD + self.stage2_max] = self.commission_left_s
+            state[STATE_HEAD + index] = self.stage2_at_s[index]
+        state[STATE_HEAD + self.stage2_max] = self.commission_left_s
 
     def load_from(self, state):
-        """Restore what save_into wrote (or the same less commissioning); another shape raises ValueError."""
-        size = self.state_size()
-        if len(state) < _STATE_HEAD or state[5] != self.stage2_max or not size - 1 <= len(state) <= size:
-            raise ValueError("supervisor state does not match stage2_max=%d" % self.stage2_max)
-        self.clock_s = state[0]
-        self.stage2_total = state[1]
-        self.trips = state[2]
-        self.trip_reason = state[3]
-        self.lockout_left_s = state[4]
-        self._lockout_saved_s = state[4]
-        for index in range(self.stage2_max):
-            self.stage2_at_s[index] = state[_STATE_HEAD + index]
-        self.commission_left_s = state[size - 1] if len(state) == size else 0
+        """Restore what save_into wrote (or the same less commissioning); another shape raises ValueError.
+        In control_init.py: it runs at boot only."""
+        build("control_init", "load_from", self, (state,), {})

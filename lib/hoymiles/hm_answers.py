@@ -20,7 +20,7 @@ Timing and allocation: every function indexes the buffers it is given and
 writes into preallocated arrays; nothing allocates.
 """
 
-from compat import const, ints
+from compat import build, const
 from hm_crc import crc16
 from hm_frames import ERR_CRC16, ERR_LENGTH, ERR_REJECTED, ERR_SHORT, ERR_UNKNOWN, HEADER_LEN, OK
 from hm_models import (
@@ -44,7 +44,6 @@ from hm_models import (
     rated_w_of_part,
 )
 
-_MAX_INPUTS = const(6)
 _YIELD_HI_MAX = const(0x3FFF)
 
 
@@ -74,24 +73,8 @@ def intact(buf, start, end):
 class RealTime:
     """The last RealTimeRunData of one inverter, in fixed-point units."""
 
-    def __init__(self):
-        self.inputs = 0
-        self.dc_voltage_dv = ints(_MAX_INPUTS)
-        self.dc_current_ca = ints(_MAX_INPUTS)
-        self.dc_power_dw = ints(_MAX_INPUTS)
-        self.yield_total_wh = ints(_MAX_INPUTS)
-        self.yield_day_wh = ints(_MAX_INPUTS)
-        self.ac_voltage_dv = 0
-        self.frequency_chz = 0
-        self.ac_power_dw = 0
-        self.reactive_dvar = 0
-        self.ac_current_ca = 0
-        self.power_factor_milli = 0
-        self.temperature_ddeg = 0
-        self.events = 0
-        # per phase L1..L3 (three-phase HMT); single-phase models fill L1 only
-        self.phase_voltage_dv = ints(3)
-        self.phase_current_ca = ints(3)
+    def __init__(self, *args, **options):
+        build("hm_link_init", "hm_answers", self, args, options)  # boot only: hm_link_init.py
 
     def dc_power_total_dw(self):
         total = 0

@@ -3,13 +3,12 @@
 hm_models imports this module once and drops it: a module loaded from a .mpy file keeps its constants on the
 heap for as long as it is loaded, and these tuples are needed only until their bytes exist.
 
-FAMILY_RADIO and FAMILY_INPUTS and LAYOUTS are in hm_models.FAMILY_* order: unknown, HM-1T, -2T, -4T, HMS-1T,
+FAMILY_RADIO and LAYOUTS are in hm_models.FAMILY_* order: unknown, HM-1T, -2T, -4T, HMS-1T,
 -2T, -4T, HMT-4T, -6T, HMS-1T v2.
 """
 
-# The radio (hm_models.RADIO_*: 0 none, 1 nRF24, 2 CMT2300A) and the DC inputs of each family.
+# The radio of each family (hm_models.RADIO_*: 0 none, 1 nRF24, 2 CMT2300A); its DC inputs follow from its layout.
 FAMILY_RADIO = (0, 1, 1, 1, 2, 2, 2, 2, 2, 2)
-FAMILY_INPUTS = (0, 1, 2, 4, 1, 2, 4, 4, 6, 1)
 
 # Three-phase HMT: voltages L2-N, L3-N and currents L2, L3 (L1 is in the AC fields).
 PHASES_HMT = (70, 72, 88, 90)

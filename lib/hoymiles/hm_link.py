@@ -30,9 +30,9 @@ fragments take 0.3 s). While a transaction is open, call `step` at least every 4
 Allocation: none in `step` after `__init__` and `add` (few locals: frames on the C stack).
 """
 
-from compat import const, ints, ticks_add, ticks_diff
+from compat import build, const, ticks_add, ticks_diff
 from hm_air import SEND_FAILED, SEND_PENDING
-from hm_answers import RealTime, dev_control_result, parse_real_time, rated_w_of_dev_info
+from hm_answers import dev_control_result, parse_real_time, rated_w_of_dev_info
 from hm_commands import (
     CTRL_OFF,
     CTRL_ON,
@@ -47,21 +47,15 @@ from hm_commands import (
     build_request_frame,
     limit_type_code,
 )
-from hm_fragments import PAYLOAD_MAX, Fragments
 from hm_frames import (
-    MAX_FRAME_LEN,
     MID_ANSWER,
     MID_DEV_CONTROL,
     MID_MULTI_DATA,
     OK,
     check,
-    frame_address,
     from_address,
-    prefix,
-    radio_address,
     to_address,
 )
-from hm_models import RADIO_CMT2300A, RADIO_NRF24, inputs_of, is_hms, radio_of
 
 POLL_PERIOD_MS = const(5000)
 _ACK_WINDOW_MS = const(600)
@@ -97,82 +91,12 @@ _WAITING = const(2)
 
 
 class HoymilesLink:
-    def __init__(self, fleet, radio, dtu_serial, clock, max_inverters=4, poll_period_ms=POLL_PERIOD_MS, band=None):
-        self.fleet = fleet
-        self.radio = radio
-        self.band = band  # hm_band.Band for HMS/HMT on a CMT2300A, None for HM on an nRF24
-        self.airtime = None
-        if band is not None:  # HMS/HMT: only a board with a CMT2300A loads hm_band
-            from hm_band import Airtime
-
-            self.airtime = Airtime(band.budget_ms)
-        self.foreign = 0  # answers dropped because they were addressed to another DTU
-        self.clock = clock
-        self.poll_period_ms = poll_period_ms
-        self.dtu = frame_address(dtu_serial)
-        self.count = 0
-        self.max_inverters = max_inverters
-        # per inverter slot
-        self.row = bytearray(max_inverters)
-        self.family = bytearray(max_inverters)
-        self.hms = bytearray(max_inverters)
-        self.frame_addr = []
-        self.radio_addr = []
-        self.data = []  # RealTime per slot
-        self.rated_w = ints(max_inverters)  # from DevInfo; 0 while unknown
-        self.switched_off = bytearray(max_inverters)
-        self.limit_dw = ints(max_inverters)  # the last acknowledged limit, -1 if unknown
-        self.limit_t_ms = ints(max_inverters)
-        self.poll_t_ms = ints(max_inverters)
-        self.polled = bytearray(max_inverters)  # 0 before the first poll
-        self.poll_failures = ints(max_inverters)  # in a row
-        self.dev_info_tries = bytearray(max_inverters)
-        self.persist_dw = ints(max_inverters)
-        self.persist_pending = bytearray(max_inverters)
-        self.persist_t_ms = ints(max_inverters)
-        self.persist_done = bytearray(max_inverters)  # 1 after a first persistent write
-        self.handover = bytearray(max_inverters)  # 1: send ChannelChange on the boot frequency first
-        self.slot_of_row = bytearray(b"\xff" * fleet.count)
-        # the open transaction
-        self.state = IDLE
-        self.job = _JOB_NONE
-        self.slot = 0
-        self.target_dw = 0  # of the command in flight
-        self.sends = 0
-        self.rerequests = 0
-        self.deadline_ms = 0
-        self.next_poll_slot = 0
-        self.result = OK  # of the last finished transaction
-        self._tx = bytearray(MAX_FRAME_LEN)
-        self._tx_len = 0
-        self._rx = bytearray(MAX_FRAME_LEN)
-        self._fragments = Fragments()
-        self._payload = bytearray(PAYLOAD_MAX)
-        self.radio.listen(radio_address(dtu_serial))
-
+    def __init__(self, *args, **options):
+        build("hm_link_init", "hm_link", self, args, options)  # boot only: hm_link_init.py
     def add(self, row, serial):
-        """Drive Fleet row `row` as the inverter with this 6-byte serial; returns its slot."""
-        from hm_family import family_of_prefix  # (boot only: wiring.py drops the module afterwards)
-        family = family_of_prefix(prefix(serial))
-        if radio_of(family) != (RADIO_NRF24 if self.band is None else RADIO_CMT2300A):
-            raise ValueError("prefix %04X is not an inverter for this link's radio (%s)" % (
-                prefix(serial), "nRF24: HM" if self.band is None else "CMT2300A: HMS/HMT"))
-        if self.count >= self.max_inverters:
-            raise ValueError("link is full")
-        slot = self.count
-        self.count += 1
-        self.row[slot] = row
-        self.slot_of_row[row] = slot
-        self.family[slot] = family
-        self.hms[slot] = 1 if is_hms(family) else 0
-        self.frame_addr.append(frame_address(serial))
-        self.radio_addr.append(radio_address(serial))
-        self.data.append(RealTime())
-        self.data[slot].inputs = inputs_of(family)
-        self.limit_dw[slot] = -1
-        self.handover[slot] = 1 if self.band is not None else 0
-        self.fleet.can_switch_off[row] = 1
-        return slot
+        """Drive Fleet row `row` as the inverter with this 6-byte serial; returns its slot (hm_link_init.py: boot and
+        a new inverter list only)."""
+        return build("hm_link_init", "add", self, (row, serial), {})
 
     def busy(self):
         """True while a transaction is open: call `step` at least every 4 ms then."""
@@ -437,14 +361,14 @@ class HoymilesLink:
             self.rated_w[slot] = rated_w_of_dev_info(self._payload, length)
             self.result = OK
         else:
-            self.result = parse_real_time(self._payload, length, self.family[slot], self.data[slot])
+            self.result = parse_real_time(self._payload, length, self.family[slot], self.data)
         if self.result != OK:
             # A bad CRC16, or a short payload: a truncated answer or a late one to an
             # earlier request. Ask again from the start.
             self._retry(now_ms)
             return True
         if self.job == _JOB_POLL:
-            self.fleet.report_output(self.row[slot], self.data[slot].ac_power_dw, now_ms)
+            self.fleet.report_output(self.row[slot], self.data.ac_power_dw, now_ms)
         self._finish(True, now_ms)
         return True
 

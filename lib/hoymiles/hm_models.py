@@ -65,12 +65,12 @@ def _tables():
 
     try:
         layouts = tuple(None if layout is None else bytes(layout) for layout in hm_layouts.LAYOUTS)
-        return (bytes(hm_layouts.FAMILY_RADIO), bytes(hm_layouts.FAMILY_INPUTS), bytes(hm_layouts.PHASES_HMT), layouts)
+        return (bytes(hm_layouts.FAMILY_RADIO), bytes(hm_layouts.PHASES_HMT), layouts)
     finally:
         sys.modules.pop("hm_layouts", None)
 
 
-_FAMILY_RADIO, _FAMILY_INPUTS, _PHASES_HMT, _LAYOUTS = _tables()
+_FAMILY_RADIO, _PHASES_HMT, _LAYOUTS = _tables()
 del _tables
 # Hardware part number (DevInfoSimple payload bytes 2..5) -> rated W. A 0xFF in
 # the last byte matches any value; exact rows come first. Rows of 5 bytes: the
@@ -108,10 +108,6 @@ _PART_TABLE = (
 
 def radio_of(family):
     return _FAMILY_RADIO[family]
-
-
-def inputs_of(family):
-    return _FAMILY_INPUTS[family]
 
 
 def is_hms(family):

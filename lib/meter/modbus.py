@@ -65,9 +65,8 @@ length makes its memoryview of the request buffer. Draining reads at most
 2 x 256 bytes per call, so a babbling line cannot hold a tick.
 """
 
-from compat import const, ticks_add, ticks_diff
+from compat import build, const, ticks_add, ticks_diff
 from crc16 import crc16
-from modbus_recent import RecentRequests
 
 FC_READ_HOLDING = const(3)
 FC_READ_INPUT = const(4)
@@ -81,14 +80,10 @@ TIMEOUT = const(-1)
 BAD_FRAME = const(-2)
 EXCEPTION = const(-3)
 
-_MAX_FRAME = const(256)
+MAX_FRAME = const(256)
 _MAX_READ_REGISTERS = const(125)
-_REQUEST_LEN = const(8)
-_CHUNK = const(32)
 # Reading a babbling line stops after this many bytes per poll (or flush).
-_MAX_DRAIN = const(2 * _MAX_FRAME)
-# The slowest answer a slave gives, from the request, unless the caller says otherwise.
-_DEFAULT_LATE_MS = const(1000)
+_MAX_DRAIN = const(2 * MAX_FRAME)
 
 def silence_ms_for(baud, char_bits=10):
     """t3.5 in whole ms, rounded up, plus one tick of ms-clock jitter (1.75 ms above 19200 baud)."""
@@ -104,48 +99,8 @@ def _check_block(register, count):
 
 
 class Master:
-    def __init__(self, stream, baud=9600, char_bits=10, timeout_ms=250, retries=1, silence_ms=None, late_ms=None):
-        self._write = stream.write
-        self._readinto = stream.readinto
-        self._any = stream.any
-        self.timeout_ms = timeout_ms
-        self.retries = retries
-        self.silence_ms = silence_ms_for(baud, char_bits) if silence_ms is None else silence_ms
-        self.late_ms = _DEFAULT_LATE_MS if late_ms is None else late_ms
-        self.tx = bytearray(_REQUEST_LEN)  # a read request; modbus_write's master has room for FC16
-        self._tx_read = memoryview(self.tx)
-        self._tx_view = self._tx_read  # the request to send (modbus_write: an FC16 request's own view)
-        self.rx = bytearray(_MAX_FRAME)
-        self._chunk = bytearray(_CHUNK)
-        self._rx_len = 0
-        self._start = 0  # first rx byte that may still begin the response
-        self._busy = False
-        self._heard = False
-        self._tries = 0
-        self._late = 0  # late_ms of the running transaction
-        self._unanswered = False  # an attempt of the running transaction got no answer
-        self._t_sent = 0
-        self._t_byte = 0
-        self._t_free = 0
-        self._quiet = False  # a transaction ended: the bus is not free before _t_free
-        self._recent = RecentRequests()  # for the same-length rule
-        self._length = 0  # registers the request being started reads or writes
-        self.address = 0
-        self.function = 0
-        self.count = 0  # registers asked for
-        self.offset = 0  # rx index of the first data byte of a DONE read
-        self.exception_code = 0
-        self.status = IDLE  # result of the last finished transaction
-        # Who is queued for the bus next (0: nobody; drivers use their Modbus
-        # address or another non-zero token) so drivers sharing this master
-        # take turns (see meters.py).
-        self.waiter = 0
-        self.ok = 0
-        self.timeout = 0
-        self.crc = 0
-        self.exception = 0
-        self.drained = 0
-
+    def __init__(self, *args, **options):
+        build("meter_init", "modbus", self, args, options)  # boot only: meter_init.py
     # --- starting a transaction -------------------------------------------------
 
     def free(self, now_ms):
@@ -331,7 +286,7 @@ class Master:
         chunk = self._chunk
         length = self._rx_len
         index = 0
-        while index < count and length < _MAX_FRAME:
+        while index < count and length < MAX_FRAME:
             rx[length] = chunk[index]
             length += 1
             index += 1

@@ -13,22 +13,13 @@ Timing and allocation: three preallocated int arrays of `size` entries; a
 check is one pass over them (16 by default), and nothing allocates.
 """
 
-from array import array
 
-from compat import const, ticks_diff
-
-_SIZE = const(16)
+from compat import build, ticks_diff
 
 
 class RecentRequests:
-    def __init__(self, size=_SIZE):
-        self.size = size
-        self._key = array("i", bytes(4 * size))  # 0: a free slot (keys are never 0: addresses start at 1)
-        self._register = array("i", bytes(4 * size))
-        self._until = array("i", bytes(4 * size))
-        self.key = 0  # the request being started
-        self.register = 0
-        self.slot = 0
+    def __init__(self, *args, **options):
+        build("meter_init", "modbus_recent", self, args, options)  # boot only: meter_init.py
 
     def twin_pending(self, key, register, now_ms):
         """True while another register's request with this key may still be answered; else the request is

@@ -25,7 +25,7 @@ current checks have bounded both, so it stays below 2**30 (3000 dV x 300000
 for 3 kA at 300 V). No allocation.
 """
 
-from compat import const
+from compat import build, const
 
 # 3 kA: a DTSU666 behind a 2500/5 CT reads up to 3 kA; U*I stays below 2**30 up to 300 V.
 MAX_CURRENT_MA = const(3000000)
@@ -36,33 +36,13 @@ CURRENT = const(2)
 FREQUENCY = const(3)
 POWER = const(4)
 
-_NOMINAL_V = const(230)
-_VOLTAGE_MIN_V = const(176)  # at _NOMINAL_V; scaled to other nominal voltages
-_VOLTAGE_MAX_V = const(288)
 _FREQUENCY_MIN_CHZ = const(4500)
 _FREQUENCY_MAX_CHZ = const(6500)
 
 
 class Plausibility:
-    def __init__(self, max_current_ma, accuracy_pct=1, power_floor_w=10, phases=3, nominal_voltage_v=_NOMINAL_V):
-        """max_current_ma: the meter's maximum current times the CT ratio (primary side); phases: the
-        grid's phases or legs (1, 2 for split-phase, 3); nominal_voltage_v: phase (leg) to neutral."""
-        if not 0 < max_current_ma <= MAX_CURRENT_MA:
-            raise ValueError("max_current_ma must be 1..%d (3 kA)" % MAX_CURRENT_MA)
-        if not 1 <= phases <= 3:
-            raise ValueError("phases must be 1, 2 (split-phase) or 3")
-        if not 100 <= nominal_voltage_v <= 240:
-            raise ValueError("nominal_voltage_v must be 100..240")
-        self.max_current_ma = max_current_ma
-        self.phases = phases
-        # Whole volts, rounded: 176..288 V at 230 V, 92..150 V at 120 V.
-        self.voltage_min_dv = (nominal_voltage_v * _VOLTAGE_MIN_V + _NOMINAL_V // 2) // _NOMINAL_V * 10
-        self.voltage_max_dv = (nominal_voltage_v * _VOLTAGE_MAX_V + _NOMINAL_V // 2) // _NOMINAL_V * 10
-        self.accuracy_pct = accuracy_pct
-        self.power_floor_dw = power_floor_w * 10
-        self.reason = OK
-        self.phase = 0
-
+    def __init__(self, *args, **options):
+        build("meter_init", "plausibility", self, args, options)  # boot only: meter_init.py
     def check(self, reading):
         """OK, or the reason of the first rule the reading breaks (its phase in `phase`)."""
         self.reason = OK
