@@ -47,8 +47,8 @@ def swap(app, settings, now_ms):
     if refused(app, settings) is None:
         try:
             _swap(app, settings, now_ms)
-        except (ValueError, OSError) as error:
-            print("app: the new inverter list is not in force, the old one runs on: %s" % error)
+        except (ValueError, OSError, MemoryError) as error:  # the builders load modules: the heap may be short
+            print("app: the new inverter list is not in force, the old one runs on: %r" % error)
 
 
 def _swap(app, settings, now_ms):

@@ -109,16 +109,21 @@ def test_a_list_the_radio_cannot_serve_leaves_the_old_one_running():
         site.run(2)
         assert gateway.fleet.count == 1
         fleet = gateway.fleet
-        gateway.make_links = _refuse
-        cfg.set("inverters", ROWS)
-        site.run(2)
-        assert gateway.fleet is fleet and gateway.fleet.count == 1
+        for refuse in (_refuse, _out_of_memory):  # a build that fails changes nothing
+            gateway.make_links = refuse
+            cfg.set("inverters", ROWS if refuse is _refuse else ROWS[:0])
+            site.run(2)
+            assert gateway.fleet is fleet and gateway.fleet.count == 1
     finally:
         site.close()
 
 
 def _refuse(fleet, settings):
     raise ValueError("no such radio")
+
+
+def _out_of_memory(fleet, settings):
+    raise MemoryError("memory allocation failed")  # as importing a builder on a fragmented heap would
 
 
 HM_ROWS = [
