@@ -41,6 +41,7 @@ def min_limit_dw(rated_dw, inputs, min_dw=0):
 class Fleet:
     def __init__(self, *args, **options):
         build("control_init", "fleet", self, args, options)  # boot only: control_init.py
+
     def add(self, index, rated_w, phase=0, inputs=1, min_w=0):
         """Describe inverter `index`; its minimum is raised to what it accepts."""
         if not 0 <= phase <= 2:

@@ -55,6 +55,7 @@ class InverterModel:
 
     def __init__(self, *args, **options):
         build("control_init", "inverter_model", self, args, options)  # boot only: control_init.py
+
     def follow(self, index, now_ms):
         """An acknowledgement starts the dead time; an output report teaches PV-bound output,
         settling, ramp and dead time; a command acted long enough ago is done."""

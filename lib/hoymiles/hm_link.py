@@ -93,6 +93,7 @@ _WAITING = const(2)
 class HoymilesLink:
     def __init__(self, *args, **options):
         build("hm_link_init", "hm_link", self, args, options)  # boot only: hm_link_init.py
+
     def add(self, row, serial):
         """Drive Fleet row `row` as the inverter with this 6-byte serial; returns its slot (hm_link_init.py: boot and
         a new inverter list only)."""

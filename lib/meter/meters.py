@@ -136,6 +136,7 @@ class Meter:
 
     def __init__(self, *args, **options):
         build("meter_init", "meters", self, args, options)  # boot only: meter_init.py
+
     def load_model(self, model):
         """Fill the block and field arrays from a model table, applying the current ratios."""
         blocks = model[4]

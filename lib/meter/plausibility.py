@@ -43,6 +43,7 @@ _FREQUENCY_MAX_CHZ = const(6500)
 class Plausibility:
     def __init__(self, *args, **options):
         build("meter_init", "plausibility", self, args, options)  # boot only: meter_init.py
+
     def check(self, reading):
         """OK, or the reason of the first rule the reading breaks (its phase in `phase`)."""
         self.reason = OK
