@@ -78,12 +78,6 @@ class Changes:
         if key in _LIVE_KEYS:
             return "live at the next HTTP request"
         if key == "inverters":
-            import relist
-
-            why = relist.refused(self.app, cfg.values())
-            sys.modules.pop("relist", None)
-            if why:
-                return "%s the list %s" % (why, _AFTER_RESET)
             return "live at the next control tick; every inverter starts at its fail-safe limit"
         if key == "startup_limit_pct":
             if self.app.radio is None:
