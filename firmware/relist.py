@@ -71,6 +71,7 @@ def _swap(app, settings, now_ms):
     online = app.online
     session = getattr(online, "session", None)
     try:
+        serials = [row["serial"] for row in settings["inverters"]]
         fleet, controller = wiring.inverters(settings, app.phases)
         links = [] if app.make_links is None else list(app.make_links(fleet, settings))
         radio = None
@@ -86,18 +87,18 @@ def _swap(app, settings, now_ms):
         sunspec = wiring._sunspec_link(app.board, master, fleet, settings, second)
         if sunspec is not None:
             links.append(sunspec)
+        links = tuple(links)
         if session is not None:  # last: the new bridge takes the session's callback as it is built
             import relist_dtu
 
             bridge = relist_dtu.bridge(session, fleet, settings)
     finally:
         wiring.drop_builders()
-    serials = [row["serial"] for row in settings["inverters"]]
     # The swap: from here nothing raises.
     _release(old, now_ms)
     if master is not app.master:
         _rewire(app, master)
-    app.fleet, app.serials, app.controller, app.links, app.sunspec = fleet, serials, controller, tuple(links), sunspec
+    app.fleet, app.serials, app.controller, app.links, app.sunspec = fleet, serials, controller, links, sunspec
     app.guard.controller = controller
     supervisor = app.supervisor
     if supervisor is not None:
@@ -111,6 +112,8 @@ def _swap(app, settings, now_ms):
     if session is not None:
         relist_dtu.swap(online, bridge)
     controller.step(now_ms, app.guard.blind)  # fail-safe limits first, as at boot
+    if session is not None:
+        relist_dtu.announce(online)
 
 
 def _writing(old, stream):

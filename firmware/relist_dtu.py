@@ -2,6 +2,7 @@
 
     new = relist_dtu.bridge(session, fleet, settings)    # built with the other new parts; None without a DTU
     relist_dtu.swap(online, new)                         # in the swap, after the status view has the new Fleet
+    relist_dtu.announce(online)                          # after it: the new list's sensors to Home Assistant
 
 The new DtuBridge (wiring_options._bridge, as at boot) takes the client's
 message callback as it is built, so the old bridge hears nothing more; in
@@ -47,10 +48,18 @@ def swap(online, new):
     else:
         hooks.insert(0, hooks.pop())  # its hook, added last as it was built
     online.bridge = online.telemetry.bridge = new
-    if session.connected:
-        if new is not None:
-            online.bridge = _Subscribing(online, new)
-        online.telemetry.announce()
+    if new is not None and session.connected:
+        online.bridge = _Subscribing(online, new)
+
+
+def announce(online):
+    """Telemetry announces the sensors of the new list, as at a connect (a heap too short for the list of
+    sensors leaves that to the next connect: the new list is in force already)."""
+    if online.session.connected:
+        try:
+            online.telemetry.announce()
+        except MemoryError:
+            print("mqtt: the new inverters' sensors are announced to Home Assistant at the next connect")
 
 
 class _Subscribing:

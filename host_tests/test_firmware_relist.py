@@ -2,12 +2,14 @@
 
 tools/hostboard.py runs app.main() with no inverter (so the meter bus gets a master that only reads), then
 `cfg.set("inverters", ...)` twice as at the REPL (`--at`): one SunSpec inverter at address 3 (the bus needs a
-writing master now), then that row moved to address 4 and a second inverter added at address 5. One pymodbus
-server on the pseudo-terminal answers for the DTSU666 (address 1, the grid imports) and the three inverters.
-Each inverter in a new list must be written its fail-safe limit (0 %: export_limit_w 0, SunSpec can switch off)
-first, then a higher one as regulation raises it; the one left out must see no write after the change; the bus
-master must have lost no transaction and taken no answer for another's (no timeout, no CRC error), and the meter
-must have gone on reading.
+writing master now), then that inverter's row moved to address 4. One pymodbus server on the pseudo-terminal
+answers for the DTSU666 (address 1, the grid imports) and inverters at 3, 4 and 5. Each inverter of a list must
+be written limits with the revert timer armed (the heartbeat every second), raised by regulation from the
+fail-safe 0 %; the one left out must see no write after the change, the one never listed no request at all; the
+bus master must have lost no transaction and taken no answer for another's (no timeout, no CRC error), and the
+meter must have gone on reading; the inverter's AC power must reach the firmware's status. Each map is read
+first (about 5 s: the same-length rule, docs/SUNSPEC.md). (This is also the end-to-end test of the SunSpec link
+on the meter bus: limits out with the revert timer armed, acknowledged, power back.)
 """
 
 import json
@@ -60,7 +62,8 @@ def test_a_new_sunspec_list_applies_without_a_reset_and_loses_no_transaction():
     assert firmware.returncode == 0, out
     changed = [at for at, line in seen if line.startswith("cfg: inverters")]
     assert len(changed) == 2, out
-    assert "inverters 1 -> 1 (~roof); live at the next control tick" in out, out
+    assert ("inverters 1 -> 1 (~roof); live at the next control tick; every inverter starts at its fail-safe "
+            "limit (SunSpec: written once its map is read, a few seconds)") in out, out
     assert "not in force" not in out, out
 
     roof = _writes(inverters[3])
@@ -80,3 +83,4 @@ def test_a_new_sunspec_list_applies_without_a_reset_and_loses_no_transaction():
     assert samples[-1] >= 12, out  # about one a second, across both swaps
     rows = [line for line in final.splitlines() if line.startswith("inverter ")]
     assert len(rows) == 1 and "(acked)" in rows[0], final  # the new address's limit was acknowledged
+    assert "output 900.0 W" in rows[0] and "rated 5000.0 W" in rows[0], final  # and its power read back

@@ -5,7 +5,7 @@ on the real clock: the control tick, and the service loop that polls MQTT; this 
 list goes from inverter A to inverter B while a long message is still streaming out, so the new topics are
 subscribed at the first service pass with a free send buffer. B's limit topic must get the fail-safe limit
 first; B's ack and power topics must reach the new Fleet (at once, and again after a reconnect); A's topics
-must get no command and change nothing any more.
+must get no command and change nothing any more; Home Assistant gets the sensors announced again.
 """
 
 import time
@@ -24,6 +24,7 @@ BOARD = {"name": "test board", "meter_bus": {"uart": 2, "tx": 17, "rx": 16, "de"
 A = {"serial": "114190641177", "rated_w": 800}
 B = {"serial": "116180216734", "rated_w": 1500, "phase": 2}
 WAIT_S = 5
+SENSOR = "homeassistant/sensor/relist/inverter_1_power_w/config"
 
 
 @pytest.fixture()
@@ -47,11 +48,12 @@ class Rig:
         self.app = app.App(BOARD, settings)
         cfg.forget_listeners()
         cfg.on_change(self.app.apply)
-        self.commands = []  # (monotonic s, serial, payload)
-        self.dtu = mqtt.MQTTClient("opendtu", broker.host, broker.port)
-        self.dtu.set_callback(lambda topic, msg: self.commands.append((time.monotonic(), topic.split(b"/")[1], msg)))
+        self.messages = []  # (monotonic s, topic, payload)
+        self.dtu = mqtt.MQTTClient("opendtu", broker.host, broker.port)  # and Home Assistant
+        self.dtu.set_callback(lambda topic, msg: self.messages.append((time.monotonic(), topic.decode(), msg)))
         self.dtu.connect()
         self.dtu.subscribe("solar/+/cmd/#")
+        self.dtu.subscribe(SENSOR)
         self.app.start()
 
     def until(self, done, what):
@@ -64,8 +66,10 @@ class Rig:
             self.dtu.check_msg()
             time.sleep(0.002)
 
-    def to(self, serial):
-        return [msg for _, to, msg in self.commands if to == serial.encode()]
+    def to(self, serial, since=0.0):
+        """The limits commanded to `serial` after `since` (monotonic s)."""
+        topic = "solar/%s/cmd/limit_nonpersistent_absolute" % serial
+        return [msg for at, to, msg in self.messages if to == topic and at > since]
 
     def say(self, serial, topic, payload):
         self.dtu.publish("solar/%s/%s" % (serial, topic), payload)
@@ -85,6 +89,7 @@ def test_a_new_list_behind_opendtu_gets_its_fail_safe_limit_and_its_topics(broke
         old_fleet, old_bridge = gateway.fleet, online.bridge
         rig.say(A["serial"], "status/limit_absolute", rig.to(A["serial"])[0] + b".00")
         rig.until(lambda: old_fleet.cmd_state[0] == CMD_ACKED, "A's ack")
+        rig.until(lambda: [topic for _, topic, _ in rig.messages if topic == SENSOR], "the announce at connect")
 
         assert online.session.publish("relist/filler", {"pad": "x" * 8000})  # still streaming out at the swap
         assert online.session.client.busy
@@ -108,11 +113,14 @@ def test_a_new_list_behind_opendtu_gets_its_fail_safe_limit_and_its_topics(broke
         rig.until(lambda: fleet.output_dw[0] == 4010, "B's second power report")
         assert old_bridge.reports == 0 and bridge.reports == 2 and bridge.malformed == 0
 
+        rig.until(lambda: [at for at, topic, _ in rig.messages if topic == SENSOR and at > swapped],
+                  "the inverter's sensor announced again")
+
         online.session.client.close()  # the connection drops: the reconnect subscribes B's topics again
         rig.until(lambda: online.session.connects == 2, "the reconnect")
         rig.say(B["serial"], "0/power", "388.0")
         rig.until(lambda: fleet.output_dw[0] == 3880, "B's power after the reconnect")
-        assert not [at for at, serial, _ in rig.commands if serial == A["serial"].encode() and at > swapped]
+        assert not rig.to(A["serial"], swapped)
         assert old_bridge.commands == 1 and not [state for state in old_fleet.cmd_state if state != CMD_ACKED]
     finally:
         rig.close()

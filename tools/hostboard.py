@@ -18,7 +18,7 @@ http_port=8080` to see the telemetry and the status page from this PC (the
 HTTP server is off unless set: port 80 needs root). `--at 5:KEY=VALUE` does
 `cfg.set(KEY, VALUE)` at the REPL 5 s after the start, as an installer would
 (e.g. a new inverter list); at the end the meter bus's Modbus master prints its
-totals (`modbus WriteMaster: ok 120, timeout 0, crc 0, exception 2, drained 0`).
+totals (`modbus WriteMaster: ok 50, timeout 0, crc 0, exception 1, drained 0`).
 """
 
 import argparse
