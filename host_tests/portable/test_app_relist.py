@@ -117,3 +117,55 @@ def test_mixed_lists_and_from_sunspec_to_none_and_back():
         assert fleet.can_switch_off[0] and link.failures[0] > 0  # the SunSpec link's row, asked on the bus
     finally:
         site.close()
+
+
+def test_on_the_second_bus_the_running_master_is_reused_or_the_bus_opened():
+    import app
+    import relist
+
+    machine.reset_hardware()
+    machine.UART.wire(2, machine.Line(), de=4)
+    machine.UART.wire(1, machine.Line(), de=None)
+    settings = cfg.defaults()
+    settings.update(http_enabled=False, sunspec_bus="second")
+    board = {"name": "test board", "meter_bus": {"uart": 2, "tx": 17, "rx": 16, "de": 4},
+             "sunspec_bus": {"uart": 1, "tx": 25, "rx": 26, "de": None}}
+    gateway = app.App(board, settings)
+    meter_master = gateway.master
+    assert gateway.sunspec is None and type(meter_master) is modbus.Master
+    settings["inverters"] = [ROOF]
+    relist.swap(gateway, settings, 0)  # the second bus opened now
+    second = gateway.sunspec.master
+    assert type(second) is modbus_write.WriteMaster and gateway.master is meter_master  # the meter's bus only reads
+    settings["inverters"] = [dict(ROOF, sunspec_address=4), dict(ROOF, serial="garage", sunspec_address=5)]
+    relist.swap(gateway, settings, 0)
+    assert gateway.sunspec.master is second and gateway.sunspec.count == 2  # the running one, not opened again
+    settings["inverters"] = []
+    relist.swap(gateway, settings, 0)
+    assert gateway.sunspec is None and gateway.links == () and gateway.master is meter_master
+
+
+def test_a_dtu_bridge_comes_goes_and_comes_back_with_the_list():
+    import app
+    import relist
+
+    machine.reset_hardware()
+    machine.UART.wire(2, machine.Line(), de=4)
+    settings = cfg.defaults()
+    settings.update(http_enabled=False, mqtt_server="127.0.0.1", dtu_type="opendtu")  # never connected here
+    gateway = app.App({"name": "test board", "meter_bus": {"uart": 2, "tx": 17, "rx": 16, "de": 4}}, settings)
+    online = gateway.online
+    session, telemetry = online.session, online.telemetry
+    assert online.bridge is None and session.hooks == [telemetry.announce]  # no inverter: no bridge
+    for rows in ([HM_ROW], [], [dict(HM_ROW, serial="116180216734"), HM_ROW]):
+        settings["inverters"] = rows
+        relist.swap(gateway, settings, 0)
+        bridge = online.bridge
+        assert telemetry.bridge is bridge and gateway.radio is None and gateway.links == ()
+        if rows:
+            assert bridge.fleet is gateway.fleet and bridge.count == len(rows)
+            assert session.hooks == [bridge._subscribe, telemetry.announce]  # replaced, not added; first
+            assert session.client.cb == bridge._on_message
+            assert bridge.limit_topics[-1] == b"solar/114172818832/cmd/limit_nonpersistent_absolute"
+        else:
+            assert bridge is None and session.hooks == [telemetry.announce] and session.client.cb is None
