@@ -78,13 +78,10 @@ class Changes:
         if key in _LIVE_KEYS:
             return "live at the next HTTP request"
         if key == "inverters":
-            import relist
-
-            why = relist.refused(self.app, cfg.values())
-            sys.modules.pop("relist", None)
-            if why:
-                return "%s the list %s" % (why, _AFTER_RESET)
-            return "live at the next control tick; every inverter starts at its fail-safe limit"
+            when = "live at the next control tick; every inverter starts at its fail-safe limit"
+            if any("sunspec_address" in row for row in cfg.get("inverters")):
+                when += " (SunSpec: written once its map is read, a few seconds)"
+            return when
         if key == "startup_limit_pct":
             if self.app.radio is None:
                 return "nothing written: no Hoymiles inverter on the gateway's radios"

@@ -241,8 +241,9 @@ def _link(link, rows):
     return link
 
 
-def _sunspec_link(board, master, fleet, settings):
-    """The SunSpec link for the rows with a sunspec_address, on the meter bus or the board's second bus."""
+def _sunspec_link(board, master, fleet, settings, second=None):
+    """The SunSpec link for the rows with a sunspec_address, on the meter bus or the board's second bus
+    (`second`: its running master, relist.py)."""
     units = [(row, inverter["sunspec_address"]) for row, inverter in enumerate(settings["inverters"])
              if "sunspec_address" in inverter]
     if not units:
@@ -252,7 +253,7 @@ def _sunspec_link(board, master, fleet, settings):
     if settings["sunspec_bus"] == "second":
         if "sunspec_bus" not in board:
             raise ValueError("sunspec_bus = 'second' but the board file has no \"sunspec_bus\" entry")
-        master = _master(board["sunspec_bus"], settings, True)[1]
+        master = second or _master(board["sunspec_bus"], settings, True)[1]
     return sunspec_link.SunSpecLink(master, fleet, units, revert_s=settings["sunspec_revert_s"])
 
 

@@ -2,6 +2,7 @@
 
     python tools/hostboard.py --port /dev/ttyUSB0 [--meter-type dtsu666] [--meter-address 1] [--meter-baud 9600]
                               [--meter-parity N] [--meter-stop-bits 1] [--seconds 30] [--set KEY=VALUE ...]
+                              [--at SECONDS:KEY=VALUE ...]
 
 The meter bus is the serial device: a USB-RS485 adapter (they switch
 direction by themselves) or a pseudo-terminal. The firmware runs in real time
@@ -14,7 +15,10 @@ The meter flags are the configuration keys of the same names (meter_type,
 ...); `--set KEY=VALUE` sets any configuration key (VALUE as JSON, else as text),
 e.g. `--set mqtt_server=192.168.1.10 --set http_enabled=true --set
 http_port=8080` to see the telemetry and the status page from this PC (the
-HTTP server is off unless set: port 80 needs root).
+HTTP server is off unless set: port 80 needs root). `--at 5:KEY=VALUE` does
+`cfg.set(KEY, VALUE)` at the REPL 5 s after the start, as an installer would
+(e.g. a new inverter list); at the end the meter bus's Modbus master prints its
+totals (`modbus WriteMaster: ok 50, timeout 0, crc 0, exception 1, drained 0`).
 """
 
 import argparse
@@ -63,28 +67,42 @@ def main(argv=None):
     parser.add_argument("--seconds", type=int, default=30)
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="a configuration key (VALUE as JSON, else text); repeatable")
+    parser.add_argument("--at", action="append", default=[], metavar="SECONDS:KEY=VALUE",
+                        help="cfg.set(KEY, VALUE) that many seconds after the start; repeatable")
     args = parser.parse_args(argv)
     config = {key: getattr(args, key) for key in METER_KEYS}
     config["http_enabled"] = False
     for item in args.set:
-        key, _, value = item.partition("=")
-        try:
-            config[key] = json.loads(value)
-        except ValueError:
-            config[key] = value
+        key, value = _setting(item)
+        config[key] = value
+    changes = []
+    for item in args.at:
+        seconds, _, setting = item.partition(":")
+        changes.append([float(seconds), *_setting(setting)])
     fd = open_port(args.port, args.meter_baud, args.meter_parity, args.meter_stop_bits)
     with tempfile.TemporaryDirectory(prefix="hostboard-") as workdir:
         config_path = Path(workdir) / "config.json"
         config_path.write_text(json.dumps(config))
+        changes_path = Path(workdir) / "changes.json"
+        changes_path.write_text(json.dumps(sorted(changes)))
         env = dict(os.environ, MICROPYPATH=MICROPYPATH)
         micropython = Path(sys.executable).parent / "micropython"
         command = [str(micropython), str(ROOT / "hostboard" / "realtime_runner.py"), str(ROOT / "boards" / "host.json"),
-                   str(config_path), str(fd), str(args.seconds)]
+                   str(config_path), str(fd), str(args.seconds), str(changes_path)]
         try:
             done = subprocess.run(command, env=env, pass_fds=[fd], timeout=args.seconds + 30)
         finally:
             os.close(fd)
     return done.returncode
+
+
+def _setting(item):
+    """KEY=VALUE: the value as JSON, else as text."""
+    key, _, value = item.partition("=")
+    try:
+        return key, json.loads(value)
+    except ValueError:
+        return key, value
 
 
 if __name__ == "__main__":
