@@ -31,19 +31,26 @@ def network(app, settings):
 
 
 def _bridge(session, fleet, settings):
-    """The OpenDTU or AhoyDTU bridge over the MQTT session: the link for every inverter; None without one."""
+    """The OpenDTU or AhoyDTU bridge over the MQTT session: the link for every inverter but the SunSpec ones
+    (they are on the gateway's bus); None without a DTU or without a row for it."""
     dtu = settings["dtu_type"]
-    if dtu == "none" or not fleet.count:
+    rows = settings["inverters"]
+    if dtu == "none" or all("sunspec_address" in row for row in rows):
         return None
     import mqtt_bridge
 
-    rows = settings["inverters"]
-    ids = [row.get("dtu_id", row["serial"] if dtu == "opendtu" else str(index)) for index, row in enumerate(rows)]
-    names = None
-    if dtu == "ahoydtu":
-        names = [row.get("dtu_name") for row in rows]
-        if None in names:
-            raise ValueError("ahoydtu: every inverter row needs its dtu_name (the name set in AhoyDTU)")
+    ids = []
+    names = []
+    for row in rows:
+        on_dtu = "sunspec_address" not in row
+        # AhoyDTU numbers its inverters 0, 1, ... in its own list, which holds only the bridged rows.
+        number = str(len(ids) - ids.count(None))
+        ids.append(row.get("dtu_id", row["serial"] if dtu == "opendtu" else number) if on_dtu else None)
+        names.append(row.get("dtu_name") if on_dtu else "")
+    if dtu == "opendtu":
+        names = None
+    elif None in names:
+        raise ValueError("ahoydtu: every inverter row needs its dtu_name (the name set in AhoyDTU)")
     return mqtt_bridge.DtuBridge(
         session, fleet, mqtt_bridge.OPENDTU if dtu == "opendtu" else mqtt_bridge.AHOYDTU,
         settings["dtu_prefix"] or _DTU_PREFIXES[dtu], ids, names, ack_timeout_ms=settings["dtu_ack_timeout_ms"],

@@ -106,6 +106,21 @@ def test_no_echo_within_the_timeout_fails_the_command(broker):
     rig.close()
 
 
+def test_a_row_on_another_link_is_left_to_it(broker):
+    """A SunSpec inverter beside the DTU's: the bridge neither commands it nor times out what its link sent."""
+    rig = Rig(broker, OPENDTU, "mixed", [SERIALS[0], None], ack_timeout_ms=300)
+    rig.start("mixed/#")
+    now = ticks_ms()
+    rig.fleet.command(1, 9000, now)  # queued first: the bridge must step past it
+    rig.fleet.command(0, 6000, now)
+    rig.until(lambda: rig.commands, "the DTU row's limit")
+    rig.fleet.sent(1, ticks_ms())  # as the SunSpec link does
+    rig.until(lambda: rig.fleet.cmd_state[0] == fleet.CMD_FAILED, "the DTU row's ack timeout")
+    assert rig.commands == [("mixed/114190641177/cmd/limit_nonpersistent_absolute", b"600")]
+    assert rig.fleet.cmd_state[1] == fleet.CMD_SENT and rig.bridge.timeouts == 1
+    rig.close()
+
+
 def test_unreachable_inverter_fails_its_pending_command_at_once(broker):
     rig = Rig(broker, OPENDTU, "night", SERIALS)
     rig.start("night/+/cmd/#")

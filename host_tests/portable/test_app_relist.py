@@ -169,3 +169,18 @@ def test_a_dtu_bridge_comes_goes_and_comes_back_with_the_list():
             assert bridge.limit_topics[-1] == b"solar/114172818832/cmd/limit_nonpersistent_absolute"
         else:
             assert bridge is None and session.hooks == [telemetry.announce] and session.client.cb is None
+
+
+def test_behind_a_dtu_the_sunspec_rows_stay_on_the_bus_and_ahoydtu_numbers_only_its_own():
+    import app
+
+    machine.reset_hardware()
+    machine.UART.wire(2, machine.Line(), de=4)
+    settings = cfg.defaults()
+    rows = [dict(HM_ROW, dtu_name="garage"), ROOF, dict(HM_ROW, serial="116180216734", dtu_name="roof2")]
+    settings.update(http_enabled=False, mqtt_server="127.0.0.1", dtu_type="ahoydtu", inverters=rows)
+    gateway = app.App({"name": "test board", "meter_bus": {"uart": 2, "tx": 17, "rx": 16, "de": 4}}, settings)
+    bridge = gateway.online.bridge
+    assert bridge.limit_topics == [b"inverter/ctrl/limit/0", None, b"inverter/ctrl/limit/1"]
+    assert bridge.power_topics[2] == b"inverter/roof2/ch0/P_AC"
+    assert list(gateway.sunspec.row) == [1]  # the SunSpec link has the bus's row only

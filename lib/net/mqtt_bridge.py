@@ -97,7 +97,10 @@ class DtuBridge:
     """Sends the Fleet's queued limits to a DTU over MQTT and feeds back its acks and AC power.
 
     ids: per Fleet row, the inverter's serial (OpenDTU) or its number in the
-      AhoyDTU setup (0, 1, ...); names: per row, the inverter name set in
+      AhoyDTU setup (0, 1, ...), or None for a row another link serves (a
+      SunSpec inverter on the gateway's bus): the bridge never sends it a
+      limit, never times out a command another link sent, and its
+      `reachable` entry stays 1; names: per row, the inverter name set in
       AhoyDTU (its status topics carry the name; unused for OpenDTU);
       prefix: the DTU's MQTT base topic (OpenDTU: its "Base topic" without the
       trailing slash; AhoyDTU: "Topic", default "inverter").
@@ -121,7 +124,9 @@ class DtuBridge:
         prefix = prefix.rstrip("/")
         for index in range(self.count):
             name = names[index] if names is not None else ""
-            topics = [(prefix + suffix.format(id=ids[index], name=name)).encode() for suffix in _SUFFIXES[dtu]]
+            topics = [None] * 4
+            if ids[index] is not None:
+                topics = [(prefix + suffix.format(id=ids[index], name=name)).encode() for suffix in _SUFFIXES[dtu]]
             self.limit_topics.append(topics[0])
             self.ack_topics.append(topics[1])
             self.power_topics.append(topics[2])
@@ -142,12 +147,17 @@ class DtuBridge:
     def poll(self, now_ms):
         """After session.poll(): fail commands not acknowledged in time, send the queued ones."""
         fleet = self.fleet
+        topics = self.limit_topics
         for index in range(self.count):
-            if fleet.cmd_state[index] == CMD_SENT and ticks_diff(now_ms, self.sent_ms[index]) >= self.ack_timeout_ms:
+            if (topics[index] is not None and fleet.cmd_state[index] == CMD_SENT
+                    and ticks_diff(now_ms, self.sent_ms[index]) >= self.ack_timeout_ms):
                 fleet.failed(index, now_ms)
                 self.timeouts += 1
         index = fleet.next_queued()
         while index >= 0 and self.session.connected:
+            if topics[index] is None:  # another link's row
+                index = fleet.next_queued(index + 1)
+                continue
             watts = fleet.target_dw[index] // 10
             payload = ("%dW" if self.dtu == AHOYDTU else "%d") % watts
             if not self.session.publish(self.limit_topics[index], payload):
@@ -161,7 +171,8 @@ class DtuBridge:
     def _subscribe(self):
         topics = []
         for index in range(self.count):
-            topics += (self.ack_topics[index], self.power_topics[index], self.reachable_topics[index])
+            if self.ack_topics[index] is not None:
+                topics += (self.ack_topics[index], self.power_topics[index], self.reachable_topics[index])
         self.session.client.queue_subscribe(topics)
 
     def _on_message(self, topic, msg):
