@@ -336,6 +336,31 @@ def test_a_slow_inverter_teaches_a_longer_dead_time_and_a_fast_one_a_shorter():
     assert bench.control.model.dead_hi_ms[0] >= slow_ms - (slow_ms - 1500) // 16
 
 
+def test_a_report_just_after_a_sample_still_bounds_the_output_the_meter_saw():
+    """A slow inverter ramps down a cut and is polled 100 ms after every other sample: the load
+    estimate of those samples must not take the old limit as the output (the load would jump by
+    most of the cut, a phantom load that a raise could follow)."""
+    bench = Bench((1500,), limit_w=0, failsafe_ms=60000)
+    bench.settle(2000)
+    start = bench.now_ms
+    bench.sample(300 - 1500)  # the load drops to 300 W
+    assert bench.step() == 1
+    cut_w = bench.targets()[0] // 10
+
+    def output_w(ms):  # 4 s of dead time, then 60 W/s down to the cut
+        return max(cut_w, 1500 - max(ms - 4000, 0) * 60 // 1000)
+
+    for second in range(1, 14):
+        bench.now_ms = ticks_add(start, second * 1000)
+        bench.sample(300 - output_w(second * 1000))
+        bench.now_ms = ticks_add(bench.now_ms, 100)
+        if second % 2:
+            bench.fleet.report_output(0, output_w(second * 1000 + 100) * 10, bench.now_ms)
+        bench.step()
+        assert bench.control.load_dw <= 3600  # 300 W, give or take a second of ramp (before: up to 840 W)
+        assert bench.targets()[0] == cut_w * 10  # no raise
+
+
 def test_the_margin_grows_with_a_jittery_load():
     quiet = Bench((800,), limit_w=0)
     quiet.settle(400)

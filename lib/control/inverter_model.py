@@ -39,6 +39,8 @@ _DEAD_MIN_MS = const(1000)  # the shortest dead time learned (a cloud can mimic 
 _SERVICE_CREEP_MS = const(100)  # how fast the measured delivery time may grow per command
 _RETRY_DOUBLINGS = const(6)  # a failed command is retried at most 64 x min_interval_ms apart
 RAMP_MIN_DW_PER_S = const(50)  # 5 W/s: the slowest ramp learned
+_LATE_REPORT_MS = const(2000)  # a report this long after a sample still bounds what it saw
+_HUGE_MS = const(0x3FFFFFFF)  # no report that bounds a sample
 
 
 class InverterModel:
@@ -220,7 +222,7 @@ class InverterModel:
         if target <= self.prev_dw[index] or self.in_force(index, t_ms):
             return 0
         low = min(self.low_dw[index], target)
-        if self._reported_since_ack(index, t_ms):
+        if self._report_after_ms(index, t_ms) <= 0:
             low = max(low, min(fleet.output_dw[index], target))
         return target - low
 
@@ -249,21 +251,28 @@ class InverterModel:
         return limit - min(self.settle_dw[index], limit)
 
     def seen_bound_at(self, index, t_ms):
-        """`seen_at`, bounded by a report taken after a cut's acknowledgement and before `t_ms`:
-        the output only moves down towards the cut until then (the load is then not taken too
-        high for the whole ramp of a slow inverter)."""
+        """`seen_at`, bounded by a report taken after a cut's acknowledgement: the output only
+        moves down towards the cut, so a report before `t_ms` bounds it from above (the load is
+        then not taken too high for the whole ramp of a slow inverter). So does one taken just
+        after `t_ms` (the poll and the sample cross), plus what the learned ramp takes off in
+        between: the old limit instead would lift the load estimate by most of the cut."""
         seen = self.seen_at(index, t_ms)
-        if self.fleet.target_dw[index] < self.prev_dw[index] and self._reported_since_ack(index, t_ms):
-            return min(seen, max(self.fleet.output_dw[index], self.fleet.target_dw[index]))
+        late_ms = self._report_after_ms(index, t_ms)
+        if self.fleet.target_dw[index] < self.prev_dw[index] and late_ms <= _LATE_REPORT_MS:
+            return min(seen, max(self.fleet.output_dw[index], self.fleet.target_dw[index]) + max(
+                late_ms, 0) // 10 * self.ramp_dw_per_s[index] // 100)
         return seen
 
-    def _reported_since_ack(self, index, t_ms):
-        """Whether the newest output report was taken after the acting command's acknowledgement
-        and before `t_ms`."""
-        if self.belief[index] != ACTING:
-            return False
+    def _report_after_ms(self, index, t_ms):
+        """How long after `t_ms` the newest output report was taken (negative: before it), if
+        it was taken after the acting command's acknowledgement and that before `t_ms`; else
+        _HUGE_MS."""
+        if self.belief[index] != ACTING or ticks_diff(t_ms, self.ack_ms[index]) < 0:
+            return _HUGE_MS
         report_ms = self.fleet.output_t_ms[index]
-        return ticks_diff(report_ms, self.ack_ms[index]) >= 0 and ticks_diff(t_ms, report_ms) >= 0
+        if ticks_diff(report_ms, self.ack_ms[index]) < 0:
+            return _HUGE_MS
+        return ticks_diff(report_ms, t_ms)
 
     def expected(self, index, target, grid_meter):
         """What the inverter makes once `target` is in force. A grid meter sees more PV at once, so
