@@ -361,6 +361,28 @@ def test_a_report_just_after_a_sample_still_bounds_the_output_the_meter_saw():
         assert bench.targets()[0] == cut_w * 10  # no raise
 
 
+def test_a_cut_its_output_reached_is_in_force_and_no_longer_holds_back_a_raise():
+    """A slow inverter (25 s of dead time learned) reaches a cut long before it is believed to: once
+    a report shows the output at the cut, the limit before it is gone, and a load that switches on
+    is followed at once, not after the believed dead time and ramp."""
+    bench = Bench((1500,), limit_w=0, response_ms=25000, failsafe_ms=60000)
+    bench.settle(2000)
+    start = bench.now_ms
+    bench.sample(300 - 1500)  # the load drops to 300 W
+    assert bench.step() == 1
+    cut_w = bench.targets()[0] // 10
+    for second in range(1, 20):
+        bench.now_ms = ticks_add(start, second * 1000)
+        output_w = 1500 if second < 10 else cut_w  # the cut acted after 9 s
+        if second % 2:
+            bench.fleet.report_output(0, output_w * 10, bench.now_ms)
+        load_w = 300 if second < 16 else 600  # a load of 300 W switches on after 16 s
+        bench.sample(load_w - output_w)
+        if bench.step():
+            break
+    assert second == 16 and bench.targets()[0] > cut_w * 10 + 2500  # raised for it at once
+
+
 def test_the_margin_grows_with_a_jittery_load():
     quiet = Bench((800,), limit_w=0)
     quiet.settle(400)

@@ -91,11 +91,17 @@ class InverterModel:
     def _ramp_ms(self, index, step_dw):
         return min(step_dw * 100 // (self.ramp_dw_per_s[index] // 10), self.max_response_ms)
 
-    def _postpone(self, index, output, report_ms):
-        """A cut believed in force whose output is still above it: in force once the rest is ramped."""
+    def _cut_effect(self, index, output, report_ms):
+        """A cut believed in force whose output is still above it: in force once the rest is ramped
+        (postponed). One whose output is at it already: in force from the report on (the limits
+        before it are gone, so they no longer hold back raises while the learned dead time runs)."""
         output -= self.fleet.target_dw[index]
-        self.effect_ms[index] = ticks_add(report_ms, self._ramp_ms(index, output) + _DEAD_STEP_MS)
-        self.belief[index] = ACTING
+        if output > self.tolerance(index):
+            if self.in_force(index, report_ms):
+                self.effect_ms[index] = ticks_add(report_ms, self._ramp_ms(index, output) + _DEAD_STEP_MS)
+                self.belief[index] = ACTING
+        elif not self.in_force(index, report_ms):
+            self.effect_ms[index] = report_ms
 
     def _learn(self, index, output, report_ms):
         if self.belief[index] != PENDING and self.ever_sent[index]:
@@ -104,8 +110,7 @@ class InverterModel:
                 self._learn_ramp(index, output, report_ms)
                 if since_ms <= self.max_response_ms:
                     self._learn_dead(index, output, since_ms)
-                if output > self.fleet.target_dw[index] + self.tolerance(index) and self.in_force(index, report_ms):
-                    self._postpone(index, output, report_ms)
+                self._cut_effect(index, output, report_ms)
             if self.from_dw[index] < self.fleet.target_dw[index]:
                 report_ms = ticks_add(report_ms, -1000)  # a raise may ramp a little longer
         # Only an output under a limit surely in force tells whether PV is short, or one clearly
