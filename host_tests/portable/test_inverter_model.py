@@ -51,6 +51,18 @@ def test_a_late_output_lengthens_the_dead_time_an_early_one_shortens_it_by_a_qua
     assert model.dead_hi_ms[0] == 5000 - (5000 - model.dead_ms[0]) // 16  # the longest seen fades slowly
 
 
+def test_a_command_sent_before_any_report_learns_the_dead_time_from_the_output_first_reported():
+    """The fail-safe at start goes out before the first poll: the output it moves from is not the
+    rating (assumed) but what the first report shows. An output that stays there is not moving."""
+    table, model = make(rated_w=1500)
+    command(table, model, 480, 0, ack_ms=200)
+    for t_ms in range(800, 26000, 2100):  # 1344 W (the sun's) for 25 s after the acknowledgement
+        report(table, model, 13440, t_ms)
+    assert model.dead_ms[0] >= 24000 and model.dead_hi_ms[0] >= 24000
+    report(table, model, 12260, 27800)  # then it moves
+    assert model.dead_ms[0] >= 24000
+
+
 def test_an_unmoved_output_lengthens_the_dead_time_even_after_a_second_cut_but_never_shortens_it():
     table, model = make()
     command(table, model, 5000, 0, ack_ms=0)
@@ -75,6 +87,7 @@ def test_a_report_under_every_limit_that_may_be_in_force_is_pv_bound_while_a_rai
 
 def test_the_ramp_is_learned_from_two_reports_while_the_output_moves_down():
     table, model = make(ramp_w_per_s=400)
+    report(table, model, 8000, 0)  # the output it moves from
     command(table, model, 1000, 0, ack_ms=0)
     report(table, model, 7000, 4000)
     report(table, model, 6000, 14000)  # 100 W in 10 s: a slow inverter

@@ -104,7 +104,12 @@ class InverterModel:
             self.effect_ms[index] = report_ms
 
     def _learn(self, index, output, report_ms):
-        if self.belief[index] != PENDING and self.ever_sent[index]:
+        if self.fleet.output_seq[index] == 1 and self.ever_sent[index] and (
+                output < self.from_dw[index] - self.tolerance(index)):
+            # The first report, after a command that went out without one, shows less than assumed:
+            # the output moves from this one (or, if it moves already, a little more).
+            self.from_dw[index] = output
+        elif self.belief[index] != PENDING and self.ever_sent[index]:
             since_ms = ticks_diff(report_ms, self.ack_ms[index])
             if 0 <= since_ms <= 2 * self.max_response_ms and self._checkable_cut(index):
                 self._learn_ramp(index, output, report_ms)
