@@ -320,7 +320,7 @@ def test_a_slow_inverter_teaches_a_longer_dead_time_and_a_fast_one_a_shorter():
     assert bench.control.model.dead_ms[0] >= 5000
     slow_ms = bench.control.model.dead_ms[0]
     # A later cut that the output follows within 1.5 s teaches a shorter dead time again, by a
-    # quarter of the difference (dead times jitter: one quick command is not trusted at once);
+    # sixteenth of the difference (dead times jitter: quick commands are not trusted at once);
     # the fail-safe keeps planning for the slow one.
     bench.wait(30000)
     for _ in range(3):
@@ -332,7 +332,7 @@ def test_a_slow_inverter_teaches_a_longer_dead_time_and_a_fast_one_a_shorter():
     bench.wait(1500)
     bench.fleet.report_output(0, bench.targets()[0], bench.now_ms)
     bench.step()
-    assert bench.control.model.dead_ms[0] == slow_ms - (slow_ms - 1500) // 4
+    assert bench.control.model.dead_ms[0] == slow_ms - (slow_ms - 1500) // 16
     assert bench.control.model.dead_hi_ms[0] >= slow_ms - (slow_ms - 1500) // 16
 
 
