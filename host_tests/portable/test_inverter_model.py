@@ -134,6 +134,16 @@ def test_a_report_during_a_cut_bounds_what_the_meter_saw_and_a_late_one_postpone
     assert not model.in_force(0, 6000) and model.belief[0] == ACTING
 
 
+def test_an_inverter_not_yet_reported_has_no_report_that_bounds_what_the_meter_saw():
+    """Before the first poll the output's time is no tick: a cut acknowledged just before the tick
+    counter passes it must not take the (empty) output as reported."""
+    table, model = make()
+    ack_ms = (1 << 30) - 1000
+    command(table, model, 2000, ack_ms - 200, ack_ms=ack_ms)
+    assert model.seen_bound_at(0, 500) == 8000  # taken high: the cut may not act yet
+    assert model.doubt(0) == 8000 - 2000
+
+
 def test_doubt_and_rising_measure_what_an_acting_command_may_change():
     table, model = make()
     command(table, model, 2000, 0, ack_ms=0)

@@ -281,8 +281,8 @@ class InverterModel:
     def _report_after_ms(self, index, t_ms):
         """How long after `t_ms` the newest output report was taken (negative: before it), if
         it was taken after the acting command's acknowledgement and that before `t_ms`; else
-        _HUGE_MS."""
-        if self.belief[index] != ACTING or ticks_diff(t_ms, self.ack_ms[index]) < 0:
+        _HUGE_MS (also before the first report: its time is not a tick)."""
+        if self.belief[index] != ACTING or not self.fleet.output_seq[index] or ticks_diff(t_ms, self.ack_ms[index]) < 0:
             return _HUGE_MS
         report_ms = self.fleet.output_t_ms[index]
         if ticks_diff(report_ms, self.ack_ms[index]) < 0:
