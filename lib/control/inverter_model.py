@@ -70,15 +70,12 @@ class InverterModel:
             self._learn(index, self.fleet.output_dw[index], self.fleet.output_t_ms[index])
 
     def _acked(self, index):
+        """The dead time starts; the delivery time is the quickest recent one (commands queued behind
+        others take longer), creeping up if deliveries get slower."""
         self.ack_ms[index] = self.fleet.cmd_t_ms[index]
         self.fails[index] = 0
         self._start(index)
-        self._time_service(ticks_diff(self.ack_ms[index], self.sent_ms[index]))
-
-    def _time_service(self, took_ms):
-        """The quickest recent delivery (commands queued behind others take longer), creeping up
-        if deliveries get slower."""
-        took_ms = max(took_ms, 0)
+        took_ms = max(ticks_diff(self.ack_ms[index], self.sent_ms[index]), 0)
         self.service_ms = took_ms if self.service_ms < 0 else min(took_ms, self.service_ms + _SERVICE_CREEP_MS)
 
     def _start(self, index):
@@ -111,7 +108,9 @@ class InverterModel:
             self.from_dw[index] = output
         elif self.belief[index] != PENDING and self.ever_sent[index]:
             since_ms = ticks_diff(report_ms, self.ack_ms[index])
-            if 0 <= since_ms <= 2 * self.max_response_ms and self._checkable_cut(index):
+            # Only a cut below the output of the time is checkable: the output must follow it.
+            if 0 <= since_ms <= 2 * self.max_response_ms and (
+                    self.from_dw[index] > self.fleet.target_dw[index] + self.tolerance(index)):
                 self._learn_ramp(index, output, report_ms)
                 if since_ms <= self.max_response_ms:
                     self._learn_dead(index, output, since_ms)
@@ -135,10 +134,6 @@ class InverterModel:
         self.avail_dw[index] = NONE
         below = min(max(target - output, 0), self.tolerance(index))
         self.settle_dw[index] += (below - self.settle_dw[index]) // 4
-
-    def _checkable_cut(self, index):
-        """The newest command was a cut below the output of the time: the output must follow it."""
-        return self.from_dw[index] > self.fleet.target_dw[index] + self.tolerance(index)
 
     def _learn_dead(self, index, output, since_ms):
         """A cut's output that has not moved yet: the dead time is longer than `since_ms` (even if
@@ -193,7 +188,7 @@ class InverterModel:
         self.clean[index] = 1 if self.in_force(index, now_ms) else 0
         self.from_dw[index] = self.seen_at(index, now_ms)
         self.prev_dw[index] = self.highest_at(index, now_ms)
-        self.low_dw[index] = self.fleet.target_dw[index] if self.in_force(index, now_ms) else min(
+        self.low_dw[index] = self.fleet.target_dw[index] if self.clean[index] else min(
             self.fleet.target_dw[index], self.low_dw[index])
         self.belief[index] = PENDING
         self.sent_ms[index] = now_ms
@@ -282,10 +277,9 @@ class InverterModel:
         """How long after `t_ms` the newest output report was taken (negative: before it), if
         it was taken after the acting command's acknowledgement and that before `t_ms`; else
         _HUGE_MS (also before the first report: its time is not a tick)."""
-        if self.belief[index] != ACTING or not self.fleet.output_seq[index] or ticks_diff(t_ms, self.ack_ms[index]) < 0:
-            return _HUGE_MS
         report_ms = self.fleet.output_t_ms[index]
-        if ticks_diff(report_ms, self.ack_ms[index]) < 0:
+        if self.belief[index] != ACTING or not self.fleet.output_seq[index] or ticks_diff(
+                t_ms, self.ack_ms[index]) < 0 or ticks_diff(report_ms, self.ack_ms[index]) < 0:
             return _HUGE_MS
         return ticks_diff(report_ms, t_ms)
 
