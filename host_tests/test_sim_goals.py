@@ -72,7 +72,8 @@ def test_a_goal_must_hold_in_every_seed():
 # Goals ours falls short of (docs/SIMULATION.md, "Goals"), each held to the bound it reaches today, so a
 # regression still fails: (scenario, goal) -> a check on ours' metrics.
 SHORT = {
-    ("slow-hm1500", 7): lambda m: m["export_over_limit_wh"] <= 35.5 and m["lost_yield_wh"] <= 61.0,  # 34.9 / 60.4
+    # seeds 1 and 2 (the ones run here) reach 35.3 / 56.7
+    ("slow-hm1500", 7): lambda m: m["export_over_limit_wh"] <= 35.5 and m["lost_yield_wh"] <= 61.0,
 }
 
 

@@ -320,7 +320,7 @@ def test_a_slow_inverter_teaches_a_longer_dead_time_and_a_fast_one_a_shorter():
     assert bench.control.model.dead_ms[0] >= 5000
     slow_ms = bench.control.model.dead_ms[0]
     # A later cut that the output follows within 1.5 s teaches a shorter dead time again, by a
-    # quarter of the difference (dead times jitter: one quick command is not trusted at once);
+    # sixteenth of the difference (dead times jitter: quick commands are not trusted at once);
     # the fail-safe keeps planning for the slow one.
     bench.wait(30000)
     for _ in range(3):
@@ -332,8 +332,55 @@ def test_a_slow_inverter_teaches_a_longer_dead_time_and_a_fast_one_a_shorter():
     bench.wait(1500)
     bench.fleet.report_output(0, bench.targets()[0], bench.now_ms)
     bench.step()
-    assert bench.control.model.dead_ms[0] == slow_ms - (slow_ms - 1500) // 4
+    assert bench.control.model.dead_ms[0] == slow_ms - (slow_ms - 1500) // 16
     assert bench.control.model.dead_hi_ms[0] >= slow_ms - (slow_ms - 1500) // 16
+
+
+def test_a_report_just_after_a_sample_still_bounds_the_output_the_meter_saw():
+    """A slow inverter ramps down a cut and is polled 100 ms after every other sample: the load
+    estimate of those samples must not take the old limit as the output (the load would jump by
+    most of the cut, a phantom load that a raise could follow)."""
+    bench = Bench((1500,), limit_w=0, failsafe_ms=60000)
+    bench.settle(2000)
+    start = bench.now_ms
+    bench.sample(300 - 1500)  # the load drops to 300 W
+    assert bench.step() == 1
+    cut_w = bench.targets()[0] // 10
+
+    def output_w(ms):  # 4 s of dead time, then 60 W/s down to the cut
+        return max(cut_w, 1500 - max(ms - 4000, 0) * 60 // 1000)
+
+    for second in range(1, 14):
+        bench.now_ms = ticks_add(start, second * 1000)
+        bench.sample(300 - output_w(second * 1000))
+        bench.now_ms = ticks_add(bench.now_ms, 100)
+        if second % 2:
+            bench.fleet.report_output(0, output_w(second * 1000 + 100) * 10, bench.now_ms)
+        bench.step()
+        assert bench.control.load_dw <= 3600  # 300 W, give or take a second of ramp (before: up to 840 W)
+        assert bench.targets()[0] == cut_w * 10  # no raise
+
+
+def test_a_cut_its_output_reached_is_in_force_and_no_longer_holds_back_a_raise():
+    """A slow inverter (25 s of dead time learned) reaches a cut long before it is believed to: once
+    a report shows the output at the cut, the limit before it is gone, and a load that switches on
+    is followed at once, not after the believed dead time and ramp."""
+    bench = Bench((1500,), limit_w=0, response_ms=25000, failsafe_ms=60000)
+    bench.settle(2000)
+    start = bench.now_ms
+    bench.sample(300 - 1500)  # the load drops to 300 W
+    assert bench.step() == 1
+    cut_w = bench.targets()[0] // 10
+    for second in range(1, 20):
+        bench.now_ms = ticks_add(start, second * 1000)
+        output_w = 1500 if second < 10 else cut_w  # the cut acted after 9 s
+        if second % 2:
+            bench.fleet.report_output(0, output_w * 10, bench.now_ms)
+        load_w = 300 if second < 16 else 600  # a load of 300 W switches on after 16 s
+        bench.sample(load_w - output_w)
+        if bench.step():
+            break
+    assert second == 16 and bench.targets()[0] > cut_w * 10 + 2500  # raised for it at once
 
 
 def test_the_margin_grows_with_a_jittery_load():
@@ -506,7 +553,8 @@ def test_step_allocates_nothing():
 
 def test_step_allocates_nothing_through_dropouts_and_slow_ramps():
     """Samples stop for 2.1 s at a time (the fail-safe starts early, then regulation resumes), and the
-    reports catch the output half way down a cut (dead time, ramp and postponement learning)."""
+    reports catch the output half way down a cut (dead time, ramp and postponement learning), or at
+    it (a cut in force from the report on); most come 0.7 s after a sample (the late-report bound)."""
     bench = Bench((800, 1500, 300), phases=(0, 1, 2), limit_w=0, failsafe_ms=3000)
     bench.settle(200)
     state = array("i", (0,))
@@ -521,8 +569,10 @@ def test_step_allocates_nothing_through_dropouts_and_slow_ramps():
             r.power_dw = -3000 if state[0] & 4 else 2000
             r.phase_power_dw[0] = r.power_dw
         index = state[0] % 3
-        halfway_dw = (bench.fleet.target_dw[index] + bench.fleet.rated_dw[index]) // 2
-        bench.fleet.report_output(index, halfway_dw, bench.now_ms)
+        output_dw = bench.fleet.target_dw[index]
+        if state[0] % 5:
+            output_dw = (output_dw + bench.fleet.rated_dw[index]) // 2
+        bench.fleet.report_output(index, output_dw, bench.now_ms)
         bench.step()
 
     allocs.assert_free(cycle, 400)

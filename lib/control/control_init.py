@@ -28,7 +28,7 @@ def controller(
     failsafe_ms=3000,
     phases=3,
     margin_w=12,
-    slow_margin_w_per_s=2,
+    slow_margin_w_per_s=1,
     trend_pct=100,
     jitter_pct=150,
     cut_spread_w=300,

@@ -16,7 +16,7 @@ parameter. The controller is configured only with what an installer knows
 Jitter: an inverter's dead time varies from command to command, so the
 learned dead time is an upper envelope: a slower response raises it at once (a
 command is never believed in force before it is), a faster one lowers it by a
-quarter of the difference (one quick command does not make the next one
+sixteenth of the difference (quick commands do not make the next slow one
 trusted too early).
 
 Device notes: arrays are preallocated here; every method is a few small-int
@@ -39,6 +39,8 @@ _DEAD_MIN_MS = const(1000)  # the shortest dead time learned (a cloud can mimic 
 _SERVICE_CREEP_MS = const(100)  # how fast the measured delivery time may grow per command
 _RETRY_DOUBLINGS = const(6)  # a failed command is retried at most 64 x min_interval_ms apart
 RAMP_MIN_DW_PER_S = const(50)  # 5 W/s: the slowest ramp learned
+_LATE_REPORT_MS = const(2000)  # a report this long after a sample still bounds what it saw
+_HUGE_MS = const(0x3FFFFFFF)  # no report that bounds a sample
 
 
 class InverterModel:
@@ -68,15 +70,12 @@ class InverterModel:
             self._learn(index, self.fleet.output_dw[index], self.fleet.output_t_ms[index])
 
     def _acked(self, index):
+        """The dead time starts; the delivery time is the quickest recent one (commands queued behind
+        others take longer), creeping up if deliveries get slower."""
         self.ack_ms[index] = self.fleet.cmd_t_ms[index]
         self.fails[index] = 0
         self._start(index)
-        self._time_service(ticks_diff(self.ack_ms[index], self.sent_ms[index]))
-
-    def _time_service(self, took_ms):
-        """The quickest recent delivery (commands queued behind others take longer), creeping up
-        if deliveries get slower."""
-        took_ms = max(took_ms, 0)
+        took_ms = max(ticks_diff(self.ack_ms[index], self.sent_ms[index]), 0)
         self.service_ms = took_ms if self.service_ms < 0 else min(took_ms, self.service_ms + _SERVICE_CREEP_MS)
 
     def _start(self, index):
@@ -89,21 +88,33 @@ class InverterModel:
     def _ramp_ms(self, index, step_dw):
         return min(step_dw * 100 // (self.ramp_dw_per_s[index] // 10), self.max_response_ms)
 
-    def _postpone(self, index, output, report_ms):
-        """A cut believed in force whose output is still above it: in force once the rest is ramped."""
+    def _cut_effect(self, index, output, report_ms):
+        """A cut believed in force whose output is still above it: in force once the rest is ramped
+        (postponed). One whose output is at it already: in force from the report on (the limits
+        before it are gone, so they no longer hold back raises while the learned dead time runs)."""
         output -= self.fleet.target_dw[index]
-        self.effect_ms[index] = ticks_add(report_ms, self._ramp_ms(index, output) + _DEAD_STEP_MS)
-        self.belief[index] = ACTING
+        if output > self.tolerance(index):
+            if self.in_force(index, report_ms):
+                self.effect_ms[index] = ticks_add(report_ms, self._ramp_ms(index, output) + _DEAD_STEP_MS)
+                self.belief[index] = ACTING
+        elif not self.in_force(index, report_ms):
+            self.effect_ms[index] = report_ms
 
     def _learn(self, index, output, report_ms):
-        if self.belief[index] != PENDING and self.ever_sent[index]:
+        if self.fleet.output_seq[index] == 1 and self.ever_sent[index] and (
+                output < self.from_dw[index] - self.tolerance(index)):
+            # The first report, after a command that went out without one, shows less than assumed:
+            # the output moves from this one (or, if it moves already, a little more).
+            self.from_dw[index] = output
+        elif self.belief[index] != PENDING and self.ever_sent[index]:
             since_ms = ticks_diff(report_ms, self.ack_ms[index])
-            if 0 <= since_ms <= 2 * self.max_response_ms and self._checkable_cut(index):
+            # Only a cut below the output of the time is checkable: the output must follow it.
+            if 0 <= since_ms <= 2 * self.max_response_ms and (
+                    self.from_dw[index] > self.fleet.target_dw[index] + self.tolerance(index)):
                 self._learn_ramp(index, output, report_ms)
                 if since_ms <= self.max_response_ms:
                     self._learn_dead(index, output, since_ms)
-                if output > self.fleet.target_dw[index] + self.tolerance(index) and self.in_force(index, report_ms):
-                    self._postpone(index, output, report_ms)
+                self._cut_effect(index, output, report_ms)
             if self.from_dw[index] < self.fleet.target_dw[index]:
                 report_ms = ticks_add(report_ms, -1000)  # a raise may ramp a little longer
         # Only an output under a limit surely in force tells whether PV is short, or one clearly
@@ -124,10 +135,6 @@ class InverterModel:
         below = min(max(target - output, 0), self.tolerance(index))
         self.settle_dw[index] += (below - self.settle_dw[index]) // 4
 
-    def _checkable_cut(self, index):
-        """The newest command was a cut below the output of the time: the output must follow it."""
-        return self.from_dw[index] > self.fleet.target_dw[index] + self.tolerance(index)
-
     def _learn_dead(self, index, output, since_ms):
         """A cut's output that has not moved yet: the dead time is longer than `since_ms` (even if
         the cut followed one not yet in force: the output has not moved since before either); one
@@ -143,9 +150,14 @@ class InverterModel:
                 self._start(index)
 
     def _faster(self, index, dead_ms):
-        """A quarter of the way down to a shorter dead time; the longest seen fades slowly (the
-        fail-safe plans for the slow commands)."""
-        self.dead_ms[index] -= (self.dead_ms[index] - dead_ms) // 4
+        """A sixteenth of the way down to a shorter dead time; the longest seen fades slowly too (the
+        fail-safe plans for the slow commands). Dead times are drawn anew for each command (an
+        HM-1500: 12.6-27 s), and a command believed in force too early makes a raise look acted
+        and a report of the old output look short of sun: the estimate has to stay near the slow
+        end of the draws, not follow the quick ones. A slower draw raises it at once; it takes
+        about five quick draws in a row to come down by a quarter of the gap (a high quantile of
+        recent draws, in integers, with no history kept)."""
+        self.dead_ms[index] -= (self.dead_ms[index] - dead_ms) // 16
         self.dead_hi_ms[index] -= (self.dead_hi_ms[index] - self.dead_ms[index]) // 16
 
     def _learn_ramp(self, index, output, report_ms):
@@ -176,7 +188,7 @@ class InverterModel:
         self.clean[index] = 1 if self.in_force(index, now_ms) else 0
         self.from_dw[index] = self.seen_at(index, now_ms)
         self.prev_dw[index] = self.highest_at(index, now_ms)
-        self.low_dw[index] = self.fleet.target_dw[index] if self.in_force(index, now_ms) else min(
+        self.low_dw[index] = self.fleet.target_dw[index] if self.clean[index] else min(
             self.fleet.target_dw[index], self.low_dw[index])
         self.belief[index] = PENDING
         self.sent_ms[index] = now_ms
@@ -220,7 +232,7 @@ class InverterModel:
         if target <= self.prev_dw[index] or self.in_force(index, t_ms):
             return 0
         low = min(self.low_dw[index], target)
-        if self._reported_since_ack(index, t_ms):
+        if self._report_after_ms(index, t_ms) <= 0:
             low = max(low, min(fleet.output_dw[index], target))
         return target - low
 
@@ -249,21 +261,27 @@ class InverterModel:
         return limit - min(self.settle_dw[index], limit)
 
     def seen_bound_at(self, index, t_ms):
-        """`seen_at`, bounded by a report taken after a cut's acknowledgement and before `t_ms`:
-        the output only moves down towards the cut until then (the load is then not taken too
-        high for the whole ramp of a slow inverter)."""
+        """`seen_at`, bounded by a report taken after a cut's acknowledgement: the output only
+        moves down towards the cut, so a report before `t_ms` bounds it from above (the load is
+        then not taken too high for the whole ramp of a slow inverter). So does one taken just
+        after `t_ms` (the poll and the sample cross), plus what the learned ramp takes off in
+        between: the old limit instead would lift the load estimate by most of the cut."""
         seen = self.seen_at(index, t_ms)
-        if self.fleet.target_dw[index] < self.prev_dw[index] and self._reported_since_ack(index, t_ms):
-            return min(seen, max(self.fleet.output_dw[index], self.fleet.target_dw[index]))
+        late_ms = self._report_after_ms(index, t_ms)
+        if self.fleet.target_dw[index] < self.prev_dw[index] and late_ms <= _LATE_REPORT_MS:
+            return min(seen, max(self.fleet.output_dw[index], self.fleet.target_dw[index]) + max(
+                late_ms, 0) // 10 * self.ramp_dw_per_s[index] // 100)
         return seen
 
-    def _reported_since_ack(self, index, t_ms):
-        """Whether the newest output report was taken after the acting command's acknowledgement
-        and before `t_ms`."""
-        if self.belief[index] != ACTING:
-            return False
+    def _report_after_ms(self, index, t_ms):
+        """How long after `t_ms` the newest output report was taken (negative: before it), if
+        it was taken after the acting command's acknowledgement and that before `t_ms`; else
+        _HUGE_MS (also before the first report: its time is not a tick)."""
         report_ms = self.fleet.output_t_ms[index]
-        return ticks_diff(report_ms, self.ack_ms[index]) >= 0 and ticks_diff(t_ms, report_ms) >= 0
+        if self.belief[index] != ACTING or not self.fleet.output_seq[index] or ticks_diff(
+                t_ms, self.ack_ms[index]) < 0 or ticks_diff(report_ms, self.ack_ms[index]) < 0:
+            return _HUGE_MS
+        return ticks_diff(report_ms, t_ms)
 
     def expected(self, index, target, grid_meter):
         """What the inverter makes once `target` is in force. A grid meter sees more PV at once, so
