@@ -242,15 +242,20 @@ class RadioSite:
         cfg.forget_listeners()
         cfg.on_change(self.app.apply)
 
-    def run(self, ms):
-        end = self.clock.ticks_ms() + ms
+    def run(self, ms, done=None):
+        """Run the timers one at a time for `ms`; with `done`, stop as soon as it holds right after one
+        (before the meter answers) and say whether it did."""
+        end = ticks_add(self.clock.ticks_ms(), ms)
         while ticks_diff(machine.next_due_ms(), end) <= 0:
             due = machine.next_due_ms()
             self.clock.advance_to_ms(due)
             self.air_clock.now_ms = due
             machine.run_timers(due)
             _let_scheduled_run()
+            if done is not None and done():
+                return True
             self.meter.serve()
+        return False
 
     def close(self):
         self.app.stop()

@@ -21,18 +21,8 @@ HM_ROW = {"serial": "114172818832", "rated_w": 800, "phase": 1, "inputs": 2}
 
 
 def _run_until(site, done, limit_ms=5000):
-    """Run the timers one at a time until done() holds right after one (before the meter answers)."""
-    end = ticks_add(site.clock.ticks_ms(), limit_ms)
-    while ticks_diff(machine.next_due_ms(), end) <= 0:
-        due = machine.next_due_ms()
-        site.clock.advance_to_ms(due)
-        site.air_clock.now_ms = due
-        machine.run_timers(due)
-        _let_scheduled_run()
-        if done():
-            return
-        site.meter.serve()
-    raise AssertionError("not within %d ms" % limit_ms)
+    if not site.run(limit_ms, done):
+        raise AssertionError("not within %d ms" % limit_ms)
 
 
 def _answer(address, count):
