@@ -120,12 +120,7 @@ def _radio(machine, nrf24_chip, board, count):
     inverters = [nrf24_chip.HmInverter(_inverter_serial(index)) for index in range(count)]
     for inverter in inverters:
         air.add(inverter)
-    chip = nrf24_chip.Chip(air)
-    pins = board["radio"]
-    machine.SPI.wire(pins["spi"], chip.spi)
-    machine.watch_pin(pins["csn"], chip.csn.value)
-    machine.watch_pin(pins["ce"], chip.ce.value)
-    machine.drive_pin(pins["irq"], chip.irq.value)
+    nrf24_chip.Chip(air).wire(machine, board["radio"])
     return air, inverters
 
 

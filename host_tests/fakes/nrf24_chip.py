@@ -175,6 +175,13 @@ class Chip:
         self.lost_rx_fifo_full = 0
         air.chips.append(self)
 
+    def wire(self, machine, pins):
+        """Connect the chip to the fake `machine` bus and pins of a board's "radio" entry (spi, csn, ce, irq)."""
+        machine.SPI.wire(pins["spi"], self.spi)
+        machine.watch_pin(pins["csn"], self.csn.value)
+        machine.watch_pin(pins["ce"], self.ce.value)
+        machine.drive_pin(pins["irq"], self.irq.value)
+
     # --- what the air needs to know
 
     def compatible(self):

@@ -10,7 +10,7 @@ import cfg
 import machine
 import register_slave
 import report
-from test_app_loop import BOARD, PV_W, InstantLink, RadioSite, run_for
+from test_app_loop import BOARD, PV_W, InstantLink, RadioSite, chip_with_meter, run_for
 
 ROWS = [
     {"serial": "114182000001", "rated_w": 800, "phase": 1, "inputs": 2},
@@ -21,12 +21,7 @@ LOAD_W = 2000
 
 class Site:
     def __init__(self):
-        machine.reset_hardware()
-        self.clock = machine.VirtualClock()
-        machine.use_clock(self.clock)
-        self.line = machine.Line()
-        machine.UART.wire(2, self.line, de=4)
-        self.meter = register_slave.dtsu666(self.line)
+        self.clock, self.meter = chip_with_meter()
         self.links = []
         cfg.load("/nonexistent/config.json")
         settings = cfg.values()

@@ -46,16 +46,22 @@ class InstantLink:
         return min(self.fleet.target_dw[index], PV_W[index] * 10)
 
 
+def chip_with_meter(start_ms=None):
+    """A fresh fake chip on virtual time (from `start_ms`, else near the tick wrap) with a DTSU666 on the
+    RS485 line (UART 2, DE on pin 4): (clock, meter); the meter holds its line."""
+    machine.reset_hardware()
+    clock = machine.VirtualClock() if start_ms is None else machine.VirtualClock(start_ms)
+    machine.use_clock(clock)
+    line = machine.Line()
+    machine.UART.wire(2, line, de=4)
+    return clock, register_slave.dtsu666(line)
+
+
 class Bench:
     """The gateway on the fake chip with a meter whose grid power follows the plant."""
 
     def __init__(self, export_limit_w=0, load_w=300, data_dir=None, **overrides):
-        machine.reset_hardware()
-        self.clock = machine.VirtualClock()
-        machine.use_clock(self.clock)
-        self.line = machine.Line()
-        machine.UART.wire(2, self.line, de=4)
-        self.meter = register_slave.dtsu666(self.line)
+        self.clock, self.meter = chip_with_meter()
         settings = cfg.defaults()
         settings["export_limit_w"] = export_limit_w
         settings["inverters"] = [
@@ -218,22 +224,13 @@ class RadioSite:
     and a DTSU666 on the RS485 line; run(ms) runs timers, radio and meter in virtual time."""
 
     def __init__(self, rows, on_air):
-        machine.reset_hardware()
-        self.clock = machine.VirtualClock(start_ms=1000)
-        machine.use_clock(self.clock)
+        self.clock, self.meter = chip_with_meter(start_ms=1000)
         self.air_clock = nrf24_chip.Clock(1000)
         air = nrf24_chip.Air(self.air_clock, seed=5)
         self.inverters = [nrf24_chip.HmInverter(row["serial"], rated_w=row["rated_w"]) for row in on_air]
         for inverter in self.inverters:
             air.add(inverter)
-        chip = nrf24_chip.Chip(air)
-        machine.SPI.wire(1, chip.spi)
-        machine.watch_pin(RADIO["csn"], chip.csn.value)
-        machine.watch_pin(RADIO["ce"], chip.ce.value)
-        machine.drive_pin(RADIO["irq"], chip.irq.value)
-        line = machine.Line()
-        machine.UART.wire(2, line, de=4)
-        self.meter = register_slave.dtsu666(line)
+        nrf24_chip.Chip(air).wire(machine, RADIO)
         cfg.load("/nonexistent/config.json")
         settings = cfg.values()  # the live values, as app.main() passes them
         settings["http_enabled"] = False

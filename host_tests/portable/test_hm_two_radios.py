@@ -6,10 +6,10 @@ import cfg
 import cmt2300a_chip
 import machine
 import nrf24_chip
-import register_slave
 import report
 from compat import ticks_diff
 from fleet import CMD_ACKED
+from test_app_loop import chip_with_meter
 
 BOARD = {"name": "test board", "meter_bus": {"uart": 2, "tx": 17, "rx": 16, "de": 4}}
 RADIO = {"spi": 1, "sck": 18, "mosi": 23, "miso": 19, "csn": 5, "ce": 22, "irq": 21}
@@ -24,26 +24,17 @@ def _let_scheduled_run():
 
 
 def test_the_firmware_drives_an_hm_and_an_hms_inverter_at_once():
-    machine.reset_hardware()
-    clock = machine.VirtualClock(start_ms=1000)
-    machine.use_clock(clock)
+    clock, meter = chip_with_meter(start_ms=1000)
     air_clock = nrf24_chip.Clock(1000)
     nrf_air = nrf24_chip.Air(air_clock, seed=5)
     hm = nrf24_chip.HmInverter(HM)
     nrf_air.add(hm)
-    nrf = nrf24_chip.Chip(nrf_air)
-    machine.SPI.wire(1, nrf.spi)
-    machine.watch_pin(RADIO["csn"], nrf.csn.value)
-    machine.watch_pin(RADIO["ce"], nrf.ce.value)
-    machine.drive_pin(RADIO["irq"], nrf.irq.value)
+    nrf24_chip.Chip(nrf_air).wire(machine, RADIO)
     cmt_air = cmt2300a_chip.Air(air_clock, seed=3)
     hms = cmt2300a_chip.HmsInverter(HMS, available_w=500)
     cmt_air.add(hms)
     cmt = cmt2300a_chip.Chip(cmt_air)
     cmt.wire(machine, CMT)
-    line = machine.Line()
-    machine.UART.wire(2, line, de=4)
-    meter = register_slave.dtsu666(line)
     settings = cfg.defaults()
     settings["http_enabled"] = False
     settings["inverters"] = [
